@@ -1,0 +1,133 @@
+"""The prediction-log interface shared by the service (writes), feedback and monitoring (reads).
+
+Backends: :mod:`reggaeton.predlog.sqlite` (default, embedded) and
+:mod:`reggaeton.predlog.mongo` (production). Both pass the same contract test suite.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+SOURCES = ("http", "grpc", "batch")
+
+BASE_COLUMNS = (
+    "request_id", "timestamp", "model_version", "source", "probability", "prediction",
+    "latency_ms", "feedback_label", "feedback_at",
+)
+"""Columns of every exported frame; one column per input feature follows them."""
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class PredictionRecord:
+    """One logged prediction.
+
+    Attributes:
+        request_id: Unique id returned to the client (feedback refers to it).
+        model_version: Full tag of the version that produced it.
+        features: Raw validated input features (name -> value).
+        probability: Predicted probability of reggaeton.
+        prediction: Predicted label (1 reggaeton, 0 other).
+        latency_ms: Server-side latency of the request that produced it.
+        source: ``http``, ``grpc`` or ``batch``.
+        timestamp: When it was predicted (UTC).
+    """
+
+    request_id: str
+    model_version: str
+    features: dict[str, float]
+    probability: float
+    prediction: int
+    latency_ms: float = 0.0
+    source: str = "http"
+    timestamp: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (timestamp as ISO-8601 string)."""
+        out = asdict(self)
+        out["timestamp"] = self.timestamp.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredictionRecord:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        ts = values.get("timestamp")
+        if isinstance(ts, str):
+            values["timestamp"] = datetime.fromisoformat(ts)
+        return cls(**values)
+
+
+class PredictionStore(abc.ABC):
+    """Where predictions, feedback and monitoring runs are kept."""
+
+    @abc.abstractmethod
+    def write_many(self, records: Sequence[PredictionRecord]) -> int:
+        """Insert records; a request_id already stored is skipped (replays are idempotent).
+
+        Returns:
+            How many records were newly inserted.
+        """
+
+    @abc.abstractmethod
+    def add_feedback(self, request_id: str, label: int, at: datetime | None = None) -> bool:
+        """Attach a ground-truth label to a prediction; the last feedback wins.
+
+        Every feedback event is also kept in the feedback history.
+
+        Returns:
+            False when no prediction has that request_id.
+        """
+
+    @abc.abstractmethod
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """One prediction with its feedback as a flat dict (columns as in exports), or None."""
+
+    @abc.abstractmethod
+    def feedback_history(self, request_id: str) -> list[dict[str, Any]]:
+        """Every feedback event for a request, oldest first (``label``, ``at``)."""
+
+    @abc.abstractmethod
+    def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        """Number of predictions with ``since <= timestamp < until``."""
+
+    @abc.abstractmethod
+    def iter_window(self, since: datetime | None = None, until: datetime | None = None,
+                    chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream predictions of a window, oldest first, as DataFrames of <= chunk_size rows.
+
+        Columns: :data:`BASE_COLUMNS` then one per feature seen. ``timestamp`` and
+        ``feedback_at`` are UTC datetimes; ``feedback_label`` is NaN without feedback.
+        """
+
+    def export(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """The whole window as one DataFrame (see :meth:`iter_window`)."""
+        frames = list(self.iter_window(since, until))
+        if not frames:
+            return pd.DataFrame(columns=list(BASE_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    @abc.abstractmethod
+    def save_monitoring_run(self, run: Mapping[str, Any]) -> None:
+        """Append one monitoring-job summary (JSON-serialisable, with ``finished_at``)."""
+
+    @abc.abstractmethod
+    def monitoring_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent monitoring runs, newest first."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,302 @@
+"""Model registry: versions in the BentoML model store plus an auditable promotion record.
+
+Each training run saves one version of ``reggaeton_clf``. A version's folder holds:
+
+* ``pipeline.joblib``: the fitted scikit-learn Pipeline (preprocessing + estimator);
+* ``metadata.json``: metrics, threshold, features, data hash, config, versions, ...;
+* ``reference/``: the drift reference (whylogs profile and a sample of the training data).
+
+BentoML's ``latest`` ignores labels, and labels cannot be edited after saving, so which
+version serves is kept in a separate JSON record (``<home>/promotion/reggaeton_clf.json``)
+that is written atomically under a file lock and keeps its whole history for rollback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reggaeton import MODEL_NAME
+
+PIPELINE_FILE = "pipeline.joblib"
+METADATA_FILE = "metadata.json"
+REFERENCE_DIR = "reference"
+DEFAULT_HOME = Path("var") / "bentoml"
+
+
+class ModelLoadError(RuntimeError):
+    """A version is missing, corrupted or incompatible and must not be served."""
+
+
+class PromotionError(RuntimeError):
+    """A promotion or rollback request cannot be carried out."""
+
+
+def home_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the model-store home: ``BENTOML_HOME`` or ``var/bentoml`` in the working dir."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("BENTOML_HOME") or DEFAULT_HOME).resolve()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One saved version. ``path`` is its folder in the store."""
+
+    tag: str
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        """The version part of the tag (after ``reggaeton_clf:``)."""
+        return self.tag.split(":", 1)[1]
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold chosen at training time (0.5 when none was stored)."""
+        return float(self.metadata.get("threshold", 0.5))
+
+    def reference_path(self, name: str) -> Path:
+        """Path of a file of the drift reference, e.g. ``profile.bin`` or ``sample.csv``."""
+        return self.path / REFERENCE_DIR / name
+
+
+class Registry:
+    """Save, list and load versions of ``reggaeton_clf`` in one BentoML model store.
+
+    Args:
+        home: The BentoML home folder (the store lives in ``home/models``).
+    """
+
+    def __init__(self, home: Path | str) -> None:
+        from bentoml._internal.models import ModelStore  # store bound to this home only
+
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._store = ModelStore(str(self.home / "models"))
+        self.promotions = PromotionRecord(self.home / "promotion" / f"{MODEL_NAME}.json")
+
+    def save(
+        self,
+        pipeline: Any,
+        metadata: Mapping[str, Any],
+        reference_files: Mapping[str, bytes] | None = None,
+    ) -> ModelVersion:
+        """Save a fitted pipeline as a new version.
+
+        Args:
+            pipeline: The fitted scikit-learn Pipeline.
+            metadata: JSON-serialisable metadata (metrics, threshold, features, ...).
+            reference_files: File name -> bytes, written under ``reference/``.
+
+        Returns:
+            The saved version.
+        """
+        import bentoml
+        import joblib
+
+        meta = dict(metadata)
+        meta.setdefault("created_at", _now())
+        with bentoml.models.create(
+            MODEL_NAME,
+            labels={"framework": "sklearn"},
+            metadata=_summary(meta),
+            _model_store=self._store,
+        ) as model:
+            folder = Path(model.path)
+            joblib.dump(pipeline, folder / PIPELINE_FILE)
+            meta["pipeline_sha256"] = sha256_file(folder / PIPELINE_FILE)
+            meta["tag"] = str(model.tag)
+            ref = folder / REFERENCE_DIR
+            ref.mkdir(exist_ok=True)
+            for name, content in (reference_files or {}).items():
+                (ref / name).write_bytes(content)
+            (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            tag = str(model.tag)
+        return self.get(tag)
+
+    def get(self, tag: str) -> ModelVersion:
+        """Return a version by tag (``reggaeton_clf:abc`` or just ``abc``).
+
+        Raises:
+            ModelLoadError: when the version does not exist or its metadata is unreadable.
+        """
+        full = tag if ":" in tag else f"{MODEL_NAME}:{tag}"
+        try:
+            model = self._store.get(full)
+            folder = Path(model.path)
+            meta = json.loads((folder / METADATA_FILE).read_text())
+        except Exception as exc:  # NotFound, missing or corrupted metadata.json
+            raise ModelLoadError(f"model version {full} is not usable: {exc}") from exc
+        return ModelVersion(tag=str(model.tag), path=folder, metadata=meta)
+
+    def list(self) -> list[ModelVersion]:
+        """All readable versions, oldest first."""
+        out = []
+        for model in self._store.list(MODEL_NAME):
+            with contextlib.suppress(ModelLoadError):
+                out.append(self.get(str(model.tag)))
+        return sorted(out, key=lambda v: v.metadata.get("created_at", ""))
+
+    def load_pipeline(self, version: ModelVersion) -> Any:
+        """Load a version's pipeline once, checking its checksum and that it can predict.
+
+        Raises:
+            ModelLoadError: when the file is missing, altered, or does not load.
+        """
+        import joblib
+
+        path = version.path / PIPELINE_FILE
+        expected = version.metadata.get("pipeline_sha256")
+        try:
+            if expected and sha256_file(path) != expected:
+                raise ModelLoadError(f"{version.tag}: {PIPELINE_FILE} checksum mismatch")
+            pipeline = joblib.load(path)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"{version.tag}: cannot load {PIPELINE_FILE}: {exc}") from exc
+        if not hasattr(pipeline, "predict_proba"):
+            raise ModelLoadError(f"{version.tag}: loaded object has no predict_proba")
+        return pipeline
+
+    def serving_version(self, model_tag: str | None = None) -> ModelVersion:
+        """The version to serve: the ``model_tag`` pin if given, else the promoted one.
+
+        Raises:
+            ModelLoadError: when nothing is pinned or promoted, or the version is unusable.
+        """
+        tag = model_tag or self.promotions.current()
+        if not tag:
+            raise ModelLoadError(f"no promoted version of {MODEL_NAME} in {self.home}")
+        return self.get(tag)
+
+
+def _summary(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat subset of metadata BentoML shows in ``bentoml models get``."""
+    keep = ("created_at", "threshold", "data_sha256", "git_commit", "estimator")
+    out: dict[str, Any] = {k: meta[k] for k in keep if k in meta}
+    for name, value in (meta.get("metrics") or {}).items():
+        if isinstance(value, int | float):
+            out[f"metric_{name}"] = float(value)
+    return out
+
+
+class PromotionRecord:
+    """Which version serves, with an append-only history of every decision.
+
+    The record is one JSON document ``{"current": tag | null, "history": [...]}``. Every
+    change takes an exclusive ``flock`` and replaces the file atomically (``os.replace``),
+    so readers never see a partial record and concurrent writers never lose an entry.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, Any]:
+        """The whole record (``current`` and ``history``)."""
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"current": None, "history": []}
+
+    def current(self) -> str | None:
+        """Tag of the promoted version, or None."""
+        return self.read().get("current")
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every decision, oldest first."""
+        return list(self.read().get("history", []))
+
+    def promote(self, tag: str, reason: str, *, forced: bool = False,
+                details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Make ``tag`` the serving version and record why."""
+        with self._locked() as record:
+            entry = self._entry("promote", tag, reason, record.get("current"), forced, details)
+            record["current"] = tag
+            record["history"].append(entry)
+        return entry
+
+    def reject(self, tag: str, reason: str,
+               details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Record that ``tag`` was saved but not promoted, and why."""
+        with self._locked() as record:
+            entry = self._entry("reject", tag, reason, record.get("current"), False, details)
+            record["history"].append(entry)
+        return entry
+
+    def rollback(self, reason: str = "manual rollback") -> dict[str, Any]:
+        """Return to the version that served before the current one.
+
+        Raises:
+            PromotionError: when there is no earlier promoted version.
+        """
+        with self._locked() as record:
+            current = record.get("current")
+            previous = _previous_promoted(record["history"], current)
+            if previous is None:
+                raise PromotionError("no earlier promoted version to roll back to")
+            entry = self._entry("rollback", previous, reason, current, False, None)
+            record["current"] = previous
+            record["history"].append(entry)
+        return entry
+
+    @staticmethod
+    def _entry(action: str, tag: str, reason: str, previous: str | None, forced: bool,
+               details: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {"action": action, "tag": tag, "previous": previous, "reason": reason,
+                "forced": forced, "at": _now(), "details": dict(details or {})}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record = self.read()
+            record.setdefault("history", [])
+            yield record
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".promotion-")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=2, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+
+
+def _previous_promoted(history: list[dict[str, Any]], current: str | None) -> str | None:
+    """The tag that served just before ``current``.
+
+    Promotions push onto a stack and rollbacks pop it, so repeated rollbacks walk back
+    through the promotion history.
+    """
+    stack: list[str] = []
+    for entry in history:
+        if entry["action"] == "promote":
+            stack.append(entry["tag"])
+        elif entry["action"] == "rollback" and stack:
+            stack.pop()
+    if stack and stack[-1] == current:
+        stack.pop()
+    return stack[-1] if stack else None
