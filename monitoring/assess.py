@@ -1,0 +1,114 @@
+"""Turn a version's scan into test results and a status (ok / warning / alert).
+
+Rules (documented in ``monitoring/README.md``):
+
+* data drift: a feature drifts when its multiple-testing adjusted p-value is below the
+  threshold -> ``alert``; fewer than ``drift.min_samples`` records -> ``insufficient_data``;
+* prediction drift (probability KS, positive-rate chi-square, Bonferroni over the two) ->
+  ``drift.prediction_status`` (``warning`` by default);
+* performance -> see :mod:`monitoring.performance`; quality -> ``warning`` at most;
+* overall: the worst section; ``insufficient_data`` when neither drift nor performance could
+  be judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring import drift
+from monitoring.config import MonitoringConfig
+from monitoring.performance import assess_performance
+from monitoring.quality import assess_quality
+from monitoring.window import VersionScan
+
+SEVERITY = {"ok": 0, "insufficient_data": 0, "warning": 1, "alert": 2}
+OPTIONAL = ("time_signature",)
+
+
+def worst(*statuses: str) -> str:
+    """The most severe status (``insufficient_data`` counts as ok)."""
+    return max(statuses, key=lambda s: SEVERITY[s], default="ok")
+
+
+def assess_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
+    """KS / chi-square per feature, corrected for multiple testing."""
+    cfg = config.drift
+    out: dict[str, Any] = {"threshold": cfg.threshold, "correction": cfg.correction,
+                           "min_samples": cfg.min_samples, "rows": scan.rows,
+                           "features": {}, "drifted": []}
+    if scan.rows < cfg.min_samples:
+        out.update(status="insufficient_data",
+                   reason=f"insufficient data: {scan.rows} records, need >= {cfg.min_samples}")
+        return out
+    results: dict[str, dict[str, Any]] = {}
+    for name, acc in scan.numeric.items():
+        if acc.n > 0:
+            results[name] = drift.ks_test(acc)
+    for name, counts in scan.categorical.items():
+        if counts:
+            ref_counts = scan.reference.category_counts(name)
+            results[name] = drift.chi_square_test(ref_counts, counts, cfg.min_expected)
+    adjusted = drift.adjust_pvalues({n: r["pvalue"] for n, r in results.items()}, cfg.correction)
+    for name, res in results.items():
+        res["p_adjusted"] = adjusted[name]
+        res["category"] = drift.category(adjusted[name], cfg.threshold, cfg.possible_factor)
+    ordered = [f for f in list(scan.numeric) + list(scan.categorical) if f in results]
+    out["features"] = {name: results[name] for name in ordered}
+    out["not_compared"] = [f for f in list(scan.numeric) + list(scan.categorical)
+                           if f not in results]
+    out["drifted"] = [n for n in ordered if results[n]["category"] == "drift"]
+    out["status"] = "alert" if out["drifted"] else "ok"
+    out["reason"] = (f"data drift in {', '.join(out['drifted'])}" if out["drifted"] else "")
+    return out
+
+
+def assess_prediction_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
+    """Probability distribution (KS) and positive rate (chi-square) vs the reference."""
+    cfg = config.drift
+    out: dict[str, Any] = {"rows": scan.rows}
+    ref = scan.reference
+    if scan.rows < cfg.min_samples:
+        out.update(status="insufficient_data", reason="insufficient data")
+        return out
+    pvalues: dict[str, float] = {}
+    if scan.probability is not None and scan.probability.n > 0:
+        out["probability"] = drift.ks_test(scan.probability)
+        pvalues["probability"] = out["probability"]["pvalue"]
+    rate = ref.positive_rate
+    if rate is not None:
+        out["positive_rate"] = drift.proportion_test(rate[0], rate[1], scan.positives, scan.rows)
+        pvalues["positive_rate"] = out["positive_rate"]["pvalue"]
+    method = "none" if cfg.correction == "none" else "bonferroni"
+    adjusted = drift.adjust_pvalues(pvalues, method)
+    drifted = []
+    for name, p_adj in adjusted.items():
+        out[name]["p_adjusted"] = p_adj
+        out[name]["category"] = drift.category(p_adj, cfg.threshold, cfg.possible_factor)
+        if out[name]["category"] == "drift":
+            drifted.append(name)
+    out["drifted"] = drifted
+    out["status"] = cfg.prediction_status if drifted else "ok"
+    out["reason"] = f"prediction drift in {', '.join(drifted)}" if drifted else ""
+    return out
+
+
+def assess_version(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
+    """Every section for one version with a reference, and the version's status."""
+    ref = scan.reference
+    if ref is None:
+        return {"version": scan.tag, "rows": scan.rows, "status": "insufficient_data",
+                "reasons": [f"no reference found for {scan.tag}: reported separately"]}
+    data_drift = assess_drift(scan, config)
+    prediction = assess_prediction_drift(scan, config)
+    labels, preds, probs = scan.labels()
+    perf = assess_performance(labels, preds, probs, ref.metadata.get("metrics") or {},
+                              config.performance)
+    quality = assess_quality(scan.quality, config.quality, OPTIONAL)
+    status = worst(data_drift["status"], prediction["status"], perf["status"], quality["status"])
+    if data_drift["status"] == "insufficient_data" and perf["status"] == "insufficient_data":
+        status = "insufficient_data" if SEVERITY[status] == 0 else status
+    reasons = [s["reason"] for s in (data_drift, prediction, perf) if s.get("reason")]
+    reasons += [f"data quality: {item}" for item in quality["flagged"]]
+    return {"version": scan.tag, "rows": scan.rows, "status": status, "reasons": reasons,
+            "data_drift": data_drift, "prediction_drift": prediction, "performance": perf,
+            "quality": quality}

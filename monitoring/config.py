@@ -1,0 +1,240 @@
+"""Typed configuration of the monitoring job, with defaults, a YAML file and env overrides.
+
+Precedence (lowest first): dataclass defaults, the YAML file (``--config`` or
+``MONITORING_CONFIG``), environment variables, command-line flags (applied by the CLI).
+Secrets (``SMTP_PASSWORD``, webhook URLs that embed a token) come from the environment only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CORRECTIONS = ("none", "bonferroni", "holm")
+RETRAIN_MODES = ("local", "kubernetes")
+STATUSES = ("ok", "warning", "alert")
+
+
+@dataclass
+class DriftConfig:
+    """Data and prediction drift tests.
+
+    Attributes:
+        threshold: Significance level (family-wise when a correction is on). The original
+            project alerted at p < 0.045.
+        correction: ``bonferroni`` (default), ``holm`` or ``none``. Without a correction,
+            14 features tested at 0.045 raise a false alarm in up to ~47% of healthy runs.
+        possible_factor: p below ``threshold * possible_factor`` (and above the threshold)
+            is reported as ``possible_drift`` (informative, never alerts).
+        min_samples: Fewer window records than this: drift is "insufficient data".
+        min_expected: Chi-square categories with fewer expected counts are pooled.
+        prediction_status: Status raised by prediction drift alone (``warning``/``alert``).
+    """
+
+    threshold: float = 0.045
+    correction: str = "bonferroni"
+    possible_factor: float = 3.0
+    min_samples: int = 200
+    min_expected: float = 5.0
+    prediction_status: str = "warning"
+
+
+@dataclass
+class PerformanceConfig:
+    """Live performance on records that received feedback.
+
+    Attributes:
+        min_labelled: Fewer labelled records than this: "insufficient data".
+        min_per_class: Each label (reggaeton / other) needs at least this many records.
+        max_drop: Alert when F1, precision or recall falls more than this (absolute)
+            below the value stored with the model.
+        warn_drop: Warning from this drop on.
+        metrics: Metrics compared with the model's hold-out metrics.
+    """
+
+    min_labelled: int = 50
+    min_per_class: int = 5
+    max_drop: float = 0.15
+    warn_drop: float = 0.08
+    metrics: tuple[str, ...] = ("f1", "precision", "recall")
+
+
+@dataclass
+class QualityConfig:
+    """Data quality thresholds (fractions of the window's records)."""
+
+    max_missing: float = 0.05
+    max_out_of_range: float = 0.05
+    max_invalid: float = 0.0
+
+
+@dataclass
+class AlertConfig:
+    """Alert channels. The structured log line is always written.
+
+    Attributes:
+        webhook_url: JSON POST target (Slack incoming-webhook compatible); empty = off.
+        email_to: Recipients; empty = no email.
+        email_from: Sender address.
+        smtp_host / smtp_port / smtp_starttls / smtp_user: SMTP server; the password is
+            read from ``SMTP_PASSWORD`` only.
+        min_status: Send webhook/email for this status and worse (``warning`` or ``alert``).
+        timeout_s: Network timeout per attempt.
+        retries: Extra attempts after a failed delivery.
+    """
+
+    webhook_url: str = ""
+    email_to: tuple[str, ...] = ()
+    email_from: str = "reggaeton-monitor@localhost"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    min_status: str = "warning"
+    timeout_s: float = 5.0
+    retries: int = 1
+
+
+@dataclass
+class RetrainConfig:
+    """Automatic retraining when the status is ``alert``.
+
+    Attributes:
+        enabled: Trigger at all (``--auto-retrain`` sets it).
+        mode: ``local`` (run the training pipeline in this process) or ``kubernetes``
+            (create a Job from the chart's train CronJob).
+        training_config: YAML config for local training (None = training's default).
+        namespace: Kubernetes namespace of the CronJob.
+        cronjob: Name of the train CronJob (``<release>-train``).
+    """
+
+    enabled: bool = False
+    mode: str = "local"
+    training_config: str | None = None
+    namespace: str = "default"
+    cronjob: str = "reggaeton-train"
+
+
+@dataclass
+class MonitoringConfig:
+    """Everything the monitoring job needs.
+
+    Attributes:
+        store_uri: Prediction log (``PREDICTION_STORE_URI``); None = the store's default.
+        bentoml_home: Model store home (``BENTOML_HOME``); None = ``var/bentoml``.
+        model_tag: Version whose reference is the baseline (``MODEL_TAG``; None = promoted).
+        reports_dir: Where ``<run>.json`` and ``<run>.html`` are written.
+        state_dir: Profiles (``profiles/<run>.bin``) and the retrain lock live here.
+        max_window_hours: The default window starts at the previous run, at most this far back.
+        chunk_size: Records per chunk read from the log (memory stays flat).
+        mlflow_tracking_uri: Passed to local retraining.
+    """
+
+    store_uri: str | None = None
+    bentoml_home: str | None = None
+    model_tag: str | None = None
+    reports_dir: str = "reports"
+    state_dir: str = "var/monitoring"
+    max_window_hours: float = 24.0
+    chunk_size: int = 50_000
+    mlflow_tracking_uri: str | None = None
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+    def validate(self) -> MonitoringConfig:
+        """Check values, raising ``ValueError`` naming the bad field; returns self."""
+        checks = [
+            ("drift.threshold", 0 < self.drift.threshold < 1, "must be in (0, 1)"),
+            ("drift.correction", self.drift.correction in CORRECTIONS, f"one of {CORRECTIONS}"),
+            ("drift.prediction_status", self.drift.prediction_status in STATUSES[1:],
+             "warning or alert"),
+            ("drift.min_samples", self.drift.min_samples >= 1, "must be >= 1"),
+            ("performance.min_labelled", self.performance.min_labelled >= 1, "must be >= 1"),
+            ("alerts.min_status", self.alerts.min_status in STATUSES[1:], "warning or alert"),
+            ("retrain.mode", self.retrain.mode in RETRAIN_MODES, f"one of {RETRAIN_MODES}"),
+            ("max_window_hours", self.max_window_hours > 0, "must be > 0"),
+            ("chunk_size", self.chunk_size >= 100, "must be >= 100"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"monitoring config {name}: {rule}")
+        return self
+
+
+def _apply(obj: Any, values: Mapping[str, Any], prefix: str = "") -> None:
+    """Set dataclass fields from a nested mapping, rejecting unknown keys."""
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(f"monitoring config: unknown key {prefix}{key!r}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"monitoring config {prefix}{key}: must be a mapping")
+            _apply(current, value, f"{prefix}{key}.")
+        elif isinstance(current, tuple):
+            setattr(obj, key, tuple(value if isinstance(value, list | tuple) else [value]))
+        else:
+            setattr(obj, key, value)
+
+
+ENV_KEYS = {
+    "PREDICTION_STORE_URI": ("store_uri",),
+    "BENTOML_HOME": ("bentoml_home",),
+    "MODEL_TAG": ("model_tag",),
+    "MLFLOW_TRACKING_URI": ("mlflow_tracking_uri",),
+    "MONITORING_REPORTS_DIR": ("reports_dir",),
+    "ALERT_WEBHOOK_URL": ("alerts", "webhook_url"),
+    "ALERT_EMAIL_TO": ("alerts", "email_to"),
+    "ALERT_EMAIL_FROM": ("alerts", "email_from"),
+    "SMTP_HOST": ("alerts", "smtp_host"),
+    "SMTP_PORT": ("alerts", "smtp_port"),
+    "SMTP_USER": ("alerts", "smtp_user"),
+    "SMTP_PASSWORD": ("alerts", "smtp_password"),
+    "RETRAIN_NAMESPACE": ("retrain", "namespace"),
+    "RETRAIN_CRONJOB": ("retrain", "cronjob"),
+}
+
+
+def load_config(path: str | Path | None = None,
+                environ: Mapping[str, str] | None = None) -> MonitoringConfig:
+    """Build the configuration from defaults, an optional YAML file and the environment.
+
+    Args:
+        path: YAML file whose keys mirror :class:`MonitoringConfig` (nested sections).
+        environ: Environment (default ``os.environ``); see :data:`ENV_KEYS`.
+
+    Raises:
+        ValueError: naming an unknown key or a bad value.
+    """
+    env = os.environ if environ is None else environ
+    config = MonitoringConfig()
+    path = path or env.get("MONITORING_CONFIG")
+    if path:
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"monitoring config {path}: top level must be a mapping")
+        _apply(config, data)
+    for var, keys in ENV_KEYS.items():
+        value: Any = env.get(var)
+        if not value:
+            continue
+        target: Any = config
+        for key in keys[:-1]:
+            target = getattr(target, key)
+        if keys[-1] == "email_to":
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif keys[-1] == "smtp_port":
+            value = int(value)
+        setattr(target, keys[-1], value)
+    return config.validate()
