@@ -114,7 +114,9 @@ class PredictionStore(abc.ABC):
         """The whole window as one DataFrame (see :meth:`iter_window`)."""
         frames = list(self.iter_window(since, until))
         if not frames:
-            return pd.DataFrame(columns=list(BASE_COLUMNS))
+            from reggaeton.schema import FEATURES
+
+            return pd.DataFrame(columns=[*BASE_COLUMNS, *(f.name for f in FEATURES)])
         return pd.concat(frames, ignore_index=True)
 
     @abc.abstractmethod

@@ -1,0 +1,159 @@
+"""Helpers shared by the prediction-log backends: feature columns, time conversion, frames.
+
+Exported frames have the columns :data:`~reggaeton.predlog.base.BASE_COLUMNS`, then the schema
+features in schema order (NaN when a record lacks one), then any other feature seen.
+Timestamps are UTC; naive datetimes given to a store are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reggaeton.predlog.base import BASE_COLUMNS, utcnow
+from reggaeton.schema import FEATURES
+
+PREFIX = "f_"
+"""Prefix of feature columns in SQL tables (keeps them apart from the base columns)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def schema_features() -> list[str]:
+    """Names of every feature of the shared schema, in schema order."""
+    return [f.name for f in FEATURES]
+
+
+def order_features(names: Iterable[str]) -> list[str]:
+    """Schema features first (schema order), then the others in first-seen order."""
+    seen = list(dict.fromkeys(names))
+    schema = schema_features()
+    return [n for n in schema if n in seen] + [n for n in seen if n not in schema]
+
+
+def check_feature_name(name: str) -> str:
+    """Return ``name`` if usable as a column name, else raise ValueError naming it."""
+    if not isinstance(name, str) or not _NAME.match(name) or name in BASE_COLUMNS:
+        raise ValueError(f"features.{name}: not a valid feature name "
+                         "(letters, digits and underscores, not a base column)")
+    return name
+
+
+def check_label(label: Any) -> int:
+    """Return the label as an int, or raise ValueError unless it is 0 or 1."""
+    if isinstance(label, bool) or label not in (0, 1):
+        raise ValueError(f"label: must be 0 or 1, got {label!r}")
+    return int(label)
+
+
+def as_utc(ts: datetime) -> datetime:
+    """Aware UTC datetime (naive values are taken as UTC)."""
+    if not isinstance(ts, datetime):
+        raise ValueError(f"timestamp: must be a datetime, got {type(ts).__name__}")
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch (exact)."""
+    return (as_utc(ts) - _EPOCH) // _US
+
+
+def from_us(value: int | None) -> datetime | None:
+    """Inverse of :func:`to_us`; None stays None."""
+    return None if value is None else _EPOCH + timedelta(microseconds=int(value))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(f"monitoring run: {type(value).__name__} is not JSON-serialisable")
+
+
+def normalise_run(run: Mapping[str, Any]) -> tuple[str, datetime]:
+    """JSON text of a monitoring run and its UTC ``finished_at`` (set to now when absent)."""
+    doc = dict(run)
+    finished = doc.get("finished_at")
+    if finished is None:
+        finished = utcnow()
+    elif isinstance(finished, str):
+        try:
+            finished = datetime.fromisoformat(finished)
+        except ValueError as exc:
+            raise ValueError(f"finished_at: not an ISO-8601 time: {finished!r}") from exc
+    finished = as_utc(finished)
+    doc["finished_at"] = finished.isoformat()
+    return json.dumps(doc, default=_json_default, allow_nan=True), finished
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+def _times(values: np.ndarray) -> pd.DatetimeIndex:
+    return pd.to_datetime(values, unit="us", utc=True)
+
+
+def frame_from_rows(rows: Sequence[Sequence[Any]], features: Sequence[str]) -> pd.DataFrame:
+    """Build an export frame from SQL rows (base columns in order, then ``features``).
+
+    Time columns arrive as integer microseconds since the epoch (NULL allowed for feedback).
+    """
+    columns = list(zip(*rows, strict=True))
+    data: dict[str, Any] = {
+        "request_id": pd.array(columns[0], dtype="str"),
+        "timestamp": _times(np.array(columns[1], dtype=np.int64)),
+        "model_version": pd.array(columns[2], dtype="str"),
+        "source": pd.array(columns[3], dtype="str"),
+        "probability": _floats(columns[4]),
+        "prediction": np.array(columns[5], dtype=np.int64),
+        "latency_ms": _floats(columns[6]),
+        "feedback_label": _floats(columns[7]),
+        "feedback_at": _times(_floats(columns[8])),
+    }
+    for i, name in enumerate(features, start=len(BASE_COLUMNS)):
+        data[name] = _floats(columns[i])
+    return pd.DataFrame(data, copy=False)
+
+
+def frame_from_docs(docs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build an export frame from MongoDB documents (features in a ``features`` subdocument)."""
+    feats = [d.get("features") or {} for d in docs]
+    names = order_features([*schema_features(), *(k for f in feats for k in f)])
+
+    def col(key: str) -> list[Any]:
+        return [d.get(key) for d in docs]
+
+    def times(key: str) -> pd.DatetimeIndex:
+        return pd.to_datetime(pd.Series(col(key), dtype=object), utc=True)
+
+    data: dict[str, Any] = {
+        "request_id": pd.array(col("request_id"), dtype="str"),
+        "timestamp": times("timestamp"),
+        "model_version": pd.array(col("model_version"), dtype="str"),
+        "source": pd.array(col("source"), dtype="str"),
+        "probability": _floats(col("probability")),
+        "prediction": np.array(col("prediction"), dtype=np.int64),
+        "latency_ms": _floats(col("latency_ms")),
+        "feedback_label": _floats(col("feedback_label")),
+        "feedback_at": times("feedback_at"),
+    }
+    for name in names:
+        data[name] = _floats([f.get(name) for f in feats])
+    frame = pd.DataFrame(data, copy=False)
+    frame["timestamp"] = frame["timestamp"].dt.as_unit("us")
+    frame["feedback_at"] = frame["feedback_at"].dt.as_unit("us")
+    return frame

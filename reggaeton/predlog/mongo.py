@@ -1,0 +1,222 @@
+"""MongoDB prediction log (pymongo), for production.
+
+Documents in the predictions collection::
+
+    {request_id, timestamp (UTC date), model_version, source, probability, prediction,
+     latency_ms, features: {name: value}, feedback_label?, feedback_at?}
+
+Indexes: ``request_id`` unique; ``(timestamp, _id)`` (time windows, streamed oldest first
+without an in-memory sort). BSON dates keep milliseconds, so timestamps come back truncated to
+the millisecond. The feedback history and monitoring runs live in their own collections.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+import pymongo
+from pymongo.errors import BulkWriteError
+
+from reggaeton.predlog import columns as cols
+from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, PredictionStore, utcnow
+
+DEFAULT_DATABASE = "reggaeton"
+DEFAULT_COLLECTIONS = {"collection": "predictions", "feedback_collection": "feedback",
+                       "runs_collection": "monitoring_runs"}
+"""URI query options naming the collections, with their defaults."""
+
+CLIENT_DEFAULTS = {"serverSelectionTimeoutMS": 2000, "connectTimeoutMS": 2000,
+                   "socketTimeoutMS": 10000}
+"""Short timeouts so an outage fails fast (the writer spills); URI options override them."""
+
+_DUPLICATE_KEY = 11000
+_MOCK_SERVERS: dict[str, Any] = {}
+_MOCK_LOCK = threading.Lock()
+
+
+class MongoStore(PredictionStore):
+    """Prediction log in MongoDB.
+
+    Args:
+        client: A ``pymongo.MongoClient`` (or mongomock's), created with ``tz_aware=True``.
+        database: Database name.
+        collection: Predictions collection.
+        feedback_collection: Feedback-history collection.
+        runs_collection: Monitoring-runs collection.
+    """
+
+    def __init__(self, client: Any, database: str = DEFAULT_DATABASE,
+                 collection: str = "predictions", feedback_collection: str = "feedback",
+                 runs_collection: str = "monitoring_runs") -> None:
+        self.client = client
+        db = client[database]
+        self.predictions = db[collection]
+        self.feedback = db[feedback_collection]
+        self.runs = db[runs_collection]
+        self._indexed = False
+
+    @classmethod
+    def from_uri(cls, uri: str) -> MongoStore:
+        """Open ``mongodb://[user:pass@]host[:port][,host...]/[db][?options]``.
+
+        The path names the database (default ``reggaeton``); the query options ``collection``,
+        ``feedback_collection`` and ``runs_collection`` name the collections (defaults
+        ``predictions``, ``feedback``, ``monitoring_runs``) and are removed before the URI
+        reaches pymongo. ``mongodb+srv://`` works too. ``mongomock://name/db`` gives an
+        in-memory server (mongomock, a dev dependency) shared by every store opened with the
+        same ``name`` in this process.
+        """
+        parts = urlsplit(uri)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        names = dict(DEFAULT_COLLECTIONS)
+        rest = []
+        for key, value in query:
+            if key in names:
+                if not value:
+                    raise ValueError(f"PREDICTION_STORE_URI: {key} must not be empty")
+                names[key] = value
+            else:
+                rest.append((key, value))
+        database = parts.path.strip("/") or DEFAULT_DATABASE
+        if "/" in database:
+            raise ValueError(f"PREDICTION_STORE_URI: bad database name {database!r}")
+        if parts.scheme == "mongomock":
+            client = _mock_client(parts.netloc)
+        else:
+            given = {key.lower() for key, _ in rest}
+            options = {k: v for k, v in CLIENT_DEFAULTS.items() if k.lower() not in given}
+            clean = urlunsplit((parts.scheme, parts.netloc, "/" + database, urlencode(rest), ""))
+            client = pymongo.MongoClient(clean, tz_aware=True, connect=False, **options)
+        return cls(client, database, names["collection"], names["feedback_collection"],
+                   names["runs_collection"])
+
+    def _ensure_indexes(self) -> None:
+        if not self._indexed:
+            self.predictions.create_index("request_id", unique=True)
+            self.predictions.create_index([("timestamp", 1), ("_id", 1)])
+            self.feedback.create_index([("request_id", 1), ("_id", 1)])
+            self.runs.create_index([("finished_at", -1), ("_id", -1)])
+            self._indexed = True
+
+    # -- writes ------------------------------------------------------------------------------
+    def write_many(self, records: Sequence[PredictionRecord]) -> int:
+        """insert_many(ordered=False); duplicate request_ids (E11000) are skipped."""
+        if not records:
+            return 0
+        self._ensure_indexes()
+        docs = [_to_doc(r) for r in records]
+        try:
+            return len(self.predictions.insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors) or exc.details.get(
+                    "writeConcernErrors"):
+                raise
+            return int(exc.details.get("nInserted", len(docs) - len(errors)))
+
+    def add_feedback(self, request_id: str, label: int, at: datetime | None = None) -> bool:
+        """Set the latest feedback on the prediction and append it to the history."""
+        label = cols.check_label(label)
+        when = cols.as_utc(at or utcnow())
+        self._ensure_indexes()
+        result = self.predictions.update_one(
+            {"request_id": request_id}, {"$set": {"feedback_label": label, "feedback_at": when}})
+        if result.matched_count == 0:
+            return False
+        self.feedback.insert_one({"request_id": request_id, "label": label, "at": when})
+        return True
+
+    def save_monitoring_run(self, run: Mapping[str, Any]) -> None:
+        """Store one monitoring summary (as its JSON form); ``finished_at`` defaults to now."""
+        doc, finished = cols.normalise_run(run)
+        self._ensure_indexes()
+        self.runs.insert_one({"finished_at": finished, "doc": doc})
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """One prediction as a flat dict: base columns plus the features it carries."""
+        doc = self.predictions.find_one({"request_id": request_id}, {"_id": 0})
+        if doc is None:
+            return None
+        out = {key: doc.get(key) for key in BASE_COLUMNS}
+        for key in ("timestamp", "feedback_at"):
+            if out[key] is not None:
+                out[key] = cols.as_utc(out[key])
+        out.update((k, v) for k, v in (doc.get("features") or {}).items() if v is not None)
+        return out
+
+    def feedback_history(self, request_id: str) -> list[dict[str, Any]]:
+        """Every feedback event for a request, oldest first."""
+        cursor = self.feedback.find({"request_id": request_id}).sort("_id", 1)
+        return [{"label": d["label"], "at": cols.as_utc(d["at"])} for d in cursor]
+
+    def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        """Number of predictions with ``since <= timestamp < until``."""
+        return int(self.predictions.count_documents(_window(since, until)))
+
+    def iter_window(self, since: datetime | None = None, until: datetime | None = None,
+                    chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream a window oldest first, in DataFrames of at most ``chunk_size`` rows."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size: must be >= 1")
+        cursor = (self.predictions.find(_window(since, until), {"_id": 0})
+                  .sort([("timestamp", 1), ("_id", 1)]).batch_size(min(chunk_size, 10_000)))
+        try:
+            batch: list[dict[str, Any]] = []
+            for doc in cursor:
+                batch.append(doc)
+                if len(batch) >= chunk_size:
+                    yield cols.frame_from_docs(batch)
+                    batch = []
+            if batch:
+                yield cols.frame_from_docs(batch)
+        finally:
+            cursor.close()
+
+    def monitoring_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent monitoring runs, newest first."""
+        cursor = self.runs.find({}).sort([("finished_at", -1), ("_id", -1)]).limit(int(limit))
+        return [json.loads(d["doc"]) for d in cursor]
+
+    def ping(self) -> None:
+        """Raise (``pymongo.errors.PyMongoError``) if the server does not answer."""
+        self.client.admin.command("ping")
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"MongoStore({self.predictions.full_name!r})"
+
+
+def _to_doc(record: PredictionRecord) -> dict[str, Any]:
+    return {"request_id": record.request_id, "timestamp": cols.as_utc(record.timestamp),
+            "model_version": record.model_version, "source": record.source,
+            "probability": float(record.probability), "prediction": int(record.prediction),
+            "latency_ms": float(record.latency_ms),
+            "features": {cols.check_feature_name(k): (None if v is None else float(v))
+                         for k, v in record.features.items()}}
+
+
+def _window(since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if since is not None:
+        bounds["$gte"] = cols.as_utc(since)
+    if until is not None:
+        bounds["$lt"] = cols.as_utc(until)
+    return {"timestamp": bounds} if bounds else {}
+
+
+def _mock_client(name: str) -> Any:
+    import mongomock  # dev dependency, only for mongomock:// URIs
+
+    with _MOCK_LOCK:
+        server = _MOCK_SERVERS.setdefault(name, mongomock.MongoClient()._store)
+    return mongomock.MongoClient(tz_aware=True, _store=server)

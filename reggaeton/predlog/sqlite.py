@@ -1,0 +1,278 @@
+"""SQLite prediction log: the embedded default backend (stdlib ``sqlite3``, WAL mode).
+
+Layout (one file):
+
+* ``predictions``: one row per prediction. ``ts_us`` is the UTC timestamp in integer
+  microseconds since the epoch (indexed), features are one ``REAL`` column each, named
+  ``f_<feature>`` (columns for features outside the schema are added on first sight), and
+  the latest feedback sits on the row (``feedback_label``, ``feedback_at_us``).
+* ``feedback``: every feedback event (history), oldest first by ``id``.
+* ``monitoring_runs``: JSON documents with their ``finished_at``.
+* ``predictions_readable``: a view with ISO-8601 timestamps, for people using the sqlite3 CLI.
+
+Concurrency: one connection per thread (WAL lets readers run beside the single writer, and
+``busy_timeout`` makes writers wait for each other); :meth:`SQLiteStore.iter_window` streams on
+its own connection, so a reader can consume chunks while the same thread writes.
+``synchronous=NORMAL``: a committed transaction survives a process crash; the last ones may be
+lost on power failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reggaeton.predlog import columns as cols
+from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, PredictionStore, utcnow
+
+_BASE_SQL = ("request_id", "ts_us", "model_version", "source", "probability", "prediction",
+             "latency_ms", "feedback_label", "feedback_at_us")
+_INT64_MAX = 2**63 - 1
+
+
+def _ddl() -> str:
+    features = "".join(f',\n    "{cols.PREFIX}{name}" REAL' for name in cols.schema_features())
+    return f"""
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id TEXT PRIMARY KEY,
+    ts_us INTEGER NOT NULL,
+    model_version TEXT NOT NULL,
+    source TEXT NOT NULL,
+    probability REAL NOT NULL,
+    prediction INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    feedback_label INTEGER,
+    feedback_at_us INTEGER{features}
+);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts_us);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    at_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id, id);
+CREATE TABLE IF NOT EXISTS monitoring_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    finished_us INTEGER NOT NULL,
+    finished_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS monitoring_runs_finished ON monitoring_runs (finished_us);
+CREATE VIEW IF NOT EXISTS predictions_readable AS
+    SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ts_us / 1000000.0, 'unixepoch') AS timestamp, *
+    FROM predictions;
+"""
+
+
+class SQLiteStore(PredictionStore):
+    """Prediction log in one SQLite file.
+
+    Args:
+        path: Database file; relative paths are resolved against the current directory.
+            Parent folders are created.
+        busy_timeout_ms: How long a writer waits for another writer's lock before failing.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ValueError("sqlite path: an in-memory database is not supported "
+                             "(each thread has its own connection); give a file path")
+        self.path = Path(path).absolute()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        conn = self._conn()
+        conn.executescript(_ddl())
+        self._features = self._load_feature_columns(conn)
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened (call at shutdown)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    # -- features ----------------------------------------------------------------------------
+    @staticmethod
+    def _load_feature_columns(conn: sqlite3.Connection) -> list[str]:
+        names = [row[1] for row in conn.execute("PRAGMA table_info(predictions)")]
+        return cols.order_features(n.removeprefix(cols.PREFIX) for n in names
+                                   if n.startswith(cols.PREFIX))
+
+    def _ensure_features(self, conn: sqlite3.Connection, names: set[str]) -> list[str]:
+        missing = names.difference(self._features)
+        if missing:
+            self._features = self._load_feature_columns(conn)
+            for name in sorted(missing.difference(self._features)):
+                cols.check_feature_name(name)
+                try:
+                    conn.execute(f'ALTER TABLE predictions ADD COLUMN "{cols.PREFIX}{name}" REAL')
+                except sqlite3.OperationalError as exc:  # added meanwhile by another process
+                    if "duplicate column" not in str(exc):
+                        raise
+            self._features = self._load_feature_columns(conn)
+        return self._features
+
+    # -- writes ------------------------------------------------------------------------------
+    def write_many(self, records: Sequence[PredictionRecord]) -> int:
+        """Insert records in one transaction; request_ids already stored are skipped."""
+        if not records:
+            return 0
+        conn = self._conn()
+        seen: set[str] = set()
+        for record in records:
+            seen.update(record.features)
+        features = self._ensure_features(conn, seen)
+        sql = ("INSERT OR IGNORE INTO predictions (request_id, ts_us, model_version, source, "
+               "probability, prediction, latency_ms"
+               + "".join(f', "{cols.PREFIX}{n}"' for n in features)
+               + ") VALUES (" + ", ".join("?" * (7 + len(features))) + ")")
+        rows = [(r.request_id, cols.to_us(r.timestamp), r.model_version, r.source,
+                 float(r.probability), int(r.prediction), float(r.latency_ms),
+                 *[r.features.get(n) for n in features]) for r in records]
+        before = conn.total_changes
+        with _transaction(conn):
+            conn.executemany(sql, rows)
+        return conn.total_changes - before
+
+    def add_feedback(self, request_id: str, label: int, at: datetime | None = None) -> bool:
+        """Set the latest feedback on the prediction and append it to the history."""
+        label = cols.check_label(label)
+        at_us = cols.to_us(at or utcnow())
+        conn = self._conn()
+        with _transaction(conn):
+            cur = conn.execute("UPDATE predictions SET feedback_label = ?, feedback_at_us = ? "
+                               "WHERE request_id = ?", (label, at_us, request_id))
+            if cur.rowcount == 0:
+                return False
+            conn.execute("INSERT INTO feedback (request_id, label, at_us) VALUES (?, ?, ?)",
+                         (request_id, label, at_us))
+        return True
+
+    def save_monitoring_run(self, run: Mapping[str, Any]) -> None:
+        """Store one monitoring summary; ``finished_at`` defaults to now."""
+        doc, finished = cols.normalise_run(run)
+        conn = self._conn()
+        with _transaction(conn):
+            conn.execute("INSERT INTO monitoring_runs (finished_us, finished_at, doc) "
+                         "VALUES (?, ?, ?)", (cols.to_us(finished), finished.isoformat(), doc))
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """One prediction as a flat dict: base columns plus the features it carries."""
+        conn = self._conn()
+        features = self._load_feature_columns(conn)
+        cur = conn.execute(self._select(features) + " WHERE request_id = ?", (request_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip(BASE_COLUMNS, row[:len(BASE_COLUMNS)], strict=True))
+        out["timestamp"] = cols.from_us(out["timestamp"])
+        out["feedback_at"] = cols.from_us(out["feedback_at"])
+        for name, value in zip(features, row[len(BASE_COLUMNS):], strict=True):
+            if value is not None:
+                out[name] = value
+        return out
+
+    def feedback_history(self, request_id: str) -> list[dict[str, Any]]:
+        """Every feedback event for a request, oldest first."""
+        cur = self._conn().execute(
+            "SELECT label, at_us FROM feedback WHERE request_id = ? ORDER BY id", (request_id,))
+        return [{"label": label, "at": cols.from_us(at)} for label, at in cur]
+
+    def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        """Number of predictions with ``since <= timestamp < until``."""
+        cur = self._conn().execute("SELECT COUNT(*) FROM predictions WHERE ts_us >= ? "
+                                   "AND ts_us < ?", _bounds(since, until))
+        return int(cur.fetchone()[0])
+
+    def iter_window(self, since: datetime | None = None, until: datetime | None = None,
+                    chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream a window oldest first, in DataFrames of at most ``chunk_size`` rows.
+
+        Reads on a dedicated connection inside one read transaction (a consistent snapshot).
+        """
+        if chunk_size < 1:
+            raise ValueError("chunk_size: must be >= 1")
+        conn = self._connect()
+        try:
+            features = self._load_feature_columns(conn)
+            conn.execute("BEGIN")
+            cur = conn.execute(self._select(features) + " WHERE ts_us >= ? AND ts_us < ? "
+                               "ORDER BY ts_us, rowid", _bounds(since, until))
+            cur.arraysize = chunk_size
+            while rows := cur.fetchmany(chunk_size):
+                yield cols.frame_from_rows(rows, features)
+        finally:
+            conn.close()
+
+    def monitoring_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent monitoring runs, newest first."""
+        cur = self._conn().execute("SELECT doc FROM monitoring_runs "
+                                   "ORDER BY finished_us DESC, id DESC LIMIT ?", (int(limit),))
+        return [json.loads(doc) for (doc,) in cur]
+
+    def ping(self) -> None:
+        """Raise ``sqlite3.Error`` if the database cannot be read."""
+        self._conn().execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
+
+    @staticmethod
+    def _select(features: Sequence[str]) -> str:
+        return ("SELECT " + ", ".join(_BASE_SQL)
+                + "".join(f', "{cols.PREFIX}{n}"' for n in features) + " FROM predictions")
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+
+class _transaction:  # noqa: N801 - used like a function
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def _bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
+    low = cols.to_us(since) if since is not None else -_INT64_MAX
+    high = cols.to_us(until) if until is not None else _INT64_MAX
+    return low, high
+
