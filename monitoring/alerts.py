@@ -1,0 +1,128 @@
+"""Alert delivery: a structured log line (always), a webhook (Slack-compatible JSON POST), email.
+
+Delivery never raises: every failure is logged and counted in the returned outcome, so a
+broken webhook or SMTP server cannot crash the monitoring job or hide its exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import time
+from collections.abc import Mapping
+from email.message import EmailMessage
+from typing import Any
+
+import requests
+
+from monitoring.config import AlertConfig
+
+log = logging.getLogger("monitoring.alerts")
+SEVERITY = {"ok": 0, "insufficient_data": 0, "warning": 1, "alert": 2}
+ICONS = {"ok": ":white_check_mark:", "insufficient_data": ":grey_question:",
+         "warning": ":warning:", "alert": ":rotating_light:"}
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """One-line human summary: status, model version, window and the reasons."""
+    reasons = "; ".join(summary.get("reasons") or []) or "no problem found"
+    window = summary.get("window", {})
+    return (f"[reggaeton monitor] {summary['status'].upper()} for {summary.get('model_version')}"
+            f" ({window.get('rows', 0):,} records {window.get('since', '?')} -> "
+            f"{window.get('until', '?')}): {reasons}")
+
+
+def alert_payload(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhook body: Slack's ``text`` plus a machine-readable ``monitoring`` object."""
+    status = summary["status"]
+    text = f"{ICONS.get(status, '')} {headline(summary)}"
+    if summary.get("report_html"):
+        text += f"\nReport: {summary['report_html']}"
+    return {"text": text, "monitoring": {
+        "run_id": summary.get("run_id"), "status": status,
+        "model_version": summary.get("model_version"), "reasons": summary.get("reasons", []),
+        "drifted_features": summary.get("drifted_features", []),
+        "report_html": summary.get("report_html"), "report_json": summary.get("report_json"),
+        "window": summary.get("window", {})}}
+
+
+def send_webhook(url: str, payload: Mapping[str, Any], timeout: float) -> None:
+    """POST ``payload`` as JSON; raises on a network error or a non-2xx answer."""
+    resp = requests.post(url, json=payload, timeout=timeout)
+    if not 200 <= resp.status_code < 300:
+        raise RuntimeError(f"webhook answered HTTP {resp.status_code}: {resp.text[:200]}")
+
+
+def send_email(config: AlertConfig, subject: str, body: str) -> None:
+    """Send a plain-text email through the configured SMTP server; raises on failure."""
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = config.email_from
+    msg["To"] = ", ".join(config.email_to)
+    msg.set_content(body)
+    with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=config.timeout_s) as smtp:
+        if config.smtp_starttls:
+            smtp.starttls()
+        if config.smtp_user:
+            smtp.login(config.smtp_user, config.smtp_password)
+        smtp.send_message(msg)
+
+
+def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any]) -> None:
+    """Run ``action`` with retries; record success or failure, never raise."""
+    for attempt in range(retries + 1):
+        try:
+            action()
+            outcome["sent"].append(channel)
+            return
+        except Exception as exc:  # any delivery problem is counted, not raised
+            err = f"{type(exc).__name__}: {exc}"
+            log.warning(json.dumps({"event": "alert_delivery_failed", "channel": channel,
+                                    "attempt": attempt + 1, "error": err}))
+            if attempt < retries:
+                time.sleep(0.2 * (attempt + 1))
+    outcome["failures"] += 1
+    outcome["errors"].append({"channel": channel, "error": err})
+
+
+def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
+    """Log the summary and, when the status is bad enough, notify the configured channels.
+
+    Args:
+        summary: The run summary (``status``, ``reasons``, ``window``, ``report_html``, ...).
+        config: Channels and minimum status.
+
+    Returns:
+        ``{"logged": True, "sent": [channels], "failures": int, "errors": [...],
+        "skipped": reason | None}``.
+    """
+    status = summary["status"]
+    line = {"event": "monitoring_run", "run_id": summary.get("run_id"), "status": status,
+            "model_version": summary.get("model_version"),
+            "reasons": summary.get("reasons", []),
+            "rows": summary.get("window", {}).get("rows"),
+            "report_html": summary.get("report_html")}
+    level = {0: logging.INFO, 1: logging.WARNING, 2: logging.ERROR}[SEVERITY[status]]
+    log.log(level, json.dumps(line, default=str))
+    outcome: dict[str, Any] = {"logged": True, "sent": [], "failures": 0, "errors": [],
+                               "skipped": None}
+    if SEVERITY[status] < SEVERITY[config.min_status]:
+        outcome["skipped"] = f"status {status} below alerts.min_status {config.min_status}"
+        return outcome
+    if config.webhook_url:
+        payload = alert_payload(summary)
+        _attempt("webhook", lambda: send_webhook(config.webhook_url, payload, config.timeout_s),
+                 config.retries, outcome)
+    if config.email_to:
+        if not config.smtp_host:
+            outcome["failures"] += 1
+            outcome["errors"].append({"channel": "email", "error": "alerts.smtp_host not set"})
+            log.warning(json.dumps({"event": "alert_delivery_failed", "channel": "email",
+                                    "error": "alerts.smtp_host not set"}))
+        else:
+            body = headline(summary) + "\n\n" + json.dumps(alert_payload(summary)["monitoring"],
+                                                           indent=2, default=str)
+            subject = f"[reggaeton] monitoring {status.upper()} ({summary.get('model_version')})"
+            _attempt("email", lambda: send_email(config, subject, body), config.retries, outcome)
+    return outcome

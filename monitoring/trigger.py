@@ -1,0 +1,213 @@
+"""Start retraining when the monitor alerts: locally, or as a Kubernetes Job.
+
+Never twice while a triggered training still runs:
+
+* local: a lock file (``<state_dir>/retrain.lock``, created with ``O_EXCL``) holds the pid
+  and the condition; a live pid means "still running" and the trigger is skipped; a dead
+  pid (crash) is a stale lock and is replaced;
+* Kubernetes: Jobs created by the monitor carry the label ``reggaeton.io/triggered-by=
+  monitoring``; while one of them is active no new Job is created.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TRIGGER_LABEL = "reggaeton.io/triggered-by"
+CONDITION_LABEL = "reggaeton.io/condition"
+
+
+def condition_of(summary: Mapping[str, Any]) -> str:
+    """A stable description of what triggered: drifted features and failing metrics."""
+    parts = []
+    if summary.get("drifted_features"):
+        parts.append("drift:" + ",".join(sorted(summary["drifted_features"])))
+    perf = summary.get("performance_status")
+    if perf == "alert":
+        parts.append("performance")
+    if summary.get("prediction_drift_status") == "alert":
+        parts.append("prediction")
+    return "|".join(parts) or "alert"
+
+
+def condition_hash(condition: str) -> str:
+    """Short hash of a condition (fits a label value)."""
+    return hashlib.sha256(condition.encode()).hexdigest()[:12]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalTrigger:
+    """Run the training pipeline in this process, guarded by a lock file.
+
+    Args:
+        state_dir: Folder of ``retrain.lock`` and ``retrain_state.json``.
+        train: Callable doing the training and returning a JSON-able result
+            (see :func:`training_runner`).
+    """
+
+    def __init__(self, state_dir: str | Path, train: Callable[[], Any]) -> None:
+        self.state_dir = Path(state_dir)
+        self.lock = self.state_dir / "retrain.lock"
+        self.state = self.state_dir / "retrain_state.json"
+        self.train = train
+
+    def running(self) -> dict[str, Any] | None:
+        """The lock's content when a triggered training is still running, else None."""
+        try:
+            info = json.loads(self.lock.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if _pid_alive(int(info.get("pid", -1))):
+            return info
+        self.lock.unlink(missing_ok=True)  # stale: the process that held it is gone
+        return None
+
+    def trigger(self, condition: str) -> dict[str, Any]:
+        """Train unless a triggered training is running. Never raises."""
+        busy = self.running()
+        if busy:
+            return {"mode": "local", "triggered": False, "condition": condition,
+                    "reason": f"training already running (pid {busy['pid']}, "
+                              f"condition {busy.get('condition')})"}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        info = {"pid": os.getpid(), "condition": condition,
+                "started_at": datetime.now(UTC).isoformat()}
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return {"mode": "local", "triggered": False, "condition": condition,
+                    "reason": "training already running (lock taken meanwhile)"}
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        outcome: dict[str, Any] = {"mode": "local", "triggered": True, "condition": condition}
+        try:
+            outcome["result"] = self.train()
+        except Exception as exc:  # a failed training is reported, not raised
+            outcome.update(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.lock.unlink(missing_ok=True)
+        outcome["finished_at"] = datetime.now(UTC).isoformat()
+        self.state.write_text(json.dumps(outcome, indent=2, default=str))
+        return outcome
+
+
+def job_from_cronjob(cronjob: Mapping[str, Any], name: str,
+                     labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build a Job body from a CronJob, like ``kubectl create job --from=cronjob/...``.
+
+    Args:
+        cronjob: The CronJob as a dict in API form (camelCase keys).
+        name: Name of the new Job.
+        labels: Extra labels for the Job and its pods.
+
+    Returns:
+        A ``batch/v1`` Job manifest (dict) owned by the CronJob.
+
+    Raises:
+        ValueError: when the CronJob has no ``spec.jobTemplate.spec``.
+    """
+    template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
+    if not template.get("spec"):
+        raise ValueError("cronjob.spec.jobTemplate.spec: missing")
+    meta = cronjob.get("metadata") or {}
+    tmeta = template.get("metadata") or {}
+    extra = dict(labels or {})
+    spec = copy.deepcopy(template["spec"])
+    pod_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **extra}
+    job_meta: dict[str, Any] = {
+        "name": name,
+        "labels": {**(tmeta.get("labels") or {}), **extra},
+        "annotations": {**(tmeta.get("annotations") or {}),
+                        "cronjob.kubernetes.io/instantiate": "manual"},
+    }
+    if meta.get("namespace"):
+        job_meta["namespace"] = meta["namespace"]
+    if meta.get("uid") and meta.get("name"):
+        job_meta["ownerReferences"] = [{
+            "apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
+            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta, "spec": spec}
+
+
+def job_is_active(job: Mapping[str, Any]) -> bool:
+    """True while a Job (API dict) has not completed or failed."""
+    status = job.get("status") or {}
+    if status.get("active"):
+        return True
+    for cond in status.get("conditions") or []:
+        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
+            return False
+    return not status.get("completionTime")
+
+
+class KubernetesTrigger:
+    """Create a training Job from the chart's train CronJob.
+
+    Args:
+        namespace: Namespace of the CronJob.
+        cronjob: Its name (``<release>-train``).
+        api: A ``kubernetes.client.BatchV1Api`` (default: in-cluster config, else kubeconfig).
+    """
+
+    def __init__(self, namespace: str, cronjob: str, api: Any = None) -> None:
+        self.namespace = namespace
+        self.cronjob = cronjob
+        self._api = api
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            from kubernetes import client, config
+
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            self._api = client.BatchV1Api()
+        return self._api
+
+    @staticmethod
+    def _plain(obj: Any) -> dict[str, Any]:
+        from kubernetes.client import ApiClient
+
+        return ApiClient().sanitize_for_serialization(obj)
+
+    def trigger(self, condition: str) -> dict[str, Any]:
+        """Create the Job unless a monitor-triggered Job is active. Never raises."""
+        out: dict[str, Any] = {"mode": "kubernetes", "triggered": False, "condition": condition,
+                               "namespace": self.namespace, "cronjob": self.cronjob}
+        try:
+            jobs = self._plain(self.api.list_namespaced_job(
+                self.namespace, label_selector=f"{TRIGGER_LABEL}=monitoring"))
+            active = [j["metadata"]["name"] for j in jobs.get("items", []) if job_is_active(j)]
+            if active:
+                out["reason"] = f"training already running: {', '.join(active)}"
+                return out
+            cronjob = self._plain(self.api.read_namespaced_cron_job(self.cronjob,
+                                                                    self.namespace))
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+            body = job_from_cronjob(cronjob, f"{self.cronjob}-mon-{stamp}"[:63],
+                                    {TRIGGER_LABEL: "monitoring",
+                                     CONDITION_LABEL: condition_hash(condition)})
+            self.api.create_namespaced_job(self.namespace, body)
+            out.update(triggered=True, job=body["metadata"]["name"])
+        except Exception as exc:  # API unreachable, RBAC, ... : reported, not raised
+            out["error"] = f"{type(exc).__name__}: {exc}"
+        return out
