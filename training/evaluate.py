@@ -1,0 +1,135 @@
+"""Metrics, cross-validation and threshold choice (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedKFold
+
+METRIC_NAMES = ("precision", "recall", "f1", "pr_auc", "roc_auc", "accuracy")
+
+
+def metrics_at(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Classification metrics for the reggaeton class (label 1).
+
+    Args:
+        y: True labels.
+        proba: Predicted probability of reggaeton.
+        threshold: A row is predicted reggaeton when ``proba >= threshold``.
+
+    Returns:
+        ``precision, recall, f1, pr_auc, roc_auc, accuracy`` (floats; the AUCs are None
+        when ``y`` holds one class) and ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``.
+    """
+    y = np.asarray(y).astype(int)
+    proba = np.asarray(proba, dtype=float)
+    pred = (proba >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "pr_auc": float(average_precision_score(y, proba)) if both else None,
+        "roc_auc": float(roc_auc_score(y, proba)) if both else None,
+        "accuracy": float(accuracy_score(y, pred)),
+        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
+    }
+
+
+def choose_threshold(y: np.ndarray, proba: np.ndarray, strategy: str = "f1",
+                     beta: float = 1.0, value: float = 0.5) -> float:
+    """Pick the decision threshold on validation (out-of-fold) predictions.
+
+    Args:
+        y: True labels of the validation rows.
+        proba: Their out-of-fold probabilities.
+        strategy: ``f1`` (maximise F1), ``fbeta`` (maximise F-beta) or ``fixed``.
+        beta: Beta of ``fbeta``.
+        value: The threshold of ``fixed``.
+
+    Returns:
+        The threshold; ties go to the highest threshold (fewest positives).
+    """
+    if strategy == "fixed":
+        return float(value)
+    b2 = 1.0 if strategy == "f1" else beta**2
+    precision, recall, thresholds = precision_recall_curve(np.asarray(y).astype(int), proba)
+    precision, recall = precision[:-1], recall[:-1]
+    denom = b2 * precision + recall
+    score = np.divide((1 + b2) * precision * recall, denom, out=np.zeros_like(denom),
+                      where=denom > 0)
+    best = np.flatnonzero(score == score.max())[-1]
+    return float(thresholds[best])
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions and per-fold metrics of one cross-validation."""
+
+    oof_proba: np.ndarray
+    folds: list[dict[str, Any]]
+
+    def summary(self, threshold: float | None = None, y: np.ndarray | None = None
+                ) -> dict[str, float]:
+        """Mean and std of every metric over the folds (at 0.5), e.g. ``f1_mean``.
+
+        With ``threshold`` and ``y``, also ``f1_at_threshold_mean/std``: F1 per fold at the
+        threshold chosen on the pooled out-of-fold predictions (slightly optimistic).
+        """
+        out: dict[str, float] = {}
+        for name in METRIC_NAMES:
+            values = np.array([f[name] for f in self.folds], dtype=float)
+            out[f"{name}_mean"] = float(np.mean(values))
+            out[f"{name}_std"] = float(np.std(values))
+        if threshold is not None and y is not None:
+            scores = [metrics_at(y[f["index"]], self.oof_proba[f["index"]], threshold)["f1"]
+                      for f in self.folds]
+            out["f1_at_threshold_mean"] = float(np.mean(scores))
+            out["f1_at_threshold_std"] = float(np.std(scores))
+        return out
+
+
+def cross_validate(fit: Callable[[np.ndarray, np.ndarray], Any], X: np.ndarray, y: np.ndarray,
+                   folds: int, seed: int) -> CVResult:
+    """Stratified k-fold CV.
+
+    Args:
+        fit: ``fit(X_train, y_train) -> fitted model with predict_proba``.
+        X: Input matrix.
+        y: Labels.
+        folds: Number of folds.
+        seed: Shuffle seed of the folds.
+
+    Returns:
+        Out-of-fold probabilities and each fold's metrics at threshold 0.5 (each fold's
+        dict also holds ``index``, the validation row positions).
+    """
+    y = np.asarray(y).astype(int)
+    oof = np.zeros(len(y), dtype=float)
+    results = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, val_idx in splitter.split(X, y):
+        model = fit(X[train_idx], y[train_idx])
+        oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
+        fold = metrics_at(y[val_idx], oof[val_idx], 0.5)
+        fold["index"] = val_idx
+        results.append(fold)
+    return CVResult(oof_proba=oof, folds=results)
+
+
+def predict_labels(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """Labels from probabilities with the stored threshold (``proba >= threshold``)."""
+    return (np.asarray(proba) >= threshold).astype(int)

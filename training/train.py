@@ -1,0 +1,233 @@
+"""Train, evaluate, save a version and run the promotion gate.
+
+``python -m training.train [--config FILE] [--set k=v ...] [--force] [--include-feedback]
+[--if-empty]``. :func:`run_training` is the programmatic entry point (monitor, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reggaeton.registry import ModelLoadError, ModelVersion, Registry, home_from_env
+from reggaeton.schema import LABEL_COLUMN
+from training import data as datamod
+from training import gate, metadata, tracking
+from training.config import ConfigError, TrainConfig, load_config
+from training.evaluate import choose_threshold, cross_validate, metrics_at
+from training.pipeline import describe, fit_pipeline, to_matrix
+
+log = logging.getLogger("training")
+
+
+@dataclass
+class TrainingResult:
+    """What a run produced."""
+
+    tag: str
+    promoted: bool
+    decision: gate.GateDecision
+    metrics: dict[str, Any]
+    cv_metrics: dict[str, float]
+    threshold: float
+    version: ModelVersion
+    mlflow_run_id: str | None = None
+    rows: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_data(config: TrainConfig, *, root: Path, include_feedback: bool = False,
+                 store_uri: str | None = None) -> datamod.Dataset:
+    """Load, validate, clean and split (plus feedback rows when asked)."""
+    d = config.data
+    features = d.feature_list
+    paths = [root / d.reggaeton_csv, root / d.other_csv]
+    labelled, cleaning = datamod.load_labelled(*paths, features)
+    log.info("data: %d rows read, %d dropped (missing), %d dropped (duplicates), %d kept %s",
+             cleaning.rows_in, cleaning.dropped_missing, cleaning.dropped_duplicates,
+             cleaning.rows_out, datamod.class_counts(labelled))
+    unlabelled = 0
+    if d.unlabelled_csv:
+        unlabelled = len(datamod.read_source(root / d.unlabelled_csv, features, None))
+    train, holdout = datamod.split_holdout(labelled, config.split.test_size, config.seed)
+    fb_eval = None
+    fb_rows = {"feedback_train": 0, "feedback_eval": 0}
+    trained_on = labelled
+    if include_feedback:
+        feedback = datamod.load_feedback(store_uri, d.feedback_days, features)
+        fb_train, fb_eval = datamod.split_feedback(feedback, d.feedback_eval_fraction)
+        fb_rows = {"feedback_train": len(fb_train), "feedback_eval": len(fb_eval)}
+        log.info("feedback: %d labelled production rows (%d trained on, %d for the gate)",
+                 len(feedback), len(fb_train), len(fb_eval))
+        extra = fb_train.drop(columns=["timestamp"])
+        train = pd.concat([train, extra], ignore_index=True)
+        trained_on = pd.concat([labelled, extra], ignore_index=True)
+    rows = {"raw": cleaning.rows_in, "dropped_missing": cleaning.dropped_missing,
+            "dropped_duplicates": cleaning.dropped_duplicates, "clean": cleaning.rows_out,
+            "train": len(train), "holdout": len(holdout), "unlabelled": unlabelled,
+            "train_classes": datamod.class_counts(train),
+            "holdout_classes": datamod.class_counts(holdout), **fb_rows}
+    files = {str(p.relative_to(root)) if p.is_relative_to(root) else str(p): datamod.file_sha256(p)
+             for p in paths}
+    return datamod.Dataset(train=train, holdout=holdout, cleaning=cleaning,
+                           data_sha256=datamod.frame_sha256(trained_on), files_sha256=files,
+                           feedback_eval=fb_eval, rows=rows)
+
+
+def run_training(config: TrainConfig, registry: Registry, tracking_uri: str | None = None, *,
+                 force: bool = False, include_feedback: bool = False,
+                 store_uri: str | None = None, root: str | Path | None = None) -> TrainingResult:
+    """Train, evaluate, save one version of ``reggaeton_clf`` and run the promotion gate.
+
+    Args:
+        config: Training configuration.
+        registry: Model store to save into (and whose promotion record the gate updates).
+        tracking_uri: MLflow tracking URI; None skips MLflow.
+        force: Promote even if the gate would reject (recorded as forced).
+        include_feedback: Add labelled production rows (``store_uri``) to training and
+            evaluate both versions on the newest of them.
+        store_uri: Prediction-log URI (None: the default SQLite file).
+        root: Folder the data paths are relative to (default: the working directory).
+
+    Raises:
+        DataError: bad data, naming the file and column.
+    """
+    root = Path(root or Path.cwd()).resolve()
+    features = config.data.feature_list
+    ds = prepare_data(config, root=root, include_feedback=include_feedback, store_uri=store_uri)
+    X, y = to_matrix(ds.train, features), ds.train[LABEL_COLUMN].to_numpy(dtype=int)
+    log.info("cv: %d-fold stratified on %d training rows (%s, imbalance=%s)", config.cv.folds,
+             len(y), config.model.estimator, config.imbalance.strategy)
+    cv = cross_validate(lambda a, b: fit_pipeline(config, a, b), X, y, config.cv.folds,
+                        config.seed)
+    t = config.threshold
+    threshold = choose_threshold(y, cv.oof_proba, t.strategy, t.beta, t.value)
+    cv_metrics = cv.summary(threshold, y)
+    log.info("cv: f1 %.4f +/- %.4f, pr_auc %.4f +/- %.4f; threshold %.4f (%s on out-of-fold)",
+             cv_metrics["f1_mean"], cv_metrics["f1_std"], cv_metrics["pr_auc_mean"],
+             cv_metrics["pr_auc_std"], threshold, t.strategy)
+    log.info("fit: final pipeline on all %d training rows", len(y))
+    pipeline = fit_pipeline(config, X, y)
+    y_hold = ds.holdout[LABEL_COLUMN].to_numpy(dtype=int)
+    hold_proba = pipeline.predict_proba(to_matrix(ds.holdout, features))[:, 1]
+    holdout = metrics_at(y_hold, hold_proba, threshold)
+    log.info("hold-out (%d rows): f1 %.4f, pr_auc %.4f, precision %.4f, recall %.4f",
+             len(y_hold), holdout["f1"], holdout["pr_auc"], holdout["precision"],
+             holdout["recall"])
+    sample = metadata.reference_sample(ds.train, pipeline.predict_proba(X)[:, 1], threshold)
+    meta = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "threshold": threshold, "threshold_strategy": t.strategy,
+        "features": features, "feature_dtypes": {name: "float64" for name in features},
+        "estimator": type(pipeline[-1]).__name__, "pipeline_steps": describe(pipeline),
+        "imbalance": config.imbalance.strategy,
+        "metrics": {k: v for k, v in holdout.items() if k != "confusion_matrix"},
+        "confusion_matrix": holdout["confusion_matrix"], "cv_metrics": cv_metrics,
+        "data_sha256": ds.data_sha256, "data_files": ds.files_sha256, "rows": ds.rows,
+        "config": config.to_dict(), "git_commit": metadata.git_commit(root),
+        "library_versions": metadata.library_versions(),
+        "training_ranges": metadata.training_ranges(ds.train),
+        "positive_rate": float(np.mean(y)),
+    }
+    version = registry.save(pipeline, meta, reference_files=metadata.reference_files(sample))
+    log.info("saved %s in %s", version.tag, registry.home)
+    decision = _gate(config, registry, version, ds, holdout, pipeline, force)
+    gate.apply(registry, version.tag, decision)
+    log.info("gate: %s (%s)", "PROMOTED" if decision.promote else "NOT promoted", decision.reason)
+    run_id = None
+    if tracking_uri:
+        run_id = _track(tracking_uri, version, meta, holdout, y_hold, hold_proba, decision)
+        log.info("mlflow: run %s logged to %s", run_id, tracking_uri)
+    return TrainingResult(tag=version.tag, promoted=decision.promote, decision=decision,
+                          metrics=meta["metrics"], cv_metrics=cv_metrics, threshold=threshold,
+                          version=version, mlflow_run_id=run_id, rows=ds.rows)
+
+
+def _gate(config: TrainConfig, registry: Registry, version: ModelVersion,
+          ds: datamod.Dataset, holdout: dict[str, Any], pipeline: Any,
+          force: bool) -> gate.GateDecision:
+    tolerances = {"f1": config.gate.f1_tolerance, "pr_auc": config.gate.pr_auc_tolerance}
+    current_tag = registry.promotions.current()
+    current = cand_prod = cur_prod = None
+    if current_tag:
+        try:
+            current_version = registry.get(current_tag)
+            current = gate.score_version(registry, current_version, ds.holdout)
+            if gate.usable_for_gate(ds.feedback_eval, config.gate.min_feedback_rows):
+                cand_prod = gate.score_version(registry, version, ds.feedback_eval)
+                cur_prod = gate.score_version(registry, current_version, ds.feedback_eval)
+        except ModelLoadError as exc:
+            log.warning("gate: current version %s cannot be scored: %s", current_tag, exc)
+            current = None
+    return gate.decide(holdout, current, tolerances, force=force, candidate_prod=cand_prod,
+                       current_prod=cur_prod, current_tag=current_tag)
+
+
+def _track(uri: str, version: ModelVersion, meta: dict[str, Any], holdout: dict[str, Any],
+           y: np.ndarray, proba: np.ndarray, decision: gate.GateDecision) -> str:
+    metrics = {f"holdout_{k}": v for k, v in meta["metrics"].items()}
+    metrics |= {f"cv_{k}": v for k, v in meta["cv_metrics"].items()}
+    metrics |= {"threshold": meta["threshold"], "promoted": float(decision.promote)}
+    tags = {"bento_tag": version.tag, "data_sha256": meta["data_sha256"],
+            "git_commit": meta["git_commit"], "gate": decision.reason[:500],
+            "estimator": meta["estimator"]}
+    artifacts = {"confusion_matrix.png": tracking.confusion_png(holdout["confusion_matrix"]),
+                 "pr_curve.png": tracking.pr_curve_png(y, proba, meta["threshold"])}
+    return tracking.log_run(uri, f"train {version.version}", params=meta["config"],
+                            metrics=metrics, tags=tags, artifacts=artifacts)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments of ``python -m training.train``."""
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    p.add_argument("--config", help="YAML config (default: training/configs/default.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.params.n_estimators=1")
+    p.add_argument("--force", action="store_true", help="promote even if the gate rejects")
+    p.add_argument("--include-feedback", action="store_true",
+                   help="train on labelled production rows from PREDICTION_STORE_URI too")
+    p.add_argument("--if-empty", action="store_true",
+                   help="do nothing when a promoted version already exists")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+    try:
+        config = load_config(args.config, args.overrides)
+        registry = Registry(home_from_env())
+        if args.if_empty and registry.promotions.current():
+            print(f"promoted version exists: {registry.promotions.current()} (nothing to do)")
+            return 0
+        result = run_training(config, registry, tracking.tracking_uri_from_env(),
+                              force=args.force, include_feedback=args.include_feedback,
+                              store_uri=os.environ.get("PREDICTION_STORE_URI"))
+    except (datamod.DataError, ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    m, cv = result.metrics, result.cv_metrics
+    print(f"tag: {result.tag}")
+    print(f"cv ({config.cv.folds}-fold): f1 {cv['f1_mean']:.4f} +/- {cv['f1_std']:.4f}  "
+          f"pr_auc {cv['pr_auc_mean']:.4f} +/- {cv['pr_auc_std']:.4f}")
+    print(f"hold-out: f1 {m['f1']:.4f}  pr_auc {m['pr_auc']:.4f}  precision {m['precision']:.4f}"
+          f"  recall {m['recall']:.4f}  roc_auc {m['roc_auc']:.4f}  threshold "
+          f"{result.threshold:.4f}")
+    print(f"gate: {'PROMOTED' if result.promoted else 'NOT PROMOTED'}: {result.decision.reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
