@@ -1,0 +1,87 @@
+"""Run the matrix against one started side: check the answers, warm up, load every cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import payloads
+from bench.loadgen import run_hey, warm_up
+from bench.report import Cell
+from bench.servers import Launch, post_json
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """Request body files per protocol and row count."""
+
+    folder: Path
+    songs: list[dict[str, Any]]
+
+    def path(self, protocol: str, rows: int) -> Path:
+        """Body file for ``protocol`` ("api" or "v2") with ``rows`` songs (written once)."""
+        path = self.folder / f"body_{protocol}_{rows}.json"
+        if not path.exists():
+            songs = self.songs[:rows]
+            body = payloads.v2_body(songs) if protocol == "v2" else payloads.api_body(
+                songs, single=rows == 1)
+            payloads.write_body(path, body)
+        return path
+
+    def body(self, protocol: str, rows: int) -> dict[str, Any]:
+        """The decoded body (for the correctness check)."""
+        import json
+
+        return json.loads(self.path(protocol, rows).read_text())
+
+
+def check_answers(launch: Launch, bodies: Bodies, expected: np.ndarray,
+                  rows: int = 100) -> dict[str, Any]:
+    """Send one single-row and one batch request; compare probabilities with ``expected``.
+
+    Returns:
+        ``{"ok": bool, "max_abs_diff": float, "detail": str}``.
+    """
+    diffs: list[float] = []
+    for n, path in ((1, launch.single_path), (rows, launch.batch_path)):
+        status, answer = post_json(launch.url(path), bodies.body(launch.protocol, n))
+        if status != 200:
+            return {"ok": False, "max_abs_diff": None, "detail": f"{path} -> {status}: {answer}"}
+        decode = payloads.v2_probabilities if launch.protocol == "v2" else \
+            payloads.api_probabilities
+        got = np.asarray(decode(answer), dtype=float)
+        if got.shape != (n,):
+            return {"ok": False, "max_abs_diff": None,
+                    "detail": f"{path}: {got.shape[0]} results for {n} rows"}
+        diffs.append(float(np.max(np.abs(got - expected[:n]))))
+    worst = max(diffs)
+    return {"ok": worst < 1e-6, "max_abs_diff": worst, "detail": "single and batch checked"}
+
+
+def run_side(launch: Launch, bodies: Bodies, cells: list[Cell], seconds: float,
+             warmup_requests: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """Warm each endpoint, then load every cell for ``seconds``.
+
+    Returns:
+        (cell key -> CellResult dict, rows answered with 2xx during the warm-up).
+    """
+    warm_rows = 0
+    for rows in sorted({c.rows for c in cells}):
+        path = launch.single_path if rows == 1 else launch.batch_path
+        count = warmup_requests if rows == 1 else max(10, warmup_requests // 20)
+        warm = warm_up(launch.url(path), bodies.path(launch.protocol, rows), requests=count)
+        warm_rows += warm.ok * rows
+    out: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        path = launch.single_path if cell.rows == 1 else launch.batch_path
+        result = run_hey(launch.url(path), bodies.path(launch.protocol, cell.rows),
+                         cell.concurrency, seconds, cell.rows)
+        out[cell.key] = result.to_dict()
+        print(f"[bench] {launch.name:22s} {cell.label:18s} {result.requests_per_s:9,.0f} req/s "
+              f"{result.rows_per_s:11,.0f} rows/s p50 {result.p50_ms or 0:.2f} ms "
+              f"p99 {result.p99_ms or 0:.2f} ms "
+              f"errors {result.errors}", flush=True)
+    return out, warm_rows

@@ -1,0 +1,176 @@
+"""Benchmark this service against MLServer (with and without adaptive batching) and the naive
+baseline, one side at a time on this machine, and print the table (``make bench``).
+
+Usage: ``python -m bench.run [--seconds 10] [--sides service,baseline,...] [--workers N]``.
+Results: ``bench/results/<timestamp>.json`` and ``.md`` (ignored by git); table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from bench import envs, payloads, report, servers
+from bench.baseline import artifacts as baseline_artifacts
+from bench.loadgen import require_hey
+from bench.matrix import Bodies, check_answers, run_side
+from reggaeton.registry import Registry, home_from_env
+from reggaeton.schema import MODEL_FEATURES
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORKERS = 2
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="load time per cell")
+    parser.add_argument("--warmup", type=int, default=200, help="single-row warm-up requests")
+    parser.add_argument("--batch-concurrency", type=int, default=4)
+    parser.add_argument("--sides", default=",".join(report.SIDES),
+                        help=f"comma-separated subset of {','.join(report.SIDES)}")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="workers for baseline and MLServer (default: the service's)")
+    parser.add_argument("--mlserver-venv", type=Path, default=REPO / "var/bench/venv-mlserver")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    return parser.parse_args(argv)
+
+
+def service_workers() -> int:
+    """Worker count declared by ``@bentoml.service`` (the same count is given to the others)."""
+    try:
+        from service.service import ReggaetonService
+
+        workers = ReggaetonService.config.get("workers")
+        return workers if isinstance(workers, int) and workers > 0 else DEFAULT_WORKERS
+    except Exception as exc:  # noqa: BLE001 - the bench still runs with the default
+        print(f"[bench] could not read the service's worker count ({exc}); using "
+              f"{DEFAULT_WORKERS}", flush=True)
+        return DEFAULT_WORKERS
+
+
+def served_model(home: Path):
+    """The promoted version and its pipeline; trains a first model if the store is empty."""
+    registry = Registry(home)
+    try:
+        version = registry.serving_version()
+    except Exception:  # noqa: BLE001 - empty store: train like `make serve` does
+        print(f"[bench] no serving version in {home}: training one", flush=True)
+        subprocess.run([sys.executable, "-m", "training.train", "--if-empty"], cwd=REPO,
+                       check=True, env={**os.environ, "BENTOML_HOME": str(home)})
+        version = registry.serving_version()
+    return version, registry.load_pipeline(version)
+
+
+def baseline_folder(run_root: Path, data_dir: Path, version, pipeline) -> Path:
+    """Baseline pickles for this model version (built once, cached under var/bench)."""
+    folder = run_root / f"baseline-{version.version}"
+    arts = baseline_artifacts.BaselineArtifacts(folder)
+    if not arts.exists():
+        print("[bench] fitting the baseline's scalers and estimator", flush=True)
+        baseline_artifacts.build(data_dir, folder, estimator=pipeline.steps[-1][1])
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole matrix and print the markdown table; return 0 when every side ran."""
+    args = _args(argv)
+    require_hey()
+    sides = [s for s in args.sides.split(",") if s]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_root = REPO / "var" / "bench"
+    run_dir = run_root / f"run-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = REPO / "data"
+    home = home_from_env()
+    version, pipeline = served_model(home)
+    workers = args.workers or service_workers()
+    cells = report.default_cells(args.batch_concurrency)
+    songs = payloads.load_songs(data_dir, max(c.rows for c in cells))
+    bodies = Bodies(run_dir, songs)
+    matrix = payloads.model_matrix(songs)
+    frame = pd.DataFrame(matrix, columns=list(MODEL_FEATURES))
+    expected = pipeline.predict_proba(matrix)[:, 1]
+    store_uri = f"sqlite:///{run_dir / 'predictions.db'}"
+    print(f"[bench] model {version.tag}, {workers} workers per side, {args.seconds:g}s per "
+          f"cell, run dir {run_dir}", flush=True)
+
+    launches = {}
+    if report.SERVICE in sides:
+        launches[report.SERVICE] = lambda: servers.service_launch(REPO, run_dir, home, store_uri)
+    for side, batching in ((report.MLSERVER_BATCHING, True), (report.MLSERVER_PLAIN, False)):
+        if side in sides:
+            launches[side] = lambda b=batching: servers.mlserver_launch(
+                envs.ensure_mlserver_venv(args.mlserver_venv), run_dir,
+                version.path / "pipeline.joblib", workers, b)
+    if report.BASELINE in sides:
+        folder = baseline_folder(run_root, data_dir, version, pipeline)
+        launches[report.BASELINE] = lambda: servers.baseline_launch(REPO, run_dir, folder,
+                                                                    workers)
+        baseline_expected = baseline_artifacts.expected_probabilities(folder, frame)
+
+    results: report.Results = {}
+    meta: dict = {"started": stamp, "model": version.tag, "workers": workers,
+                  "seconds_per_cell": args.seconds, "cpus": os.cpu_count(),
+                  "python": platform.python_version(), "checks": {}, "loadavg_before": {},
+                  "mlserver_requirements": envs.mlserver_requirements()}
+    failed = []
+    for side, make in launches.items():
+        meta["loadavg_before"][side] = os.getloadavg()
+        try:
+            with servers.running(make()) as launch:
+                want = baseline_expected if side == report.BASELINE else expected
+                meta["checks"][side] = check_answers(launch, bodies, want)
+                print(f"[bench] {side} ready; answer check: {meta['checks'][side]}", flush=True)
+                results[side], warm_rows = run_side(launch, bodies, cells, args.seconds,
+                                                    args.warmup)
+        except Exception as exc:  # noqa: BLE001 - report the side as failed, run the others
+            print(f"[bench] {side} FAILED: {exc}", flush=True)
+            failed.append(side)
+            meta["checks"][side] = {"ok": False, "detail": str(exc)}
+            continue
+        if side == report.SERVICE:
+            meta["prediction_log"] = _logged(store_uri, results[side], cells, warm_rows)
+
+    verdicts = report.targets(results)
+    text = "\n\n".join([
+        f"Model {version.tag}; {workers} workers per side; {args.seconds:g} s per cell; "
+        f"{os.cpu_count()} CPUs shared with hey and any other work (1-minute load average "
+        f"before each side: "
+        + ", ".join(f"{k} {v[0]:.1f}" for k, v in meta["loadavg_before"].items()) + ").",
+        report.table(results, cells),
+        report.targets_table(verdicts),
+        f"Prediction log: {meta.get('prediction_log', 'n/a')}",
+    ])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stamp}.json").write_text(json.dumps(
+        {"meta": meta, "results": results, "targets": verdicts}, indent=2, default=str))
+    (args.out / f"{stamp}.md").write_text(text + "\n")
+    print(text)
+    return 1 if failed else 0
+
+
+def _logged(store_uri: str, cells: dict, cell_defs, warm_rows: int) -> dict:
+    """Rows in the prediction log after the service stopped vs rows it answered with 2xx."""
+    from reggaeton.predlog.factory import open_store
+
+    answered = warm_rows + sum(cells[c.key]["ok"] * c.rows for c in cell_defs if c.key in cells)
+    answered += 1 + 100  # the correctness check's two requests
+    try:
+        store = open_store(store_uri)
+        logged = store.count()
+        store.close()
+    except Exception as exc:  # noqa: BLE001 - the table still prints
+        return {"error": str(exc), "answered_rows": answered}
+    return {"logged_rows": logged, "answered_rows": answered, "equal": logged == answered}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Start, wait for, and stop each benchmarked server (one at a time, loopback only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+MLSERVER_TEMPLATES = Path(__file__).resolve().parent / "mlserver"
+MLSERVER_MODEL = "reggaeton_clf"
+
+
+def free_port() -> int:
+    """A TCP port that was free on loopback a moment ago (bind to port 0)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Launch:
+    """How to start one side and where to send requests."""
+
+    name: str
+    argv: list[str]
+    cwd: Path
+    port: int
+    ready_path: str
+    single_path: str
+    batch_path: str
+    protocol: str  # "api" (our JSON body) or "v2" (Open Inference Protocol)
+    env: dict[str, str] = field(default_factory=dict)
+    log: Path | None = None
+
+    def url(self, path: str) -> str:
+        """Absolute loopback URL of ``path`` on this side."""
+        return f"http://{HOST}:{self.port}{path}"
+
+
+def post_json(url: str, body: dict, timeout: float = 30.0) -> tuple[int, object]:
+    """POST a JSON body; return (status, decoded JSON or text)."""
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@contextmanager
+def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
+    """Start ``launch`` in its own process group, wait until ready, stop it on exit."""
+    log = open(launch.log or os.devnull, "wb")  # noqa: SIM115 - closed below
+    env = {**os.environ, **launch.env}
+    proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while not _ready(launch.url(launch.ready_path)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{launch.name} exited with {proc.returncode}; see {launch.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{launch.name} not ready after {ready_timeout_s:.0f}s; "
+                                   f"see {launch.log}")
+            time.sleep(0.5)
+        yield launch
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str) -> Launch:
+    """Our BentoML service with prediction logging to ``store_uri`` and gRPC off."""
+    port = free_port()
+    return Launch(
+        name="service", cwd=repo, port=port, protocol="api", log=run_dir / "service.log",
+        argv=[str(repo / ".venv" / "bin" / "bentoml"), "serve", "service.service:ReggaetonService",
+              "--host", HOST, "--port", str(port)],
+        env={"BENTOML_HOME": str(bentoml_home), "PREDICTION_STORE_URI": store_uri,
+             "GRPC_PORT": "0", "BENTOML_DO_NOT_TRACK": "true"},
+        ready_path="/readyz", single_path="/predict-song", batch_path="/predict-songs",
+    )
+
+
+def baseline_launch(repo: Path, run_dir: Path, artifacts: Path, workers: int) -> Launch:
+    """The naive Flask app under gunicorn (sync workers, like the original)."""
+    port = free_port()
+    return Launch(
+        name="baseline", cwd=repo, port=port, protocol="api", log=run_dir / "baseline.log",
+        argv=[str(repo / ".venv" / "bin" / "gunicorn"), "-w", str(workers), "-b",
+              f"{HOST}:{port}", "bench.baseline.app:create_app()"],
+        env={"BASELINE_ARTIFACTS": str(artifacts)},
+        ready_path="/health", single_path="/predict-song", batch_path="/predict-songs",
+    )
+
+
+def mlserver_launch(mlserver_bin: Path, run_dir: Path, pipeline: Path, workers: int,
+                    batching: bool) -> Launch:
+    """MLServer + mlserver-sklearn over ``pipeline``, from the templates in ``bench/mlserver``."""
+    variant = "batching" if batching else "no-batching"
+    folder = run_dir / f"mlserver-{variant}"
+    model_dir = folder / MLSERVER_MODEL
+    model_dir.mkdir(parents=True, exist_ok=True)
+    settings = json.loads((MLSERVER_TEMPLATES / "settings.json").read_text())
+    port = free_port()
+    settings.update(http_port=port, grpc_port=free_port(), metrics_port=free_port(),
+                    parallel_workers=workers, metrics_dir=str(folder / ".metrics"))
+    (folder / "settings.json").write_text(json.dumps(settings, indent=2))
+    model_settings = (MLSERVER_TEMPLATES / variant / "model-settings.json").read_text()
+    (model_dir / "model-settings.json").write_text(model_settings)
+    link = model_dir / "pipeline.joblib"
+    if not link.exists():
+        link.symlink_to(pipeline)
+    infer = f"/v2/models/{MLSERVER_MODEL}/infer"
+    return Launch(
+        name=f"mlserver-{variant}", cwd=folder, port=port, protocol="v2",
+        log=run_dir / f"mlserver-{variant}.log",
+        argv=[str(mlserver_bin), "start", str(folder)],
+        ready_path=f"/v2/models/{MLSERVER_MODEL}/ready", single_path=infer, batch_path=infer,
+    )
