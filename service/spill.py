@@ -1,0 +1,141 @@
+"""Append-only spill file of prediction records waiting for the store, and its replay.
+
+Format: JSON lines, one :meth:`PredictionRecord.to_dict` per line, appended with ``fsync``.
+Lines are replayed in file order; a line that does not parse (a write cut short by a crash) is
+skipped and counted. The file is truncated only after every line has reached the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reggaeton.predlog.base import PredictionRecord, PredictionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayResult:
+    """Outcome of :func:`replay`.
+
+    Attributes:
+        records: Records sent to the store (duplicates included).
+        inserted: Records the store did not have yet.
+        corrupt: Unreadable lines skipped (lost).
+    """
+
+    records: int = 0
+    inserted: int = 0
+    corrupt: int = 0
+
+
+class SpillFile:
+    """One append-only JSON-lines file.
+
+    Args:
+        path: File path; parent folders are created on the first append.
+        fsync: Force every append to disk (default) so a spilled record survives a crash.
+    """
+
+    def __init__(self, path: str | Path, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+
+    def size(self) -> int:
+        """Current size in bytes (0 when the file does not exist or cannot be reached)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def append(self, records: Sequence[PredictionRecord]) -> None:
+        """Append records and flush them to disk.
+
+        Raises:
+            OSError: when the disk is full or the file cannot be written.
+        """
+        if not records:
+            return
+        data = "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in records)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as fh:
+            if fh.tell() > 0 and not self._ends_with_newline():
+                fh.write(b"\n")  # never glue onto a line a crash cut short
+            fh.write(data.encode())
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def read(self, offset: int, max_records: int) -> tuple[list[PredictionRecord], int, int]:
+        """Read up to ``max_records`` records starting at byte ``offset``.
+
+        Returns:
+            (records, offset after them, number of unreadable lines skipped).
+        """
+        records: list[PredictionRecord] = []
+        corrupt = 0
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return records, offset, 0
+        with fh:
+            fh.seek(offset)
+            while len(records) < max_records:
+                line = fh.readline()
+                if not line:
+                    break
+                offset += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    records.append(PredictionRecord.from_dict(json.loads(line)))
+                except (ValueError, TypeError) as exc:
+                    corrupt += 1
+                    log.error("spill %s: unreadable line skipped (record lost): %s",
+                              self.path, exc)
+        return records, offset, corrupt
+
+    def truncate(self) -> None:
+        """Empty the file (after a complete replay)."""
+        if self.path.exists():
+            with open(self.path, "r+b") as fh:
+                fh.truncate(0)
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
+
+
+def replay(spill: SpillFile, store: PredictionStore, batch_size: int = 1000,
+           truncate: bool = True) -> ReplayResult:
+    """Send every spilled record to ``store`` in file order, then empty the file.
+
+    Safe to repeat: ``write_many`` skips request_ids already stored, so a replay interrupted
+    by an error can simply be run again. The file is left untouched on error.
+
+    Raises:
+        Exception: whatever the store raises; nothing is truncated then.
+    """
+    result = ReplayResult()
+    offset = 0
+    while True:
+        records, offset, corrupt = spill.read(offset, batch_size)
+        result.corrupt += corrupt
+        if not records:
+            if offset >= spill.size():
+                break
+            continue
+        result.inserted += store.write_many(records)
+        result.records += len(records)
+    if truncate:
+        spill.truncate()
+    return result

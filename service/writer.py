@@ -1,0 +1,313 @@
+"""Background prediction-log writer: a prediction never waits for, or fails because of, the store.
+
+``submit`` appends to a bounded in-memory queue (a lock and a deque append). One background
+thread drains it in batches (``batch_size`` records or every ``flush_interval`` seconds) into
+the store with the idempotent ``write_many``. When a write fails, the batch goes to an
+append-only spill file (JSON lines, fsync'd); while the spill holds records, newer batches are
+appended behind them, so order is kept. The thread probes the store with ``ping`` (exponential
+backoff) and, once it answers, replays the spill in file order and truncates it only after a
+complete replay (re-sent records are skipped by ``write_many``, so there are no duplicates).
+
+Delivery guarantee (the deliberate choice): a record is acknowledged once it is in memory.
+Whatever the store does, it ends up in the store, in the spill file (durable, replayed later),
+or counted in ``dropped`` and logged (queue overflow, spill disk full or unwritable, a crashed
+spill line). A clean ``close()`` flushes the queue and tries a last replay. A hard kill
+(SIGKILL, OOM, power loss) loses the bounded window still in memory: the queued records (at
+most ``max_queue``) plus the batch being written. There is no per-record durable mode: an fsync
+per prediction would cost more than the prediction itself. Callers that need a record to be in
+the store before going on (``/feedback`` on a just-answered request) call ``flush()``.
+
+Operators replay a spill file by hand with
+``python -m service.writer replay --spill var/spill/predictions.jsonl --store sqlite:///var/x.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from reggaeton.predlog.base import PredictionRecord, PredictionStore
+from service.spill import SpillFile, replay
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPILL_PATH = Path("var/spill/predictions.jsonl")
+
+
+class PredictionWriter:
+    """Batched, non-blocking writer from the service to a :class:`PredictionStore`.
+
+    Args:
+        store_factory: Opens the store; called lazily in the writer thread (the store may be
+            down at start) and again after a failed open.
+        spill_path: Spill file (JSON lines); e.g. ``var/spill/predictions.jsonl``.
+        max_queue: Records held in memory at most; more are dropped (counted, logged).
+        batch_size: Records per ``write_many``.
+        flush_interval: Seconds a partial batch may wait before it is written.
+        backoff: (first, max) seconds between store probes after a failure.
+        fsync_spill: fsync every spill append (default) so spilled records survive a crash.
+    """
+
+    def __init__(self, store_factory: Callable[[], PredictionStore], spill_path: Path,
+                 max_queue: int = 100_000, batch_size: int = 500, flush_interval: float = 0.2,
+                 backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True) -> None:
+        if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
+            raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0")
+        self.store_factory = store_factory
+        self.spill = SpillFile(spill_path, fsync=fsync_spill)
+        self.max_queue, self.batch_size, self.flush_interval = max_queue, batch_size, flush_interval
+        self.backoff = backoff
+        self._queue: collections.deque[PredictionRecord] = collections.deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = self._closed = False
+        self._flush_wanted = False
+        self._store: PredictionStore | None = None
+        self._delay = backoff[0]
+        self._next_probe = 0.0
+        self._pending = self.spill.size() > 0  # a spill left by an earlier run is replayed
+        self._submitted = self._processed = 0
+        self._counts = dict(written=0, inserted=0, write_failures=0, probe_failures=0,
+                            spilled=0, replayed=0, dropped=0)
+        self._last_drop_log = 0.0
+
+    # -- producer side (request threads) -----------------------------------------------------
+    def start(self) -> PredictionWriter:
+        """Start the background thread (idempotent)."""
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="prediction-writer",
+                                                daemon=True)
+                self._thread.start()
+        return self
+
+    def submit(self, record: PredictionRecord) -> bool:
+        """Queue one record without blocking. False (counted in ``dropped``) when full/closed."""
+        return self.submit_many((record,)) == 1
+
+    def submit_many(self, records: Iterable[PredictionRecord]) -> int:
+        """Queue records without blocking; returns how many were accepted (the rest dropped)."""
+        records = list(records)
+        with self._cond:
+            room = 0 if self._closing else max(0, self.max_queue - len(self._queue))
+            accepted = records[:room]
+            self._queue.extend(accepted)
+            self._submitted += len(accepted)
+            lost = len(records) - len(accepted)
+            self._counts["dropped"] += lost
+            if len(self._queue) >= self.batch_size:
+                self._cond.notify_all()
+        if lost:
+            self._log_drop(lost, "writer closed" if self._closing else "queue full")
+        return len(accepted)
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until every record submitted so far is in the store.
+
+        Returns:
+            True when they all are; False on timeout (e.g. the store is down and they sit in
+            the spill file, or the writer is not running).
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._submitted
+            self._flush_wanted = True
+            self._cond.notify_all()
+            done = self._cond.wait_for(
+                lambda: self._processed >= target and not self._pending,
+                timeout=max(0.0, deadline - time.monotonic()))
+            self._flush_wanted = False
+            return bool(done)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting, write (or spill) the queue, try a last replay, close the store."""
+        self.start()
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        assert self._thread is not None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cond:
+                left = len(self._queue)
+            log.error("prediction writer: close() timed out after %.1f s with %d records "
+                      "still queued (lost if the process exits now)", timeout, left)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start.
+
+        Keys: ``queue_depth``; ``written`` (records the store accepted, replays included);
+        ``inserted`` (of those, new to the store); ``write_failures`` (failed batch writes);
+        ``probe_failures``; ``spilled`` (records appended to the spill file); ``replayed``
+        (records sent from the spill file); ``dropped`` (records lost: queue full, writer
+        closed, spill unwritable, unreadable spill line); ``spill_pending``; ``spill_bytes``.
+        """
+        with self._cond:
+            out: dict[str, Any] = {"queue_depth": len(self._queue), **self._counts}
+            out["spill_pending"] = self._pending
+        out["spill_bytes"] = self.spill.size()
+        return out
+
+    def _log_drop(self, n: int, reason: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_drop_log >= 5.0:  # every loss counted; log throttled
+            self._last_drop_log = now
+            log.error("prediction log: %d records dropped (%s); %d dropped in total",
+                      n, reason, self._counts["dropped"])
+
+    # -- writer thread -----------------------------------------------------------------------
+    def _take(self) -> tuple[list[PredictionRecord], bool]:
+        with self._cond:
+            if len(self._queue) < self.batch_size and not (self._closing or self._flush_wanted):
+                self._cond.wait(self.flush_interval)
+            n = min(self.batch_size, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(n)]
+            return batch, self._closing and not self._queue
+
+    def _done(self, n: int) -> None:
+        with self._cond:
+            self._processed += n
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        if self._pending:
+            self._replay()
+        while True:
+            batch, finished = self._take()
+            if batch:
+                self._handle(batch)
+            if self._pending and (finished or time.monotonic() >= self._next_probe):
+                self._replay()
+            self._done(len(batch))
+            if finished:
+                break
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:  # noqa: BLE001 - shutdown must not raise
+                log.exception("prediction writer: closing the store failed")
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _get_store(self) -> PredictionStore:
+        if self._store is None:
+            self._store = self.store_factory()
+        return self._store
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        with self._cond:
+            self._counts["write_failures" if what != "probe" else "probe_failures"] += 1
+        self._next_probe = time.monotonic() + self._delay
+        log.warning("prediction log: %s failed (%s: %s); spilling, next try in %.1f s",
+                    what, type(exc).__name__, exc, self._delay)
+        self._delay = min(self._delay * 2, self.backoff[1])
+
+    def _handle(self, batch: list[PredictionRecord]) -> None:
+        if self._pending:  # keep order: spilled records go to the store first
+            self._to_spill(batch)
+            return
+        try:
+            inserted = self._get_store().write_many(batch)
+        except Exception as exc:  # noqa: BLE001 - any store error means "spill"
+            self._failed("write", exc)
+            self._to_spill(batch)
+            return
+        self._delay = self.backoff[0]
+        with self._cond:
+            self._counts["written"] += len(batch)
+            self._counts["inserted"] += inserted
+
+    def _to_spill(self, batch: list[PredictionRecord]) -> None:
+        try:
+            self.spill.append(batch)
+        except OSError as exc:
+            with self._cond:
+                self._counts["dropped"] += len(batch)
+            self._log_drop(len(batch), f"spill file {self.spill.path} unwritable: {exc}",
+                           force=True)
+            return
+        with self._cond:
+            self._counts["spilled"] += len(batch)
+            self._pending = True
+
+    def _replay(self) -> None:
+        """Send the spill to the store in order; new batches queue up behind it in the file."""
+        try:
+            store = self._get_store()
+            store.ping()
+        except Exception as exc:  # noqa: BLE001
+            self._failed("probe", exc)
+            return
+        offset = 0
+        while True:
+            records, offset, corrupt = self.spill.read(offset, self.batch_size)
+            if corrupt:
+                with self._cond:
+                    self._counts["dropped"] += corrupt
+            if not records and offset >= self.spill.size():
+                break
+            try:
+                inserted = store.write_many(records) if records else 0
+            except Exception as exc:  # noqa: BLE001
+                self._failed("replay", exc)
+                return
+            with self._cond:
+                for key, n in (("written", len(records)), ("replayed", len(records)),
+                               ("inserted", inserted)):
+                    self._counts[key] += n
+            batch, _ = self._take_now()
+            if batch:  # do not let the queue overflow during a long replay
+                self._to_spill(batch)
+                self._done(len(batch))
+        self.spill.truncate()
+        self._delay = self.backoff[0]
+        with self._cond:
+            self._pending = False
+            self._cond.notify_all()
+        log.info("prediction log: spill replayed, store is back")
+
+    def _take_now(self) -> tuple[list[PredictionRecord], bool]:
+        with self._cond:
+            n = min(self.batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(n)], False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``python -m service.writer replay --spill FILE --store URI [--keep]``."""
+    from reggaeton.predlog.factory import open_store
+
+    parser = argparse.ArgumentParser(prog="python -m service.writer",
+                                     description="Prediction-log writer tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("replay", help="replay a spill file into a store, then empty it")
+    rep.add_argument("--spill", type=Path, required=True, help="spill file (JSON lines)")
+    rep.add_argument("--store", required=True, help="store URI, e.g. sqlite:///var/p.db")
+    rep.add_argument("--batch-size", type=int, default=1000)
+    rep.add_argument("--keep", action="store_true", help="do not empty the spill file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    spill = SpillFile(args.spill)
+    if spill.size() == 0:
+        print(f"{args.spill}: nothing to replay")
+        return 0
+    store = open_store(args.store)
+    try:
+        result = replay(spill, store, args.batch_size, truncate=not args.keep)
+    finally:
+        store.close()
+    print(f"replayed {result.records} records from {args.spill} into {args.store}: "
+          f"{result.inserted} new, {result.records - result.inserted} already stored, "
+          f"{result.corrupt} unreadable lines skipped"
+          + ("" if args.keep else "; spill file emptied"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""PredictionWriter against real SQLite files: batching, outages, spill, replay, losses."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from writer_helpers import FlakyStore, make_records, wait_until
+
+from reggaeton.predlog.sqlite import SQLiteStore
+from service.spill import SpillFile
+from service.writer import PredictionWriter
+
+FAST = dict(batch_size=50, flush_interval=0.05, backoff=(0.02, 0.1))
+
+
+def ids_in_insert_order(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT request_id FROM predictions ORDER BY rowid")]
+
+
+def test_close_writes_every_record(db_path: Path, spill_path: Path) -> None:
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    records = make_records(1234)
+    assert all(writer.submit(r) for r in records[:34])
+    assert writer.submit_many(records[34:]) == 1200
+    writer.close(timeout=30)
+    stats = writer.stats()
+    assert stats["written"] == stats["inserted"] == 1234
+    assert stats["queue_depth"] == stats["dropped"] == stats["spilled"] == 0
+    assert ids_in_insert_order(db_path) == [r.request_id for r in records]
+    assert writer.submit(make_records(1, start=5000)[0]) is False  # closed: counted
+    assert writer.stats()["dropped"] == 1
+
+
+def test_flush_makes_a_record_visible_at_once(db_path: Path, spill_path: Path) -> None:
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, batch_size=500,
+                              flush_interval=60.0).start()
+    store = SQLiteStore(db_path)
+    try:
+        record = make_records(1)[0]
+        writer.submit(record)
+        assert writer.flush(timeout=10) is True  # far shorter than flush_interval
+        assert store.get(record.request_id)["tempo"] == 0.0
+    finally:
+        writer.close()
+        store.close()
+
+
+def test_real_sqlite_lock_outage_spills_then_replays_in_order(db_path: Path,
+                                                              spill_path: Path) -> None:
+    store = SQLiteStore(db_path)  # creates the schema
+    writer = PredictionWriter(lambda: SQLiteStore(db_path, busy_timeout_ms=20), spill_path,
+                              **FAST).start()
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: writes fail
+    first, second, third = make_records(120), make_records(80, 120), make_records(100, 200)
+    writer.submit_many(first)
+    wait_until(lambda: writer.stats()["spilled"] >= 120)
+    writer.submit_many(second)  # queued behind the spill even if the store came back
+    wait_until(lambda: writer.stats()["spilled"] >= 200)
+    assert store.count() == 0 and writer.flush(timeout=0.2) is False
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    writer.submit_many(third)
+    assert writer.flush(timeout=20) is True
+    writer.close()
+    stats = writer.stats()
+    assert stats["write_failures"] >= 1 and stats["replayed"] == stats["spilled"] >= 200
+    assert stats["inserted"] == store.count() == 300 and stats["dropped"] == 0
+    assert ids_in_insert_order(db_path) == [r.request_id for r in first + second + third]
+    assert spill_path.stat().st_size == 0  # emptied only after the complete replay
+    store.close()
+
+
+def test_partial_writes_and_failed_replays_leave_no_duplicates(db_path: Path,
+                                                               spill_path: Path) -> None:
+    inner = SQLiteStore(db_path)
+    flaky = FlakyStore(inner)
+    flaky.down.set()
+    writer = PredictionWriter(lambda: flaky, spill_path, **FAST).start()
+    records = make_records(500)
+    writer.submit_many(records[:250])
+    wait_until(lambda: writer.stats()["spilled"] >= 250)
+    assert 0 < inner.count() < 250  # half batches landed before each failure
+    wait_until(lambda: writer.stats()["probe_failures"] >= 1)
+    flaky.down.clear()
+    writer.submit_many(records[250:])
+    assert writer.flush(timeout=20) is True
+    writer.close()
+    assert inner.count() == 500
+    assert sorted(ids_in_insert_order(db_path)) == [r.request_id for r in records]
+    stats = writer.stats()
+    assert stats["written"] == 500 and stats["dropped"] == 0
+    assert stats["replayed"] >= 250
+    assert stats["inserted"] < 500  # the halves stored before each failure were skipped
+    inner.close()
+
+
+def test_queue_overflow_is_counted_and_logged(db_path: Path, spill_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    gate = threading.Event()
+
+    def slow_factory() -> SQLiteStore:
+        gate.wait(30)  # the store is slow to come up: the writer thread is stuck here
+        return SQLiteStore(db_path)
+
+    writer = PredictionWriter(slow_factory, spill_path, max_queue=100, batch_size=10,
+                              flush_interval=0.05).start()
+    records = make_records(400)
+    with caplog.at_level(logging.ERROR, logger="service.writer"):
+        accepted = writer.submit_many(records[:150])
+        wait_until(lambda: writer.stats()["queue_depth"] <= 100)
+        accepted += sum(writer.submit(r) for r in records[150:])
+    assert accepted < 400
+    assert writer.stats()["dropped"] == 400 - accepted
+    assert "dropped (queue full)" in caplog.text
+    gate.set()
+    writer.close(timeout=30)
+    assert writer.stats()["written"] == accepted
+    store = SQLiteStore(db_path)
+    assert store.count() == accepted
+    store.close()
+
+
+@pytest.mark.parametrize("where", ["disk_full", "not_a_directory"])
+def test_unwritable_spill_is_counted_as_dropped(tmp_path: Path, where: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    if where == "disk_full":
+        if not Path("/dev/full").exists():
+            pytest.skip("/dev/full not available")
+        spill = Path("/dev/full")  # every write fails with ENOSPC
+    else:
+        (tmp_path / "blocker").write_text("a file, not a folder")
+        spill = tmp_path / "blocker" / "spill.jsonl"
+
+    def broken() -> SQLiteStore:
+        raise ConnectionError("store down (simulated)")
+
+    writer = PredictionWriter(broken, spill, **FAST).start()
+    with caplog.at_level(logging.ERROR, logger="service.writer"):
+        assert writer.submit_many(make_records(120)) == 120  # predictions still succeed
+        wait_until(lambda: writer.stats()["dropped"] == 120)
+    writer.close(timeout=5)
+    stats = writer.stats()
+    assert stats["spilled"] == 0 and stats["written"] == 0 and stats["write_failures"] >= 1
+    assert "unwritable" in caplog.text
+
+
+def test_spill_left_by_a_dead_process_is_replayed_on_start(db_path: Path,
+                                                           spill_path: Path) -> None:
+    def down() -> SQLiteStore:
+        raise ConnectionError("store down (simulated)")
+
+    first = PredictionWriter(down, spill_path, **FAST).start()
+    first.submit_many(make_records(70))
+    first.close(timeout=5)  # store still down: everything stays in the spill file
+    assert first.stats()["spilled"] == 70 and spill_path.stat().st_size > 0
+    second = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    second.submit_many(make_records(30, start=70))
+    assert second.flush(timeout=20) is True
+    second.close()
+    assert ids_in_insert_order(db_path) == [r.request_id for r in make_records(100)]
+    assert second.stats()["replayed"] >= 70 and spill_path.stat().st_size == 0
+    assert second.stats()["written"] == 100
+
+
+def test_spill_file_skips_a_line_cut_by_a_crash(spill_path: Path) -> None:
+    spill = SpillFile(spill_path)
+    spill.append(make_records(2))
+    with open(spill_path, "ab") as fh:
+        fh.write(b'{"request_id": "cut-sh')  # crash in the middle of an append
+    spill.append(make_records(1, start=2))
+    records, offset, corrupt = spill.read(0, 100)
+    assert [r.request_id for r in records] == ["r00000", "r00001", "r00002"]
+    assert corrupt == 1 and offset == spill.size()
+    assert records[0].timestamp == make_records(1)[0].timestamp
