@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("whylogs").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
         for attr, value in (("store_uri", args.store), ("bentoml_home", args.home),

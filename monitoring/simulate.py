@@ -29,7 +29,13 @@ import pandas as pd
 
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
 from reggaeton.registry import Registry
-from reggaeton.schema import FEATURES, FEATURES_BY_NAME, LABEL_COLUMN, MODEL_FEATURES
+from reggaeton.schema import (
+    FEATURES,
+    FEATURES_BY_NAME,
+    LABEL_COLUMN,
+    MODEL_FEATURES,
+    REQUIRED_FEATURES,
+)
 
 DATA_FILES = {"data_reggaeton.csv": 1, "data_todotipo.csv": 0, "data_test.csv": None}
 
@@ -81,7 +87,9 @@ def load_songs(data_dir: str | Path = "data") -> pd.DataFrame:
         part = df[keep].astype(float)
         part[LABEL_COLUMN] = np.nan if label is None else float(label)
         frames.append(part)
-    return pd.concat(frames, ignore_index=True)
+    songs = pd.concat(frames, ignore_index=True)
+    required = [f for f in REQUIRED_FEATURES if f in songs]
+    return songs.dropna(subset=required).reset_index(drop=True)  # the service rejects them
 
 
 def build_traffic(songs: pd.DataFrame, n: int, seed: int,
@@ -124,7 +132,7 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
     start = start or end - timedelta(hours=1)
     rng = np.random.default_rng(seed + 1)
     frame = build_traffic(load_songs(data_dir), n, seed, drifts)
-    proba = pipeline.predict_proba(frame[features])[:, 1]
+    proba = pipeline.predict_proba(frame[features].to_numpy(dtype=float))[:, 1]
     pred = (proba >= version.threshold).astype(int)
     span_us = max(int((end - start).total_seconds() * 1e6), 1)
     offsets = np.sort(rng.integers(0, span_us, size=n))

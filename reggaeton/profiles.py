@@ -9,6 +9,7 @@ Remove the alias when whylogs (or a successor) supports NumPy 2 natively.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,8 @@ def _whylogs() -> ModuleType:
     """Import whylogs with the NumPy 2 compatibility alias applied."""
     if not hasattr(np, "unicode_"):
         np.unicode_ = np.str_  # type: ignore[attr-defined]  # NumPy 2 removed the alias
+    # whylogs sends usage statistics to its (defunct) hosted service unless opted out.
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
     import whylogs
 
     return whylogs
