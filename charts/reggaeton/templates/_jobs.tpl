@@ -1,0 +1,83 @@
+{{/*
+The spec of a CronJob running the service image with another command.
+Call: include "reggaeton.cronJobSpec" (dict "root" $ "component" "monitor" "job" .Values.monitor
+  "serviceAccountName" "..." "storeReadOnly" true "env" (list ...) "podFailureExitCodes" (list 1 2))
+*/}}
+{{- define "reggaeton.cronJobSpec" -}}
+{{- $root := .root -}}
+{{- $job := .job -}}
+schedule: {{ $job.schedule | quote }}
+{{- with $job.timeZone }}
+timeZone: {{ . | quote }}
+{{- end }}
+suspend: {{ $job.suspend }}
+concurrencyPolicy: {{ $job.concurrencyPolicy }}
+successfulJobsHistoryLimit: {{ $job.successfulJobsHistoryLimit }}
+failedJobsHistoryLimit: {{ $job.failedJobsHistoryLimit }}
+startingDeadlineSeconds: {{ $job.startingDeadlineSeconds }}
+jobTemplate:
+  metadata:
+    labels:
+      {{- include "reggaeton.componentLabels" (list $root .component) | nindent 6 }}
+  spec:
+    backoffLimit: {{ $job.backoffLimit }}
+    activeDeadlineSeconds: {{ $job.activeDeadlineSeconds }}
+    ttlSecondsAfterFinished: {{ $job.ttlSecondsAfterFinished }}
+    {{- with .podFailureExitCodes }}
+    podFailurePolicy:
+      rules:
+        # Exit codes that report a status (not a crash): fail the Job at once, no retries.
+        - action: FailJob
+          onExitCodes:
+            containerName: {{ $.component }}
+            operator: In
+            values: {{ toJson . }}
+        - action: Ignore
+          onPodConditions:
+            - type: DisruptionTarget
+              status: "True"
+    {{- end }}
+    template:
+      metadata:
+        annotations:
+          {{- include "reggaeton.checksums" $root | nindent 10 }}
+        labels:
+          {{- include "reggaeton.componentLabels" (list $root .component) | nindent 10 }}
+      spec:
+        restartPolicy: Never
+        serviceAccountName: {{ .serviceAccountName }}
+        automountServiceAccountToken: {{ $root.Values.rbac.create }}
+        enableServiceLinks: false
+        securityContext:
+          {{- toYaml $root.Values.podSecurityContext | nindent 10 }}
+        {{- include "reggaeton.scheduling" $root | nindent 8 }}
+        containers:
+          - name: {{ .component }}
+            image: {{ include "reggaeton.image" $root }}
+            imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+            command:
+              {{- toYaml $job.command | nindent 14 }}
+            {{- with $job.args }}
+            args:
+              {{- toYaml . | nindent 14 }}
+            {{- end }}
+            envFrom:
+              {{- include "reggaeton.envFrom" $root | nindent 14 }}
+            env:
+              {{- include "reggaeton.podEnv" $root | nindent 14 }}
+              {{- with .env }}
+              {{- toYaml . | nindent 14 }}
+              {{- end }}
+            securityContext:
+              {{- toYaml $root.Values.securityContext | nindent 14 }}
+            resources:
+              {{- toYaml $job.resources | nindent 14 }}
+            volumeMounts:
+              - name: model-store
+                mountPath: {{ $root.Values.modelStore.mountPath }}
+                readOnly: {{ .storeReadOnly }}
+              {{- include "reggaeton.scratchMounts" $root | nindent 14 }}
+        volumes:
+          {{- include "reggaeton.modelStoreVolume" $root | nindent 10 }}
+          {{- include "reggaeton.scratchVolumes" $root | nindent 10 }}
+{{- end }}
