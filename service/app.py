@@ -1,0 +1,224 @@
+"""The HTTP API as a small Starlette app, mounted into the BentoML service.
+
+Why a mounted app rather than ``@bentoml.api`` methods: BentoML's per-request API layer
+(pydantic models, serde, dispatch) costs more than the model; a plain route with orjson and the
+vectorised schema check keeps the same strictness at a fraction of the cost. The routes are
+documented in BentoML's OpenAPI page through :mod:`service.openapi`.
+
+Every error is a JSON body ``{"error", "detail", "field", "rule"}`` with a 4xx status; nothing a
+client sends can produce a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reggaeton.schema import ValidationError
+from service.metrics import render
+from service.runtime import NotReady, Runtime
+from service.validation import validate_rows
+
+logger = logging.getLogger("reggaeton.service")
+OFFLOAD_ROWS = 256
+"""Batches at least this big are scored in a worker thread so the event loop keeps accepting."""
+
+
+class ApiError(Exception):
+    """A client error: status, machine-readable code, field and rule."""
+
+    def __init__(self, status: int, error: str, detail: str, field: str = "", rule: str = ""):
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.field, self.rule = (
+            status, error, detail, field, rule or detail)
+
+    def response(self) -> Response:
+        body = {"error": self.error, "detail": self.detail, "field": self.field,
+                "rule": self.rule}
+        return json_response(body, self.status)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """An ``application/json`` response serialised with orjson."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """Read and decode the body, refusing bodies over ``limit`` bytes before reading them.
+
+    orjson rejects ``NaN``/``Infinity``; the standard library accepts them, so a body that only
+    fails for that reason is decoded again and the NaN is then reported by field.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes",
+                       "body", f"must be at most {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes",
+                           "body", f"must be at most {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}", "body",
+                           "must be a JSON document") from None
+
+
+def _data(payload: Any, kind: type) -> Any:
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise ApiError(422, "validation_error", "body must be a JSON object with a 'data' key",
+                       "data", "is required")
+    data = payload["data"]
+    if not isinstance(data, kind):
+        what = "an object (one song)" if kind is dict else "a list of songs"
+        raise ApiError(422, "validation_error", f"data must be {what}", "data",
+                       f"must be {what}")
+    return data
+
+
+def _invalid(err: ValidationError) -> ApiError:
+    return ApiError(422, "validation_error", str(err), err.location, err.rule)
+
+
+def _authorize(request: Request, token: str | None) -> None:
+    if token is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        raise ApiError(401, "unauthorized", "missing or wrong bearer token", "Authorization",
+                       "must be 'Bearer <API_TOKEN>'")
+
+
+def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
+    """The Starlette app; ``get_runtime`` returns the worker's runtime (set at startup)."""
+
+    def guarded(endpoint: str, handler: Callable[[Request, Runtime], Any]) -> Callable:
+        async def route(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                runtime = get_runtime()
+                response = await handler(request, runtime)
+            except ApiError as err:
+                _count_rejection(get_runtime, endpoint, err.status)
+                return err.response()
+            except NotReady as exc:
+                return ApiError(503, "not_ready", str(exc)).response()
+            except Exception:  # noqa: BLE001 - log it, answer 503, never leak a traceback
+                logger.exception("%s failed", endpoint)
+                return ApiError(503, "unavailable", "temporary server error, retry").response()
+            runtime.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            return response
+
+        route.__name__ = endpoint.strip("/").replace("-", "_") or "root"
+        return route
+
+    async def predict_song(request: Request, runtime: Runtime) -> Response:
+        started = time.perf_counter()
+        song = _data(await read_json(request, runtime.config.max_body_bytes), dict)
+        try:
+            matrix = validate_rows([song], offset_index=False)
+        except ValidationError as err:
+            raise _invalid(err) from None
+        return json_response(runtime.score(matrix, "http", started)[0])
+
+    async def predict_songs(request: Request, runtime: Runtime) -> Response:
+        started = time.perf_counter()
+        songs = _data(await read_json(request, runtime.config.max_body_bytes), list)
+        limit = runtime.config.max_batch_rows
+        if not 1 <= len(songs) <= limit:
+            rule = "must hold at least 1 song" if not songs else f"must hold at most {limit} songs"
+            raise ApiError(422 if songs else 422, "validation_error", f"data {rule}", "data",
+                           rule)
+
+        def work() -> list[dict[str, Any]]:
+            try:
+                matrix = validate_rows(songs)
+            except ValidationError as err:
+                raise _invalid(err) from None
+            return runtime.score(matrix, "batch", started, batch=True)
+
+        if len(songs) >= OFFLOAD_ROWS:
+            results = await anyio.to_thread.run_sync(work)
+        else:
+            results = work()
+        return json_response({"results": results, "count": len(results),
+                              "model_version": results[0]["model_version"]})
+
+    async def feedback(request: Request, runtime: Runtime) -> Response:
+        _authorize(request, runtime.config.api_token)
+        payload = await read_json(request, runtime.config.max_body_bytes)
+        if not isinstance(payload, dict):
+            raise ApiError(422, "validation_error", "body must be a JSON object", "body",
+                           "must be a JSON object")
+        request_id, label = payload.get("request_id"), payload.get("label")
+        if not isinstance(request_id, str) or not 0 < len(request_id) <= 200:
+            raise ApiError(422, "validation_error", "request_id must be a non-empty string",
+                           "request_id", "must be a non-empty string (at most 200 chars)")
+        if type(label) is not int or label not in (0, 1):
+            raise ApiError(422, "validation_error", "label must be 0 or 1", "label",
+                           "must be 0 (other) or 1 (reggaeton)")
+        found = await anyio.to_thread.run_sync(runtime.add_feedback, request_id, label)
+        if not found:
+            raise ApiError(404, "not_found", f"no prediction with request_id {request_id!r}",
+                           "request_id", "must be the request_id of a logged prediction")
+        return json_response({"request_id": request_id, "label": label, "recorded": True})
+
+    async def model_info(request: Request, runtime: Runtime) -> Response:
+        predictor = runtime.current()
+        meta = predictor.version.metadata
+        body = {
+            "model_version": predictor.tag, "created_at": meta.get("created_at"),
+            "threshold": predictor.threshold, "features": meta.get("features"),
+            "metrics": meta.get("metrics"), "estimator": meta.get("estimator"),
+            "inference_path": predictor.path_name, "worker": runtime.worker,
+            "pinned": runtime.config.model_tag,
+            "promoted": runtime.registry.promotions.current(),
+            "reload": runtime.status,
+        }
+        return json_response(body)
+
+    async def reload(request: Request, runtime: Runtime) -> Response:
+        _authorize(request, runtime.config.api_token)
+        result = await anyio.to_thread.run_sync(runtime.reload, "admin reload")
+        return json_response(result, 200 if result["error"] is None else 409)
+
+    async def metrics(request: Request, runtime: Runtime) -> Response:
+        runtime.sync_metrics()
+        content, media_type = render()
+        return Response(content, media_type=media_type)
+
+    routes = [
+        Route("/predict-song", guarded("/predict-song", predict_song), methods=["POST"]),
+        Route("/predict-songs", guarded("/predict-songs", predict_songs), methods=["POST"]),
+        Route("/feedback", guarded("/feedback", feedback), methods=["POST"]),
+        Route("/model", guarded("/model", model_info), methods=["GET"]),
+        Route("/admin/reload", guarded("/admin/reload", reload), methods=["POST"]),
+        Route("/metrics", guarded("/metrics", metrics), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _count_rejection(get_runtime: Callable[[], Runtime], endpoint: str, status: int) -> None:
+    with contextlib.suppress(Exception):  # metrics never break an answer
+        get_runtime().metrics.rejected.labels(endpoint, str(status)).inc()

@@ -1,0 +1,91 @@
+"""Typed service configuration, read from the environment once per worker at startup."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from reggaeton.predlog.factory import DEFAULT_URI
+from reggaeton.registry import home_from_env
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the service reads from the environment.
+
+    Attributes:
+        home: Model store (``BENTOML_HOME``).
+        model_tag: Pinned version (``MODEL_TAG``); None follows the promotion record.
+        store_uri: Prediction log (``PREDICTION_STORE_URI``).
+        spill_dir: Folder of the per-worker spill files (``PREDICTION_SPILL_DIR``).
+        api_token: Bearer token for /feedback and /admin (``API_TOKEN``); None = open.
+        grpc_port: gRPC port (``GRPC_PORT``, 0 disables); ``grpc_host`` its address.
+        max_batch_rows: Largest accepted batch (``MAX_BATCH_ROWS``).
+        max_body_bytes: Largest accepted request body (``MAX_BODY_BYTES``).
+        watch_interval: Seconds between promotion-record checks (``MODEL_WATCH_INTERVAL``,
+            0 disables the watcher).
+        feedback_wait: Seconds /feedback keeps looking for a request id logged by another
+            worker before answering 404 (``FEEDBACK_WAIT_S``).
+        log_queue: In-memory prediction-log queue size per worker (``PREDICTION_LOG_QUEUE``).
+        log_batch: Records per store write (``PREDICTION_LOG_BATCH``).
+        log_flush_interval: Seconds a partial batch waits (``PREDICTION_LOG_FLUSH_S``).
+    """
+
+    home: Path
+    model_tag: str | None = None
+    store_uri: str = DEFAULT_URI
+    spill_dir: Path = Path("var/spill")
+    api_token: str | None = None
+    grpc_port: int = 50051
+    grpc_host: str = "127.0.0.1"
+    max_batch_rows: int = 10_000
+    max_body_bytes: int = 4 * 1024 * 1024
+    watch_interval: float = 2.0
+    feedback_wait: float = 2.0
+    log_queue: int = 200_000
+    log_batch: int = 1_000
+    log_flush_interval: float = 0.2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+        """Build the configuration from ``environ`` (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        config = cls(
+            home=home_from_env(env),
+            model_tag=env.get("MODEL_TAG") or None,
+            store_uri=env.get("PREDICTION_STORE_URI") or DEFAULT_URI,
+            spill_dir=Path(env.get("PREDICTION_SPILL_DIR") or "var/spill"),
+            api_token=env.get("API_TOKEN") or None,
+            grpc_port=_int(env, "GRPC_PORT", 50051),
+            grpc_host=env.get("GRPC_HOST") or "127.0.0.1",
+            max_batch_rows=_int(env, "MAX_BATCH_ROWS", 10_000),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024),
+            watch_interval=_float(env, "MODEL_WATCH_INTERVAL", 2.0),
+            feedback_wait=_float(env, "FEEDBACK_WAIT_S", 2.0),
+            log_queue=_int(env, "PREDICTION_LOG_QUEUE", 200_000),
+            log_batch=_int(env, "PREDICTION_LOG_BATCH", 1_000),
+            log_flush_interval=_float(env, "PREDICTION_LOG_FLUSH_S", 0.2),
+        )
+        if config.max_batch_rows < 1 or config.max_body_bytes < 1024:
+            raise ValueError("MAX_BATCH_ROWS must be >= 1 and MAX_BODY_BYTES >= 1024")
+        if not 0 <= config.grpc_port < 65536:
+            raise ValueError(f"GRPC_PORT must be 0..65535, got {config.grpc_port}")
+        return config

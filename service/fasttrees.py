@@ -1,0 +1,291 @@
+"""Guarded fast path: a fitted scaler + gradient-boosting pipeline compiled to flat numpy trees.
+
+Supported structure, exactly (anything else returns ``None`` and the caller keeps the generic
+``pipeline.predict_proba`` path):
+
+* ``sklearn.pipeline.Pipeline`` with two steps;
+* step 1: ``ColumnTransformer`` whose fitted transformers are ``StandardScaler`` (dense) or
+  ``"passthrough"`` / ``"drop"`` (the remainder too);
+* step 2: binary ``GradientBoostingClassifier`` with the log-loss, ``init`` = prior or zero;
+* scikit-learn exactly :data:`PINNED_SKLEARN` (the tree layout and the float32 cast are
+  version-specific behaviour).
+
+How it stays bit-compatible with ``predict_proba``: scikit-learn scales in float64, casts the
+scaled matrix to float32, then tests ``x32 <= threshold`` in double. That predicate is monotone
+in the *raw* value, so for every split node we find, by bisection over the ordered float64
+values, the largest raw value that still goes left (the affine scaling and the float32 rounding
+are folded into one raw-space cut). The leaf values are then summed tree by tree in the same
+order as ``predict_stages`` and passed through the same ``expit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+PINNED_SKLEARN = "1.9.1"
+SMALL_BATCH = 16
+"""From this many rows on, the Cython ``predict_stages`` beats the numpy walk."""
+_INT64_MIN = np.int64(np.iinfo(np.int64).min)
+_DBL_MAX = np.finfo(np.float64).max
+
+
+@dataclass(frozen=True)
+class _Affine:
+    """How one estimator input column is made from a raw column."""
+
+    raw_column: int
+    mean: float | None  # subtracted when not None
+    scale: float | None  # divided by when not None
+
+
+@dataclass(frozen=True)
+class FlatGBM:
+    """All trees of a binary GBM as flat arrays, split cuts expressed on raw features.
+
+    Attributes:
+        feature: Raw column tested at each node (0 for leaves).
+        cut: Go left when ``x <= cut`` (leaves: +inf, they loop on themselves).
+        children: ``children[2 * node + go_right]`` is the next node.
+        leaf_value: ``learning_rate * value`` at each node (only leaves are read).
+        roots: Index of each tree's root, in boosting order.
+        init_raw: The constant raw score of the init estimator.
+        depth: Maximum tree depth (number of steps to reach any leaf).
+    """
+
+    feature: np.ndarray
+    cut: np.ndarray
+    children: np.ndarray
+    leaf_value: np.ndarray
+    roots: np.ndarray
+    init_raw: float
+    depth: int
+    n_features: int
+    estimators: Any = None
+    learning_rate: float = 0.1
+    raw_columns: np.ndarray | None = None
+    means: np.ndarray | None = None
+    scales: np.ndarray | None = None
+
+    def predict_proba1(self, X: np.ndarray) -> np.ndarray:
+        """Probability of class 1 for a float64 matrix of raw features ``(n, n_features)``.
+
+        Small inputs walk the flat arrays (no per-call overhead); larger ones scale the columns
+        exactly as the pipeline does and call scikit-learn's own Cython ``predict_stages``,
+        which is faster per row once there are more than a few rows.
+        """
+        n = X.shape[0]
+        if n == 0:
+            return np.empty(0, dtype=np.float64)
+        if n >= SMALL_BATCH and self.estimators is not None:
+            return self._predict_stages(X)
+        return self._predict_flat(X)
+
+    def _predict_stages(self, X: np.ndarray) -> np.ndarray:
+        from sklearn.ensemble._gradient_boosting import predict_stages
+
+        Z = X[:, self.raw_columns]  # fancy indexing copies
+        Z -= self.means  # the StandardScaler operations, in float64 (0 and 1 are exact no-ops)
+        Z /= self.scales
+        Z32 = np.ascontiguousarray(Z, dtype=np.float32)
+        raw = np.full((n := X.shape[0], 1), self.init_raw, dtype=np.float64)
+        predict_stages(self.estimators, Z32, self.learning_rate, raw)
+        return expit(raw.reshape(n))
+
+    def _predict_flat(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        xt = np.ascontiguousarray(X.T, dtype=np.float64).ravel()  # (features * n,)
+        node = np.repeat(self.roots[:, None], n, axis=1)  # (trees, n), tree-major
+        col = np.arange(n, dtype=np.intp)
+        for _ in range(self.depth):
+            values = xt[self.feature[node] * n + col]
+            right = values > self.cut[node]
+            node = self.children[2 * node + right]
+        stacked = np.empty((node.shape[0] + 1, n), dtype=np.float64)
+        stacked[0] = self.init_raw
+        stacked[1:] = self.leaf_value[node]
+        # Reducing over the outer axis adds the rows one after another: the same order
+        # (init, tree 1, tree 2, ...) as sklearn's predict_stages, hence the same rounding.
+        raw = np.add.reduce(stacked, axis=0)
+        return expit(raw)
+
+
+def compile_pipeline(pipeline: Any, n_features: int) -> FlatGBM | None:
+    """Compile a supported pipeline, or return None when the structure is not supported.
+
+    Args:
+        pipeline: A fitted scikit-learn pipeline.
+        n_features: Number of raw input columns the pipeline takes.
+    """
+    try:
+        import sklearn
+        from sklearn.compose import ColumnTransformer
+        from sklearn.dummy import DummyClassifier
+        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.pipeline import Pipeline
+    except ImportError:  # pragma: no cover - sklearn is a hard dependency
+        return None
+    if sklearn.__version__ != PINNED_SKLEARN or type(pipeline) is not Pipeline:
+        return None
+    if len(pipeline.steps) != 2:
+        return None
+    pre, gbm = pipeline.steps[0][1], pipeline.steps[1][1]
+    if type(pre) is not ColumnTransformer or type(gbm) is not GradientBoostingClassifier:
+        return None
+    columns = _column_map(pre, n_features)
+    if columns is None or len(columns) != gbm.n_features_in_:
+        return None
+    if (gbm.n_trees_per_iteration_ != 1 or list(gbm.classes_) != [0, 1]
+            or gbm.loss != "log_loss"):
+        return None
+    init = gbm.init_
+    if not (init == "zero" or (type(init) is DummyClassifier and init.strategy == "prior")):
+        return None
+    init_raw = float(gbm._raw_predict_init(np.zeros((1, gbm.n_features_in_), np.float32))[0, 0])
+    return _flatten(gbm, columns, init_raw, n_features)
+
+
+def _column_map(pre: Any, n_features: int) -> list[_Affine] | None:
+    """Estimator input column -> (raw column, affine), or None when unsupported."""
+    from sklearn.preprocessing import StandardScaler
+
+    if getattr(pre, "sparse_output_", True) or getattr(pre, "n_features_in_", None) != n_features:
+        return None
+    width = sum(s.stop - s.start for s in pre.output_indices_.values())
+    out: list[_Affine | None] = [None] * width
+    for name, trans, _ in pre.transformers_:
+        indices = list(pre._transformer_to_input_indices.get(name, []))
+        where = pre.output_indices_.get(name, slice(0, 0))
+        if (isinstance(trans, str) and trans == "drop") or where.stop == where.start:
+            continue
+        if where.stop - where.start != len(indices):
+            return None
+        if _is_identity(trans):
+            affines = [_Affine(c, None, None) for c in indices]
+        elif type(trans) is StandardScaler:
+            affines = _scaler_affines(trans, indices)
+            if affines is None:
+                return None
+        else:
+            return None
+        out[where.start:where.stop] = affines
+    if any(a is None for a in out):
+        return None
+    return out  # type: ignore[return-value]
+
+
+def _is_identity(trans: Any) -> bool:
+    """``"passthrough"``, or the identity FunctionTransformer sklearn fits for it."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    if isinstance(trans, str):
+        return trans == "passthrough"
+    return (type(trans) is FunctionTransformer and trans.func is None
+            and not trans.validate)
+
+
+def _scaler_affines(scaler: Any, indices: list[int]) -> list[_Affine] | None:
+    mean = scaler.mean_ if scaler.with_mean else None
+    scale = scaler.scale_ if scaler.with_std else None
+    for arr in (mean, scale):
+        if arr is not None and (len(arr) != len(indices) or not np.all(np.isfinite(arr))):
+            return None
+    if scale is not None and not np.all(scale > 0):
+        return None
+    return [
+        _Affine(c, None if mean is None else float(mean[k]),
+                None if scale is None else float(scale[k]))
+        for k, c in enumerate(indices)
+    ]
+
+
+def _flatten(gbm: Any, columns: list[_Affine], init_raw: float, n_features: int) -> FlatGBM:
+    feats, thresholds, children, values, roots = [], [], [], [], []
+    depth, offset = 0, 0
+    lr = float(gbm.learning_rate)
+    for est in gbm.estimators_[:, 0]:
+        tree = est.tree_
+        left, right = tree.children_left, tree.children_right
+        is_leaf = left == -1
+        idx = np.arange(tree.node_count)
+        feats.append(np.where(is_leaf, -1, tree.feature))
+        thresholds.append(tree.threshold)
+        kids = np.empty(2 * tree.node_count, dtype=np.intp)
+        kids[0::2] = np.where(is_leaf, idx, left) + offset  # leaves loop on themselves
+        kids[1::2] = np.where(is_leaf, idx, right) + offset
+        children.append(kids)
+        values.append(lr * tree.value[:, 0, 0])  # the product predict_stages computes
+        roots.append(offset)
+        depth = max(depth, int(tree.max_depth))
+        offset += tree.node_count
+    gbm_feature = np.concatenate(feats)
+    threshold = np.concatenate(thresholds)
+    cut = np.full(offset, np.inf)
+    raw_feature = np.zeros(offset, dtype=np.intp)
+    for gbm_col in np.unique(gbm_feature[gbm_feature >= 0]):
+        mask = gbm_feature == gbm_col
+        cut[mask] = raw_cuts(threshold[mask], columns[gbm_col])
+        raw_feature[mask] = columns[gbm_col].raw_column
+    return FlatGBM(
+        feature=raw_feature, cut=cut, children=np.concatenate(children),
+        leaf_value=np.concatenate(values), roots=np.asarray(roots, dtype=np.intp),
+        init_raw=init_raw, depth=depth, n_features=n_features,
+        estimators=gbm.estimators_, learning_rate=lr,
+        raw_columns=np.array([c.raw_column for c in columns], dtype=np.intp),
+        means=np.array([0.0 if c.mean is None else c.mean for c in columns]),
+        scales=np.array([1.0 if c.scale is None else c.scale for c in columns]),
+    )
+
+
+def _goes_left(raw: np.ndarray, thresholds: np.ndarray, affine: _Affine) -> np.ndarray:
+    """sklearn's decision for raw values: scale in float64, cast to float32, ``<=`` in double."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = raw.astype(np.float64)
+        if affine.mean is not None:
+            scaled = scaled - affine.mean
+        if affine.scale is not None:
+            scaled = scaled / affine.scale
+        return scaled.astype(np.float32).astype(np.float64) <= thresholds
+
+
+def _to_key(x: np.ndarray) -> np.ndarray:
+    bits = x.view(np.int64)
+    return np.where(bits >= 0, bits, _INT64_MIN - bits)
+
+
+def _from_key(key: np.ndarray) -> np.ndarray:
+    bits = np.where(key >= 0, key, _INT64_MIN - key)
+    return bits.astype(np.int64).view(np.float64)
+
+
+def raw_cuts(thresholds: np.ndarray, affine: _Affine) -> np.ndarray:
+    """Largest raw float64 value that goes left at each threshold (bisection on float order).
+
+    Args:
+        thresholds: Split thresholds of one estimator input column.
+        affine: How that column is computed from the raw column.
+
+    Returns:
+        Cuts such that ``raw <= cut`` equals sklearn's ``float32(scaled(raw)) <= threshold``
+        for every finite raw value.
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    n = thresholds.shape[0]
+    lo = _to_key(np.full(n, -_DBL_MAX))  # goes left (scaled value is very negative)
+    hi = _to_key(np.full(n, _DBL_MAX))  # goes right
+    left_at_lo = _goes_left(_from_key(lo), thresholds, affine)
+    left_at_hi = _goes_left(_from_key(hi), thresholds, affine)
+    for _ in range(66):
+        active = hi > lo + 1  # (hi - lo could overflow int64)
+        if not active.any():
+            break
+        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # overflow-free floor average
+        left = _goes_left(_from_key(mid), thresholds, affine)
+        lo = np.where(active & left, mid, lo)
+        hi = np.where(active & ~left, mid, hi)
+    cut = _from_key(lo)
+    cut = np.where(left_at_hi, np.inf, cut)  # everything goes left
+    return np.where(~left_at_lo, -np.inf, cut)  # nothing goes left

@@ -1,0 +1,1 @@
+"""gRPC API: the ``reggaeton.v1`` proto, its generated code and the grpcio server."""

@@ -1,0 +1,114 @@
+"""grpcio server for ``reggaeton.v1.ReggaetonService`` plus the standard health service.
+
+Started by the BentoML service's startup hook in worker 1 only (BentoML runs several worker
+processes; binding the port once avoids ``SO_REUSEPORT`` silently sharing it with a stale
+process, and the port is bound with ``grpc.so_reuseport=0`` so a conflict is reported). It shares
+the worker's :class:`~service.runtime.Runtime`: same validation, same predictor, same log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from reggaeton.schema import FEATURES, ValidationError
+from service.grpc import reggaeton_pb2, reggaeton_pb2_grpc
+from service.runtime import NotReady, Runtime
+from service.validation import validate_rows
+
+logger = logging.getLogger("reggaeton.grpc")
+SERVICE_NAME = "reggaeton.v1.ReggaetonService"
+_NAMES = tuple(f.name for f in FEATURES)
+
+
+def song_to_dict(song: Any) -> dict[str, float]:
+    """A ``Song`` message as the JSON-like dict the validator takes (unset fields absent)."""
+    return {name: getattr(song, name) for name in _NAMES if song.HasField(name)}
+
+
+def _prediction(result: dict[str, Any]) -> Any:
+    return reggaeton_pb2.Prediction(**result)
+
+
+class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
+    """Implements PredictSong and PredictSongs on top of a :class:`Runtime`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def _score(self, songs: list[dict[str, float]], single: bool, context: Any) -> list[Any]:
+        started = time.perf_counter()
+        try:
+            matrix = validate_rows(songs, offset_index=not single)
+            results = self.runtime.score(matrix, "grpc", started, batch=not single)
+        except ValidationError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        except NotReady as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return [_prediction(r) for r in results]
+
+    def PredictSong(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC names
+        """Score one song."""
+        if not request.HasField("data"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "data: is required")
+        return self._score([song_to_dict(request.data)], True, context)[0]
+
+    def PredictSongs(self, request: Any, context: Any) -> Any:  # noqa: N802
+        """Score 1..MAX_BATCH_ROWS songs, results in order."""
+        limit = self.runtime.config.max_batch_rows
+        if not 1 <= len(request.data) <= limit:
+            rule = "must hold at least 1 song" if not request.data else f"must hold at most {limit}"
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"data: {rule}")
+        results = self._score([song_to_dict(s) for s in request.data], False, context)
+        return reggaeton_pb2.PredictSongsResponse(results=results,
+                                                  model_version=results[0].model_version)
+
+
+class GrpcServer:
+    """A running grpcio server and the thread that keeps its health status current."""
+
+    def __init__(self, server: Any, health_servicer: Any, runtime: Runtime, port: int) -> None:
+        self.server, self.health, self.runtime, self.port = server, health_servicer, runtime, port
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch_health, name="grpc-health",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch_health(self) -> None:
+        while True:
+            status = (health_pb2.HealthCheckResponse.SERVING if self.runtime.ready
+                      else health_pb2.HealthCheckResponse.NOT_SERVING)
+            for name in ("", SERVICE_NAME):
+                self.health.set(name, status)
+            if self._stop.wait(1.0):
+                return
+
+    def stop(self, grace: float) -> threading.Event:
+        """Stop accepting calls; in-flight ones get ``grace`` seconds."""
+        self._stop.set()
+        self.health.enter_graceful_shutdown()
+        return self.server.stop(grace)
+
+
+def start_grpc(runtime: Runtime, host: str, port: int, threads: int = 8) -> GrpcServer:
+    """Bind ``host:port`` and start serving (raises RuntimeError when the port is taken)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
+                                                    thread_name_prefix="grpc"),
+                         options=[("grpc.so_reuseport", 0),
+                                  ("grpc.max_receive_message_length",
+                                   runtime.config.max_body_bytes)])
+    reggaeton_pb2_grpc.add_ReggaetonServiceServicer_to_server(ReggaetonServicer(runtime), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"cannot bind gRPC to {host}:{port}")
+    server.start()
+    logger.info("gRPC %s + grpc.health.v1 listening on %s:%d", SERVICE_NAME, host, bound)
+    return GrpcServer(server, health_servicer, runtime, bound)

@@ -1,0 +1,151 @@
+"""Pure inference: validated song matrix -> probabilities -> labels, for one model version.
+
+A :class:`Predictor` is built once per model version (:func:`load_predictor`) and never mutated,
+so swapping the serving version is one reference assignment. Preprocessing lives inside the
+model artifact; this module only orders the columns (``MODEL_FEATURES``) and calls it, either
+through the generic ``pipeline.predict_proba`` or through the guarded compiled trees of
+:mod:`service.fasttrees` when the pipeline has exactly the supported structure and the
+compiled trees agree with the pipeline on a probe set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reggaeton.registry import ModelLoadError, ModelVersion, Registry
+from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES, POSITIVE_LABEL, label_name
+from service.fasttrees import FlatGBM, compile_pipeline
+from service.validation import MODEL_INDEX
+
+logger = logging.getLogger(__name__)
+PROBE_ROWS = 512
+"""Random in-bounds rows on which a new version (and its fast path) is checked before serving."""
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """One loaded model version, ready to score.
+
+    Attributes:
+        version: The registry version (tag, metadata, folder).
+        pipeline: The fitted scikit-learn pipeline.
+        fast: The compiled trees, or None when the generic path is used.
+        positive_column: Column of ``predict_proba`` that holds class 1.
+    """
+
+    version: ModelVersion
+    pipeline: Any
+    fast: FlatGBM | None
+    positive_column: int
+    labels: tuple[str, str] = field(default=(label_name(0), label_name(1)))
+
+    @property
+    def tag(self) -> str:
+        """Full tag of the version (``reggaeton_clf:...``)."""
+        return self.version.tag
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold stored with the version: reggaeton when probability >= it."""
+        return self.version.threshold
+
+    @property
+    def path_name(self) -> str:
+        """``"compiled-trees"`` or ``"pipeline"`` (shown by ``GET /model``)."""
+        return "compiled-trees" if self.fast is not None else "pipeline"
+
+    def predict_proba(self, model_matrix: np.ndarray) -> np.ndarray:
+        """Probability of reggaeton for rows whose columns are ``MODEL_FEATURES``."""
+        if self.fast is not None:
+            return self.fast.predict_proba1(model_matrix)
+        return generic_proba(self.pipeline, model_matrix, self.positive_column)
+
+    def predict(self, validated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score a validated matrix (columns of :data:`service.validation.COLUMNS`).
+
+        Returns:
+            ``(probabilities, labels)`` with labels 1 (reggaeton) or 0 (other).
+        """
+        proba = self.predict_proba(validated[:, MODEL_INDEX])
+        return proba, (proba >= self.threshold).astype(np.int64)
+
+
+def generic_proba(pipeline: Any, model_matrix: np.ndarray, positive_column: int) -> np.ndarray:
+    """``pipeline.predict_proba`` without per-call validation (the inputs are validated)."""
+    import sklearn
+
+    X: Any = model_matrix
+    if hasattr(pipeline, "feature_names_in_"):  # fitted on a DataFrame: keep the names
+        import pandas as pd
+
+        X = pd.DataFrame(model_matrix, columns=list(MODEL_FEATURES))
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        return np.asarray(pipeline.predict_proba(X))[:, positive_column]
+
+
+def probe_matrix(rows: int = PROBE_ROWS, seed: int = 0) -> np.ndarray:
+    """Random rows within the schema's physical bounds, columns ``MODEL_FEATURES``."""
+    rng = np.random.default_rng(seed)
+    low = np.array([FEATURES_BY_NAME[n].minimum for n in MODEL_FEATURES], dtype=float)
+    high = np.array([FEATURES_BY_NAME[n].maximum for n in MODEL_FEATURES], dtype=float)
+    return low + rng.random((rows, len(MODEL_FEATURES))) * (high - low)
+
+
+def build_predictor(version: ModelVersion, pipeline: Any, allow_fast: bool = True) -> Predictor:
+    """Check a loaded pipeline and wrap it, compiling the fast path when it is supported.
+
+    Raises:
+        ModelLoadError: when the version is incompatible (features, classes, output).
+    """
+    features = version.metadata.get("features")
+    if features is not None and list(features) != list(MODEL_FEATURES):
+        raise ModelLoadError(f"{version.tag}: trained on features {features}, "
+                             f"the service sends {list(MODEL_FEATURES)}")
+    classes = [int(c) for c in getattr(pipeline, "classes_", [0, 1])]
+    if sorted(classes) != [0, 1]:
+        raise ModelLoadError(f"{version.tag}: expected classes [0, 1], got {classes}")
+    positive = classes.index(POSITIVE_LABEL)
+    probe = probe_matrix()
+    try:
+        reference = generic_proba(pipeline, probe, positive)
+    except Exception as exc:
+        raise ModelLoadError(f"{version.tag}: predict_proba fails on valid input: {exc}") from exc
+    if reference.shape != (len(probe),) or not np.all((reference >= 0) & (reference <= 1)):
+        raise ModelLoadError(f"{version.tag}: predict_proba returned invalid probabilities")
+    fast = compile_pipeline(pipeline, len(MODEL_FEATURES)) if allow_fast else None
+    if fast is not None:
+        worst = max(float(np.max(np.abs(fast.predict_proba1(probe[:k]) - reference[:k])))
+                    for k in (1, len(probe)))
+        if worst > 1e-12:
+            logger.warning("%s: compiled trees differ from predict_proba by %g; using the "
+                           "generic path", version.tag, worst)
+            fast = None
+    return Predictor(version=version, pipeline=pipeline, fast=fast, positive_column=positive)
+
+
+def load_predictor(registry: Registry, tag: str | None = None,
+                   allow_fast: bool = True) -> Predictor:
+    """Load, verify and wrap a version (the pinned/promoted one when ``tag`` is None).
+
+    Raises:
+        ModelLoadError: when the version is missing, corrupted or incompatible.
+    """
+    version = registry.serving_version(tag)
+    pipeline = registry.load_pipeline(version)
+    return build_predictor(version, pipeline, allow_fast=allow_fast)
+
+
+def result_rows(predictor: Predictor, proba: np.ndarray, labels: np.ndarray,
+                request_ids: list[str]) -> list[dict[str, Any]]:
+    """The JSON results, one per song, in the original response shape."""
+    names = predictor.labels
+    tag = predictor.tag
+    return [
+        {"prediction": [float(lab)], "label": names[lab], "probability": p,
+         "model_version": tag, "request_id": rid}
+        for p, lab, rid in zip(proba.tolist(), labels.tolist(), request_ids, strict=True)
+    ]

@@ -1,0 +1,219 @@
+"""Per-worker state: the serving predictor (swapped atomically), the prediction log, metrics.
+
+HTTP routes and the gRPC servicer both call :meth:`Runtime.score`, so every prediction, whatever
+its entry point, is validated the same way, scored by the same predictor and logged the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reggaeton.predlog.base import PredictionRecord
+from reggaeton.registry import ModelLoadError, Registry
+from service.config import ServiceConfig
+from service.inference import Predictor, load_predictor, result_rows
+from service.metrics import ServiceMetrics
+from service.validation import row_features
+from service.writer import PredictionWriter
+
+logger = logging.getLogger("reggaeton.service")
+
+
+class NotReady(RuntimeError):
+    """No model version is loaded yet."""
+
+
+class Runtime:
+    """Everything one worker needs to serve, created by the service's startup hook.
+
+    Args:
+        config: The service configuration.
+        worker: BentoML worker index (1-based) or None outside ``bentoml serve``.
+    """
+
+    def __init__(self, config: ServiceConfig, worker: int | None = None) -> None:
+        self.config = config
+        self.worker = worker
+        self.registry = Registry(config.home)
+        self.metrics = ServiceMetrics()
+        self.predictor: Predictor | None = None
+        self.status: dict[str, Any] = {"last_check": None, "last_error": None, "refused": {}}
+        self._reload_lock = threading.Lock()
+        self._seen_record: tuple[float, str | None] | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        spill = config.spill_dir / f"predictions-worker{worker or 0}.jsonl"
+        self.writer = PredictionWriter(self._open_store, Path(spill), max_queue=config.log_queue,
+                                       batch_size=config.log_batch,
+                                       flush_interval=config.log_flush_interval)
+        self._feedback_store: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the model (a failure leaves the worker unready, the watcher keeps trying)."""
+        self.writer.start()
+        self.reload(reason="startup")
+        for name, target in (("model-watcher", self._watch), ("metrics-sync", self._sync)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        """Stop the background threads and flush the prediction log."""
+        self._stop.set()
+        self.writer.close(timeout=10.0)
+        if self._feedback_store is not None:
+            self._feedback_store.close()
+
+    @property
+    def ready(self) -> bool:
+        """True once a model version is loaded."""
+        return self.predictor is not None
+
+    def _open_store(self) -> Any:
+        from reggaeton.predlog.factory import open_store
+
+        return open_store(self.config.store_uri)
+
+    # -- model versions ----------------------------------------------------------------------
+    def _record_state(self) -> tuple[float, str | None]:
+        path = self.registry.promotions.path
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return (0.0, None)
+        return (mtime, self.registry.promotions.current())
+
+    def reload(self, reason: str = "manual") -> dict[str, Any]:
+        """Load the version that should serve now and swap it in if it differs and verifies.
+
+        A version that fails to load or verify is refused: the current predictor keeps
+        serving, the reason is logged, counted and shown by ``GET /model``.
+
+        Returns:
+            ``{"changed": bool, "model_version": tag or None, "error": str or None}``.
+        """
+        with self._reload_lock:
+            state = self._record_state()
+            self._seen_record = state
+            self.status["last_check"] = datetime.now(UTC).isoformat(timespec="seconds")
+            wanted = self.config.model_tag or state[1]
+            current = self.predictor.tag if self.predictor else None
+            if wanted and current and _same_tag(wanted, current):
+                return {"changed": False, "model_version": current, "error": None}
+            try:
+                predictor = load_predictor(self.registry, self.config.model_tag)
+            except ModelLoadError as exc:
+                return self._refuse(wanted, str(exc), reason)
+            except Exception as exc:  # noqa: BLE001 - an unusable version must never crash serving
+                return self._refuse(wanted, f"{type(exc).__name__}: {exc}", reason)
+            self.predictor = predictor  # one reference assignment: in-flight requests keep theirs
+            self.status["last_error"] = None
+            self.metrics.set_model(predictor.tag, predictor.path_name)
+            logger.info("worker %s now serves %s (%s path, %s; was %s)", self.worker,
+                        predictor.tag, predictor.path_name, reason, current)
+            return {"changed": True, "model_version": predictor.tag, "error": None}
+
+    def _refuse(self, tag: str | None, error: str, reason: str) -> dict[str, Any]:
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.status["last_error"] = {"tag": tag, "error": error, "at": at, "trigger": reason}
+        if tag:
+            self.status["refused"][tag] = {"error": error, "at": at}
+        self.metrics.reload_failures.inc()
+        serving = self.predictor.tag if self.predictor else None
+        logger.error("worker %s refused model version %s (%s): %s; still serving %s",
+                     self.worker, tag, reason, error, serving)
+        return {"changed": False, "model_version": serving, "error": error}
+
+    def _watch(self) -> None:
+        interval = self.config.watch_interval
+        if interval <= 0:
+            return
+        while not self._stop.wait(interval):
+            try:
+                if self.config.model_tag and self.predictor is not None:
+                    continue  # pinned and loaded: nothing to follow
+                if self._record_state() != self._seen_record or self.predictor is None:
+                    self.reload(reason="promotion record changed")
+            except Exception:  # noqa: BLE001 - the watcher must survive anything
+                logger.exception("model watcher error")
+
+    def _sync(self) -> None:
+        while not self._stop.wait(1.0):
+            self.sync_metrics()
+
+    def sync_metrics(self) -> None:
+        """Copy the writer's counters into the Prometheus metrics."""
+        try:
+            self.metrics.update_writer(self.writer.stats())
+        except Exception:  # noqa: BLE001
+            logger.exception("metrics sync failed")
+
+    # -- scoring -------------------------------------------------------------------------------
+    def current(self) -> Predictor:
+        """The serving predictor. Raises NotReady before the first successful load."""
+        predictor = self.predictor
+        if predictor is None:
+            raise NotReady("no model version loaded yet")
+        return predictor
+
+    def score(self, validated: np.ndarray, source: str, started: float,
+              batch: bool = False) -> list[dict[str, Any]]:
+        """Score validated rows, log every prediction, count it; returns the JSON results.
+
+        Args:
+            validated: Matrix from :func:`service.validation.validate_rows`.
+            source: ``http``, ``grpc`` or ``batch`` (stored in the prediction log).
+            started: ``time.perf_counter()`` when the request arrived.
+            batch: True for the batch endpoints (ids get a shared prefix and an index).
+        """
+        predictor = self.current()  # one read: the whole request uses one version
+        proba, labels = predictor.predict(validated)
+        prefix = secrets.token_hex(16)
+        ids = [f"{prefix}-{i}" for i in range(len(labels))] if batch else [prefix]
+        results = result_rows(predictor, proba, labels, ids)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        now = datetime.now(UTC)
+        tag = predictor.tag
+        records = [
+            PredictionRecord(rid, tag, feats, p, lab, latency_ms, source, now)
+            for rid, feats, p, lab in zip(ids, row_features(validated), proba.tolist(),
+                                          labels.tolist(), strict=True)
+        ]
+        self.writer.submit_many(records)
+        self.metrics.observe(proba, labels, source)
+        return results
+
+    # -- feedback ------------------------------------------------------------------------------
+    def add_feedback(self, request_id: str, label: int) -> bool:
+        """Attach ground truth to a logged prediction (blocking; run it off the event loop).
+
+        The local writer is flushed first so a just-answered request is found; a request
+        answered by another worker may still sit in that worker's queue, so a miss is retried
+        for up to ``feedback_wait`` seconds before giving up.
+
+        Returns:
+            False when no prediction has that id.
+        """
+        self.writer.flush(timeout=self.config.feedback_wait)
+        if self._feedback_store is None:
+            self._feedback_store = self._open_store()
+        deadline = time.monotonic() + self.config.feedback_wait
+        while True:
+            if self._feedback_store.add_feedback(request_id, label):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+
+def _same_tag(a: str, b: str) -> bool:
+    return a.split(":")[-1] == b.split(":")[-1]

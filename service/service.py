@@ -1,0 +1,88 @@
+"""The BentoML service: ``bentoml serve service.service:ReggaetonService``.
+
+Thin on purpose: the HTTP routes live in :mod:`service.app` (a Starlette app mounted with
+``@bentoml.asgi_app``), the per-worker state in :mod:`service.runtime`, gRPC in
+:mod:`service.grpc.server`. BentoML provides the process model (workers), ``/livez``,
+``/readyz`` (ready once a model is loaded, via ``__is_ready__``), ``/metrics`` and the OpenAPI
+page.
+
+Lean configuration (see DESIGN.md): access log off, OpenTelemetry tracing excluded on the scoring
+routes. Override any of it at run time with ``BENTOML_CONFIG_OPTIONS``, e.g.
+``services.reggaeton_service.workers=4``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import bentoml
+
+from service.app import build_app
+from service.openapi import build_docs_app
+from service.runtime import NotReady, Runtime
+
+logger = logging.getLogger("reggaeton.service")
+WORKERS = 2
+HOT_ROUTES = "predict-song,predict-songs,feedback,model,admin/reload"
+_current: dict[str, Runtime] = {}
+
+
+def _runtime() -> Runtime:
+    runtime = _current.get("runtime")
+    if runtime is None:
+        raise NotReady("the service is starting")
+    return runtime
+
+
+@bentoml.service(
+    name="reggaeton_service",
+    workers=WORKERS,
+    traffic={"timeout": 300},
+    logging={"access": {"enabled": False}},
+    tracing={"excluded_urls": HOT_ROUTES},
+)
+@bentoml.asgi_app(build_docs_app(), path="/", name="openapi-docs")
+@bentoml.asgi_app(build_app(_runtime), path="/", name="reggaeton-api")
+class ReggaetonService:
+    """Reggaeton or not: classifies songs from their Spotify audio features.
+
+    HTTP: POST /predict-song, POST /predict-songs, POST /feedback, GET /model,
+    POST /admin/reload, GET /livez, /readyz, /metrics. gRPC (GRPC_PORT, default 50051):
+    reggaeton.v1.ReggaetonService with PredictSong and PredictSongs, plus grpc.health.v1.
+    """
+
+    def __init__(self) -> None:
+        from service.config import ServiceConfig
+
+        config = ServiceConfig.from_env()
+        worker = bentoml.server_context.worker_index
+        self.runtime = Runtime(config, worker)
+        self.grpc: Any = None
+
+    @bentoml.on_startup
+    def start(self) -> None:
+        """Load the model, start the prediction log, and gRPC in the first worker only."""
+        runtime = self.runtime
+        runtime.start()
+        _current["runtime"] = runtime
+        config = runtime.config
+        if config.grpc_port and runtime.worker in (None, 1):
+            from service.grpc.server import start_grpc
+
+            try:
+                self.grpc = start_grpc(runtime, config.grpc_host, config.grpc_port)
+            except Exception:  # noqa: BLE001 - HTTP keeps serving; the log says why
+                logger.exception("gRPC server could not start on %s:%s", config.grpc_host,
+                                 config.grpc_port)
+
+    @bentoml.on_shutdown
+    def stop(self) -> None:
+        """Stop gRPC (grace period for in-flight calls), then flush the prediction log."""
+        if self.grpc is not None:
+            self.grpc.stop(grace=5).wait(6)
+        _current.pop("runtime", None)
+        self.runtime.close()
+
+    def __is_ready__(self) -> bool:
+        return self.runtime.ready
