@@ -69,6 +69,8 @@ def parse_hey(text: str, rows_per_request: int) -> CellResult:
         + sum(n for n, _ in transport)
     p50 = _number(r"^\s*50%+ in ([\d.]+) secs", text)
     p99 = _number(r"^\s*99%+ in ([\d.]+) secs", text)
+    if p99 is None and ok:  # hey skips the line under ~100 answers: nearest rank = the slowest
+        p99 = _number(r"^\s*Slowest:\s+([\d.]+) secs", text)
     rps = ok / total if total else 0.0
     return CellResult(
         requests=ok + errors, ok=ok, errors=errors, duration_s=total,

@@ -127,3 +127,8 @@ def test_mlserver_templates_serve_predict_proba_with_and_without_batching():
     assert on["max_batch_size"] > 1 and on["max_batch_time"] > 0
     assert off["max_batch_size"] <= 1
     assert json.loads((folder / "settings.json").read_text())["host"] == "127.0.0.1"
+
+
+def test_parse_hey_falls_back_to_the_slowest_answer_for_p99_on_few_requests():
+    text = HEY_OUTPUT.replace("  99% in 0.0420 secs\n", "")
+    assert parse_hey(text, rows_per_request=1).p99_ms == pytest.approx(50.0)
