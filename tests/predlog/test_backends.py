@@ -1,0 +1,108 @@
+"""Backend specifics beyond the contract: URIs, paths, failing fast, threads."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pymongo.errors import PyMongoError
+
+from reggaeton.predlog import PredictionRecord, open_store
+from reggaeton.predlog.mongo import MongoStore
+from reggaeton.predlog.sqlite import SQLiteStore
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def records(n: int, prefix: str) -> list[PredictionRecord]:
+    return [PredictionRecord(f"{prefix}-{i}", "m:1", {"tempo": 1.0}, 0.1, 0,
+                             timestamp=T0 + timedelta(seconds=i)) for i in range(n)]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mongo_uri_names_database_and_collections() -> None:
+    store = MongoStore.from_uri("mongodb://user:pw@127.0.0.1:1,127.0.0.1:2/musicdb?replicaSet=rs0"
+                               "&collection=preds&feedback_collection=fb&runs_collection=runs")
+    assert store.predictions.full_name == "musicdb.preds"
+    assert store.feedback.full_name == "musicdb.fb"
+    assert store.runs.full_name == "musicdb.runs"
+    assert store.client.options.replica_set_name == "rs0"
+    assert store.client.options.server_selection_timeout == 2.0  # fails fast by default
+    assert store.client.codec_options.tz_aware
+    store.close()
+    default = MongoStore.from_uri("mongodb://127.0.0.1:1")
+    assert default.predictions.full_name == "reggaeton.predictions"
+    assert default.runs.full_name == "reggaeton.monitoring_runs"
+    default.close()
+    with pytest.raises(ValueError, match="collection"):
+        MongoStore.from_uri("mongodb://127.0.0.1:1/db?collection=")
+
+
+def test_mongo_outage_fails_fast_with_a_pymongo_error() -> None:
+    uri = f"mongodb://127.0.0.1:{closed_port()}/db?serverSelectionTimeoutMS=200"
+    store = open_store(uri)
+    assert store.client.options.server_selection_timeout == 0.2  # the URI wins
+    with pytest.raises(PyMongoError):
+        store.ping()
+    with pytest.raises(PyMongoError):
+        store.write_many(records(2, "x"))
+    store.close()
+
+
+def test_mongomock_uri_shares_one_server_per_name() -> None:
+    a = open_store("mongomock://shared-test/db1")
+    b = open_store("mongomock://shared-test/db1")
+    other = open_store("mongomock://other-test/db1")
+    a.write_many(records(3, "m"))
+    assert b.count() == 3 and other.count() == 0
+
+
+def test_sqlite_relative_path_and_parent_folders(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///var/deep/er/predictions.db")
+    assert store.path == tmp_path / "var" / "deep" / "er" / "predictions.db"
+    store.write_many(records(1, "p"))
+    assert store.path.exists()
+    store.close()
+    absolute = open_store(f"sqlite:///{tmp_path}/abs/p.db")
+    assert absolute.path == tmp_path / "abs" / "p.db"
+    absolute.close()
+    with pytest.raises(ValueError, match="in-memory"):
+        SQLiteStore(":memory:")
+    with pytest.raises(ValueError, match="scheme"):
+        open_store("postgres://x")
+
+
+def test_sqlite_is_safe_across_threads(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "p.db")
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for j in range(10):
+                store.write_many(records(20, f"t{k}-{j}"))
+                store.add_feedback(f"t{k}-{j}-0", 1)
+                assert store.count() >= 20
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    chunks = [len(f) for f in store.iter_window(chunk_size=64)]  # reads while others write
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count() == 4 * 10 * 20
+    assert sum(chunks) <= 800
+    assert int(store.export()["feedback_label"].sum()) == 40
+    store.close()
