@@ -109,6 +109,8 @@ class RetrainConfig:
         mode: ``local`` (run the training pipeline in this process) or ``kubernetes``
             (create a Job from the chart's train CronJob).
         training_config: YAML config for local training (None = training's default).
+        training_overrides: ``key=value`` overrides for local training.
+        include_feedback: Local training also learns from labelled production rows.
         namespace: Kubernetes namespace of the CronJob.
         cronjob: Name of the train CronJob (``<release>-train``).
     """
@@ -116,6 +118,8 @@ class RetrainConfig:
     enabled: bool = False
     mode: str = "local"
     training_config: str | None = None
+    training_overrides: tuple[str, ...] = ()
+    include_feedback: bool = True
     namespace: str = "default"
     cronjob: str = "reggaeton-train"
 

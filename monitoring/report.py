@@ -1,4 +1,4 @@
-"""Self-contained HTML report of one monitoring run (inline CSS, plots as base64 PNGs)."""
+"""Self-contained HTML report of one monitoring run (inline CSS, charts as inline SVG)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:right} th{background:#f4f
 td:first-child,th:first-child{text-align:left}
 .badge{color:#fff;padding:3px 10px;border-radius:4px;font-weight:600}
 .drift{background:#fdecea} .possible_drift{background:#fff4e5}
-.feature{margin:10px 0 18px} img{max-width:100%} .muted{color:#777}
+.feature{margin:10px 0 18px} figure{margin:0} .charts svg{margin-right:12px}
+.muted{color:#777}
 """
 
 
@@ -37,8 +38,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return escape(str(value))
 
 
-def _img(b64: str | None, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{b64}">' if b64 else ""
+def _img(svg: str | None, alt: str) -> str:
+    return f'<figure aria-label="{escape(alt)}">{svg}</figure>' if svg else ""
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]],
