@@ -102,11 +102,46 @@ def _fast_path_steps(pipeline, songs, one, many, rows):
     if fast.fast is None:
         print("[profile] the compiled-trees path does not support this pipeline")
         return out
-    return out + [
+    out += [
         ("service Predictor.predict compiled trees (1 row)", 1, lambda: fast.predict(one_valid)),
         (f"service Predictor.predict compiled trees ({rows} rows)", rows,
          lambda: fast.predict(many_valid)),
         ("  of which FlatGBM.predict_proba1 (1 row)", 1, lambda: fast.fast.predict_proba1(one)),
+    ]
+    return out + _logging_steps(fast, one_valid, 1) + _logging_steps(fast, many_valid, rows)
+
+
+def _logging_steps(predictor, valid, rows):
+    """What the prediction log costs per request: records, JSON results, a SQLite write."""
+    import itertools
+    import tempfile
+    from datetime import UTC, datetime
+
+    from reggaeton.predlog.base import PredictionRecord
+    from reggaeton.predlog.factory import open_store
+    from service.inference import result_rows
+    from service.validation import row_features
+
+    proba, labels = predictor.predict(valid)
+    ids = [f"req-{i}" for i in range(rows)]
+    now = datetime.now(UTC)
+    counter = itertools.count()
+
+    def records(prefix: str = "req"):
+        return [PredictionRecord(f"{prefix}-{i}", predictor.tag, feats, p, lab, 1.0, "batch", now)
+                for i, feats, p, lab in zip(range(rows), row_features(valid), proba.tolist(),
+                                            labels.tolist(), strict=True)]
+
+    folder = tempfile.mkdtemp(prefix="profile-predlog-")
+    store = open_store(f"sqlite:///{folder}/predictions.db")
+    results = result_rows(predictor, proba, labels, ids)
+    return [
+        (f"service result_rows ({rows} rows)", rows,
+         lambda: result_rows(predictor, proba, labels, ids)),
+        (f"orjson.dumps(results) ({rows} rows)", rows, lambda: orjson.dumps({"results": results})),
+        (f"log: row_features + PredictionRecord ({rows} rows)", rows, records),
+        (f"log: SQLite write_many, new ids ({rows} rows, incl. records)", rows,
+         lambda: store.write_many(records(f"w{next(counter)}"))),
     ]
 
 
