@@ -157,8 +157,10 @@ class Registry:
         out = []
         for model in self._store.list(MODEL_NAME):
             with contextlib.suppress(ModelLoadError):
-                out.append(self.get(str(model.tag)))
-        return sorted(out, key=lambda v: v.metadata.get("created_at", ""))
+                # created_at has second resolution; BentoML's creation_time breaks ties
+                out.append((model.info.creation_time, self.get(str(model.tag))))
+        out.sort(key=lambda item: (item[1].metadata.get("created_at", ""), item[0]))
+        return [version for _, version in out]
 
     def load_pipeline(self, version: ModelVersion) -> Any:
         """Load a version's pipeline once, checking its checksum and that it can predict.

@@ -121,6 +121,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     Raises:
         ConfigError: unreadable file, unknown key, wrong type or invalid value.
     """
+    raw = load_raw(path)
+    for item in overrides or []:
+        apply_override(raw, item)
+    return from_dict(raw)
+
+
+def load_raw(path: str | Path | None = None) -> dict[str, Any]:
+    """The YAML mapping of a config file (default file when ``path`` is None).
+
+    Raises:
+        ConfigError: unreadable file or not a mapping.
+    """
     file = Path(path) if path else DEFAULT_CONFIG
     try:
         raw = yaml.safe_load(file.read_text()) or {}
@@ -128,9 +140,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"cannot read config {file}: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config {file}: top level must be a mapping")
-    for item in overrides or []:
-        apply_override(raw, item)
-    return from_dict(raw)
+    return raw
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

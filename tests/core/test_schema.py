@@ -1,0 +1,69 @@
+"""The feature schema: one definition of features, label and validation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from reggaeton.schema import (
+    FEATURES_BY_NAME,
+    MODEL_FEATURES,
+    NEGATIVE_LABEL,
+    POSITIVE_LABEL,
+    REQUIRED_FEATURES,
+    ValidationError,
+    label_name,
+    validate_record,
+)
+
+SONG = {"popularity": 68, "danceability": 0.826, "energy": 0.704, "key": 9, "loudness": -7.527,
+        "mode": 1, "speechiness": 0.117, "acousticness": 0.189, "instrumentalness": 4.8e-05,
+        "liveness": 0.0617, "valence": 0.741, "tempo": 94.013, "duration": 205000}
+
+
+def test_label_definition():
+    assert (POSITIVE_LABEL, NEGATIVE_LABEL) == (1, 0)
+    assert label_name(1) == "reggaeton" and label_name(0) == "other"
+
+
+def test_model_features_are_the_eleven_original_inputs_in_order():
+    assert MODEL_FEATURES == ("popularity", "danceability", "energy", "speechiness",
+                              "acousticness", "instrumentalness", "liveness", "valence",
+                              "duration", "loudness", "tempo")
+    assert all(name in FEATURES_BY_NAME for name in MODEL_FEATURES)
+    assert "time_signature" not in REQUIRED_FEATURES
+
+
+def test_valid_record_returns_floats_and_ignores_extras():
+    out = validate_record({**SONG, "id_new": 7})
+    assert out["tempo"] == pytest.approx(94.013)
+    assert "id_new" not in out and "time_signature" not in out
+    assert all(isinstance(v, float) for v in out.values())
+
+
+@pytest.mark.parametrize(("field", "value", "rule"), [
+    ("tempo", None, "is required"),
+    ("tempo", "fast", "must be a number"),
+    ("tempo", True, "must be a number"),
+    ("energy", 1.5, "must be <= 1"),
+    ("duration", 0, "must be greater than 0"),
+    ("key", 2.5, "whole number"),
+    ("loudness", math.nan, "finite"),
+])
+def test_invalid_values_name_the_field(field, value, rule):
+    record = dict(SONG)
+    if value is None:
+        del record[field]
+    else:
+        record[field] = value
+    with pytest.raises(ValidationError) as info:
+        validate_record(record, index=3)
+    assert info.value.field == field
+    assert rule in info.value.rule
+    assert info.value.location == f"data[3].{field}"
+
+
+def test_non_mapping_record_is_rejected():
+    with pytest.raises(ValidationError, match="JSON object"):
+        validate_record([1, 2, 3])  # type: ignore[arg-type]
