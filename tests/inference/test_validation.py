@@ -1,0 +1,94 @@
+"""The vectorised validator accepts and rejects exactly what ``validate_record`` does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reggaeton.schema import FEATURES, ValidationError, validate_record
+from service.validation import COLUMNS, MODEL_INDEX, row_features, validate_rows
+
+SONG = {"popularity": 60, "danceability": 0.607, "energy": 0.875, "key": 0, "loudness": -4.434,
+        "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
+        "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,
+        "time_signature": 4, "id_new": 2301}
+ODD_VALUES = [None, True, False, "1", [], {}, math.nan, math.inf, -math.inf, -1e-9, 0, 0.5, 1,
+              1.5, -1, 7, 11, 12, 100, 100.0001, 300, 300.5, 3_600_000, 3_600_001, -61,
+              10**30, 2**64]
+
+
+def _reference(records, offset_index=True):
+    """What the shared row-by-row validator says: matrix or the first error."""
+    out = np.full((len(records), len(COLUMNS)), np.nan)
+    for i, record in enumerate(records):
+        values = validate_record(record, i if offset_index else None)
+        for name, value in values.items():
+            out[i, COLUMNS.index(name)] = value
+    return out
+
+
+def _outcome(func, records):
+    try:
+        return ("ok", func(records))
+    except ValidationError as err:
+        return ("error", (err.field, err.rule, err.index))
+
+
+def _same(records):
+    expected, got = _outcome(_reference, records), _outcome(validate_rows, records)
+    assert expected[0] == got[0], (records, expected, got)
+    if expected[0] == "ok":
+        np.testing.assert_array_equal(expected[1], got[1])
+    else:
+        assert expected[1] == got[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([f.name for f in FEATURES] + ["id_new", "extra"]),
+                          st.sampled_from(ODD_VALUES), st.booleans()), max_size=4),
+       st.integers(1, 4), st.integers(0, 3))
+def test_same_verdict_as_validate_record(mutations, rows, target):
+    records = [dict(SONG) for _ in range(rows)]
+    for name, value, delete in mutations:
+        record = records[min(target, rows - 1)]
+        if delete:
+            record.pop(name, None)
+        else:
+            record[name] = value
+    _same(records)
+
+
+@pytest.mark.parametrize("records", [
+    [SONG], [SONG] * 50, [{k: v for k, v in SONG.items() if k != "time_signature"}, SONG],
+    [SONG, "not an object"], [SONG, [1, 2]], [SONG, None], [],
+])
+def test_edge_batches(records):
+    _same(records)
+
+
+def test_single_song_errors_have_no_index():
+    with pytest.raises(ValidationError) as info:
+        validate_rows([{**SONG, "tempo": 301}], offset_index=False)
+    assert info.value.location == "data.tempo"
+    with pytest.raises(ValidationError) as info:
+        validate_rows([SONG, {**SONG, "energy": "loud"}])
+    assert info.value.location == "data[1].energy"
+
+
+def test_a_huge_integer_is_a_validation_error_not_a_crash():
+    with pytest.raises(ValidationError) as info:
+        validate_rows([{**SONG, "duration": 10**400}])
+    assert info.value.field == "duration"
+
+
+def test_row_features_keep_every_schema_feature_and_drop_absent_optional_ones():
+    partial = {k: v for k, v in SONG.items() if k != "time_signature"}
+    matrix = validate_rows([SONG, partial])
+    first, second = row_features(matrix)
+    assert set(first) == set(COLUMNS) and "id_new" not in first
+    assert set(second) == set(COLUMNS) - {"time_signature"}
+    assert matrix[:, MODEL_INDEX].shape == (2, 11)
