@@ -10,13 +10,46 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pymongo.errors import BulkWriteError, DocumentTooLarge, InvalidDocument, WriteError
+
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
 
 log = logging.getLogger(__name__)
+
+DATA_ERRORS = (ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
+               BulkWriteError, WriteError, DocumentTooLarge, InvalidDocument)
+"""Errors that say "this record is bad", as opposed to "the store is unavailable"."""
+
+
+def write_or_reject(store: PredictionStore, records: Sequence[PredictionRecord]
+                    ) -> tuple[int, list[PredictionRecord]]:
+    """``write_many``, isolating records the store refuses (so one bad record cannot block
+    the log forever).
+
+    Returns:
+        (records newly inserted, records refused for their content).
+
+    Raises:
+        Exception: any error other than :data:`DATA_ERRORS` (the store is unavailable);
+            records before the failure may have been stored, which a retry skips.
+    """
+    try:
+        return store.write_many(records), []
+    except DATA_ERRORS as exc:
+        if len(records) == 1:
+            log.error("prediction log: record %s refused: %s", records[0].request_id, exc)
+            return 0, list(records)
+    inserted, rejected = 0, []
+    for record in records:
+        n, bad = write_or_reject(store, [record])
+        inserted += n
+        rejected += bad
+    return inserted, rejected
 
 
 @dataclass
@@ -27,11 +60,18 @@ class ReplayResult:
         records: Records sent to the store (duplicates included).
         inserted: Records the store did not have yet.
         corrupt: Unreadable lines skipped (lost).
+        rejected: Records the store refused, moved to :func:`rejected_path`.
     """
 
     records: int = 0
     inserted: int = 0
     corrupt: int = 0
+    rejected: int = 0
+
+
+def rejected_path(spill_path: Path) -> Path:
+    """Dead-letter file for records the store refuses: ``<spill>.rejected.jsonl``."""
+    return spill_path.with_name(spill_path.name + ".rejected.jsonl")
 
 
 class SpillFile:
@@ -134,8 +174,12 @@ def replay(spill: SpillFile, store: PredictionStore, batch_size: int = 1000,
             if offset >= spill.size():
                 break
             continue
-        result.inserted += store.write_many(records)
+        inserted, rejected = write_or_reject(store, records)
+        if rejected:
+            SpillFile(rejected_path(spill.path)).append(rejected)
+        result.inserted += inserted
         result.records += len(records)
+        result.rejected += len(rejected)
     if truncate:
         spill.truncate()
     return result

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
-from service.spill import SpillFile, replay
+from service.spill import SpillFile, rejected_path, replay, write_or_reject
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,12 @@ class PredictionWriter:
     Args:
         store_factory: Opens the store; called lazily in the writer thread (the store may be
             down at start) and again after a failed open.
-        spill_path: Spill file (JSON lines); e.g. ``var/spill/predictions.jsonl``.
+        spill_path: Spill file (JSON lines), e.g. ``var/spill/predictions.jsonl``. Records the
+            store refuses for their content go to ``<spill_path>.rejected.jsonl``.
         max_queue: Records held in memory at most; more are dropped (counted, logged).
         batch_size: Records per ``write_many``.
         flush_interval: Seconds a partial batch may wait before it is written.
-        backoff: (first, max) seconds between store probes after a failure.
+        backoff: (first, max) seconds between store probes after a failure (doubling).
         fsync_spill: fsync every spill append (default) so spilled records survive a crash.
     """
 
@@ -61,26 +62,29 @@ class PredictionWriter:
             raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0")
         self.store_factory = store_factory
         self.spill = SpillFile(spill_path, fsync=fsync_spill)
+        self.rejects = SpillFile(rejected_path(Path(spill_path)), fsync=fsync_spill)
         self.max_queue, self.batch_size, self.flush_interval = max_queue, batch_size, flush_interval
         self.backoff = backoff
         self._queue: collections.deque[PredictionRecord] = collections.deque()
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._wake = threading.Condition(lock)  # the writer thread waits on it
+        self._progress = threading.Condition(lock)  # flush() waits on it
         self._thread: threading.Thread | None = None
-        self._closing = self._closed = False
-        self._flush_wanted = False
+        self._closing = False
+        self._flushers = 0
         self._store: PredictionStore | None = None
         self._delay = backoff[0]
         self._next_probe = 0.0
         self._pending = self.spill.size() > 0  # a spill left by an earlier run is replayed
         self._submitted = self._processed = 0
-        self._counts = dict(written=0, inserted=0, write_failures=0, probe_failures=0,
-                            spilled=0, replayed=0, dropped=0)
+        self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
+                                      "spilled", "replayed", "rejected", "dropped"), 0)
         self._last_drop_log = 0.0
 
     # -- producer side (request threads) -----------------------------------------------------
     def start(self) -> PredictionWriter:
         """Start the background thread (idempotent)."""
-        with self._cond:
+        with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="prediction-writer",
                                                 daemon=True)
@@ -89,12 +93,21 @@ class PredictionWriter:
 
     def submit(self, record: PredictionRecord) -> bool:
         """Queue one record without blocking. False (counted in ``dropped``) when full/closed."""
-        return self.submit_many((record,)) == 1
+        with self._wake:
+            if not self._closing and len(self._queue) < self.max_queue:
+                self._queue.append(record)
+                self._submitted += 1
+                if len(self._queue) >= self.batch_size:
+                    self._wake.notify()
+                return True
+            self._counts["dropped"] += 1
+        self._log_drop(1, "writer closed" if self._closing else "queue full")
+        return False
 
     def submit_many(self, records: Iterable[PredictionRecord]) -> int:
         """Queue records without blocking; returns how many were accepted (the rest dropped)."""
         records = list(records)
-        with self._cond:
+        with self._wake:
             room = 0 if self._closing else max(0, self.max_queue - len(self._queue))
             accepted = records[:room]
             self._queue.extend(accepted)
@@ -102,42 +115,43 @@ class PredictionWriter:
             lost = len(records) - len(accepted)
             self._counts["dropped"] += lost
             if len(self._queue) >= self.batch_size:
-                self._cond.notify_all()
+                self._wake.notify()
         if lost:
             self._log_drop(lost, "writer closed" if self._closing else "queue full")
         return len(accepted)
 
     def flush(self, timeout: float = 2.0) -> bool:
-        """Wait until every record submitted so far is in the store.
+        """Wait until every record submitted so far is in the store (or refused/dropped).
 
         Returns:
             True when they all are; False on timeout (e.g. the store is down and they sit in
-            the spill file, or the writer is not running).
+            the spill file until it answers again) or when the writer is not running.
         """
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._progress:
             target = self._submitted
-            self._flush_wanted = True
-            self._cond.notify_all()
-            done = self._cond.wait_for(
-                lambda: self._processed >= target and not self._pending,
-                timeout=max(0.0, deadline - time.monotonic()))
-            self._flush_wanted = False
-            return bool(done)
+            self._flushers += 1
+            self._wake.notify()
+            try:
+                return bool(self._progress.wait_for(
+                    lambda: (self._processed >= target and not self._pending)
+                    or self._thread is None or not self._thread.is_alive(),
+                    timeout=max(0.0, deadline - time.monotonic()))
+                    and self._processed >= target and not self._pending)
+            finally:
+                self._flushers -= 1
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, write (or spill) the queue, try a last replay, close the store."""
         self.start()
-        with self._cond:
+        with self._wake:
             self._closing = True
-            self._cond.notify_all()
+            self._wake.notify()
         assert self._thread is not None
         self._thread.join(timeout)
         if self._thread.is_alive():
-            with self._cond:
-                left = len(self._queue)
             log.error("prediction writer: close() timed out after %.1f s with %d records "
-                      "still queued (lost if the process exits now)", timeout, left)
+                      "still queued (lost if the process exits now)", timeout, len(self._queue))
 
     def stats(self) -> dict[str, Any]:
         """Counters since start.
@@ -145,14 +159,21 @@ class PredictionWriter:
         Keys: ``queue_depth``; ``written`` (records the store accepted, replays included);
         ``inserted`` (of those, new to the store); ``write_failures`` (failed batch writes);
         ``probe_failures``; ``spilled`` (records appended to the spill file); ``replayed``
-        (records sent from the spill file); ``dropped`` (records lost: queue full, writer
-        closed, spill unwritable, unreadable spill line); ``spill_pending``; ``spill_bytes``.
+        (records sent from the spill file); ``rejected`` (records the store refused for their
+        content, kept in the ``.rejected.jsonl`` file); ``dropped`` (records lost: queue full,
+        writer closed, spill unwritable, unreadable spill line); ``spill_pending``;
+        ``spill_bytes``.
         """
-        with self._cond:
+        with self._wake:
             out: dict[str, Any] = {"queue_depth": len(self._queue), **self._counts}
             out["spill_pending"] = self._pending
         out["spill_bytes"] = self.spill.size()
         return out
+
+    def _count(self, **deltas: int) -> None:
+        with self._wake:
+            for key, n in deltas.items():
+                self._counts[key] += n
 
     def _log_drop(self, n: int, reason: str, force: bool = False) -> None:
         now = time.monotonic()
@@ -162,39 +183,46 @@ class PredictionWriter:
                       n, reason, self._counts["dropped"])
 
     # -- writer thread -----------------------------------------------------------------------
-    def _take(self) -> tuple[list[PredictionRecord], bool]:
-        with self._cond:
-            if len(self._queue) < self.batch_size and not (self._closing or self._flush_wanted):
-                self._cond.wait(self.flush_interval)
+    def _take(self, wait: bool = True) -> tuple[list[PredictionRecord], bool]:
+        with self._wake:
+            if wait and len(self._queue) < self.batch_size and not self._closing and not (
+                    self._flushers and self._queue):
+                self._wake.wait(self.flush_interval)
             n = min(self.batch_size, len(self._queue))
             batch = [self._queue.popleft() for _ in range(n)]
             return batch, self._closing and not self._queue
 
     def _done(self, n: int) -> None:
-        with self._cond:
+        with self._progress:
             self._processed += n
-            self._cond.notify_all()
+            self._progress.notify_all()
 
     def _run(self) -> None:
-        if self._pending:
-            self._replay()
-        while True:
-            batch, finished = self._take()
-            if batch:
-                self._handle(batch)
-            if self._pending and (finished or time.monotonic() >= self._next_probe):
-                self._replay()
-            self._done(len(batch))
-            if finished:
-                break
+        finished = False
+        while not finished:
+            batch: list[PredictionRecord] = []
+            try:
+                if self._pending and (finished or time.monotonic() >= self._next_probe):
+                    self._replay()
+                batch, finished = self._take()
+                if batch:
+                    self._handle(batch)
+                if finished and self._pending:
+                    self._replay()  # last chance before shutdown
+            except Exception:  # noqa: BLE001 - the writer thread must survive anything
+                log.exception("prediction writer: unexpected error (continuing)")
+                if batch:
+                    self._to_spill(batch)
+                time.sleep(self.flush_interval)
+            finally:
+                self._done(len(batch))
         if self._store is not None:
             try:
                 self._store.close()
             except Exception:  # noqa: BLE001 - shutdown must not raise
                 log.exception("prediction writer: closing the store failed")
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        with self._progress:
+            self._progress.notify_all()
 
     def _get_store(self) -> PredictionStore:
         if self._store is None:
@@ -202,46 +230,55 @@ class PredictionWriter:
         return self._store
 
     def _failed(self, what: str, exc: BaseException) -> None:
-        with self._cond:
-            self._counts["write_failures" if what != "probe" else "probe_failures"] += 1
+        self._count(**{"probe_failures" if what == "probe" else "write_failures": 1})
         self._next_probe = time.monotonic() + self._delay
         log.warning("prediction log: %s failed (%s: %s); spilling, next try in %.1f s",
                     what, type(exc).__name__, exc, self._delay)
         self._delay = min(self._delay * 2, self.backoff[1])
+
+    def _write(self, records: list[PredictionRecord], replay: bool) -> None:
+        """Write to the store (raises when it is unavailable); refused records go aside."""
+        inserted, rejected = write_or_reject(self._get_store(), records)
+        if rejected:
+            try:
+                self.rejects.append(rejected)
+            except OSError as exc:
+                self._count(dropped=len(rejected))
+                self._log_drop(len(rejected), f"rejects file unwritable: {exc}", force=True)
+            log.error("prediction log: %d records refused by the store, kept in %s",
+                      len(rejected), self.rejects.path)
+        accepted = len(records) - len(rejected)
+        self._count(written=accepted, inserted=inserted, rejected=len(rejected),
+                    replayed=accepted if replay else 0)
 
     def _handle(self, batch: list[PredictionRecord]) -> None:
         if self._pending:  # keep order: spilled records go to the store first
             self._to_spill(batch)
             return
         try:
-            inserted = self._get_store().write_many(batch)
+            self._write(batch, replay=False)
         except Exception as exc:  # noqa: BLE001 - any store error means "spill"
             self._failed("write", exc)
             self._to_spill(batch)
             return
         self._delay = self.backoff[0]
-        with self._cond:
-            self._counts["written"] += len(batch)
-            self._counts["inserted"] += inserted
 
     def _to_spill(self, batch: list[PredictionRecord]) -> None:
         try:
             self.spill.append(batch)
         except OSError as exc:
-            with self._cond:
-                self._counts["dropped"] += len(batch)
+            self._count(dropped=len(batch))
             self._log_drop(len(batch), f"spill file {self.spill.path} unwritable: {exc}",
                            force=True)
             return
-        with self._cond:
+        with self._wake:
             self._counts["spilled"] += len(batch)
             self._pending = True
 
     def _replay(self) -> None:
         """Send the spill to the store in order; new batches queue up behind it in the file."""
         try:
-            store = self._get_store()
-            store.ping()
+            self._get_store().ping()
         except Exception as exc:  # noqa: BLE001
             self._failed("probe", exc)
             return
@@ -249,34 +286,25 @@ class PredictionWriter:
         while True:
             records, offset, corrupt = self.spill.read(offset, self.batch_size)
             if corrupt:
-                with self._cond:
-                    self._counts["dropped"] += corrupt
+                self._count(dropped=corrupt)
             if not records and offset >= self.spill.size():
                 break
             try:
-                inserted = store.write_many(records) if records else 0
+                if records:
+                    self._write(records, replay=True)
             except Exception as exc:  # noqa: BLE001
                 self._failed("replay", exc)
                 return
-            with self._cond:
-                for key, n in (("written", len(records)), ("replayed", len(records)),
-                               ("inserted", inserted)):
-                    self._counts[key] += n
-            batch, _ = self._take_now()
+            batch, _ = self._take(wait=False)
             if batch:  # do not let the queue overflow during a long replay
                 self._to_spill(batch)
                 self._done(len(batch))
         self.spill.truncate()
         self._delay = self.backoff[0]
-        with self._cond:
+        with self._progress:
             self._pending = False
-            self._cond.notify_all()
+            self._progress.notify_all()
         log.info("prediction log: spill replayed, store is back")
-
-    def _take_now(self) -> tuple[list[PredictionRecord], bool]:
-        with self._cond:
-            n = min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(n)], False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     print(f"replayed {result.records} records from {args.spill} into {args.store}: "
           f"{result.inserted} new, {result.records - result.inserted} already stored, "
-          f"{result.corrupt} unreadable lines skipped"
+          f"{result.corrupt} unreadable lines skipped, {result.rejected} refused by the store "
+          f"(kept in {rejected_path(args.spill)})"
           + ("" if args.keep else "; spill file emptied"))
     return 0
 

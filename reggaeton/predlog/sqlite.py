@@ -144,7 +144,12 @@ class SQLiteStore(PredictionStore):
 
     # -- writes ------------------------------------------------------------------------------
     def write_many(self, records: Sequence[PredictionRecord]) -> int:
-        """Insert records in one transaction; request_ids already stored are skipped."""
+        """Insert records in one transaction; request_ids already stored are skipped.
+
+        Raises:
+            sqlite3.IntegrityError: a record breaks a constraint (e.g. NaN probability); the
+                whole batch is rolled back.
+        """
         if not records:
             return 0
         conn = self._conn()
@@ -152,10 +157,13 @@ class SQLiteStore(PredictionStore):
         for record in records:
             seen.update(record.features)
         features = self._ensure_features(conn, seen)
-        sql = ("INSERT OR IGNORE INTO predictions (request_id, ts_us, model_version, source, "
+        # Only a request_id conflict is ignored (INSERT OR IGNORE would also silently skip
+        # NOT NULL violations, e.g. a NaN probability): other bad rows raise IntegrityError.
+        sql = ("INSERT INTO predictions (request_id, ts_us, model_version, source, "
                "probability, prediction, latency_ms"
                + "".join(f', "{cols.PREFIX}{n}"' for n in features)
-               + ") VALUES (" + ", ".join("?" * (7 + len(features))) + ")")
+               + ") VALUES (" + ", ".join("?" * (7 + len(features)))
+               + ") ON CONFLICT (request_id) DO NOTHING")
         rows = [(r.request_id, cols.to_us(r.timestamp), r.model_version, r.source,
                  float(r.probability), int(r.prediction), float(r.latency_ms),
                  *[r.features.get(n) for n in features]) for r in records]

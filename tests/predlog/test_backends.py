@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,4 +106,14 @@ def test_sqlite_is_safe_across_threads(tmp_path: Path) -> None:
     assert store.count() == 4 * 10 * 20
     assert sum(chunks) <= 800
     assert int(store.export()["feedback_label"].sum()) == 40
+    store.close()
+
+
+def test_sqlite_refuses_a_record_without_probability(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "p.db")
+    bad = records(2, 'bad')[1]
+    bad.probability = float("nan")
+    with pytest.raises(sqlite3.IntegrityError, match="probability"):
+        store.write_many([records(1, 'good')[0], bad])
+    assert store.count() == 0  # the batch is rolled back, never silently shortened
     store.close()

@@ -11,7 +11,7 @@ import pytest
 from writer_helpers import FlakyStore, make_records, wait_until
 
 from reggaeton.predlog.sqlite import SQLiteStore
-from service.spill import SpillFile
+from service.spill import SpillFile, rejected_path
 from service.writer import PredictionWriter
 
 FAST = dict(batch_size=50, flush_interval=0.05, backoff=(0.02, 0.1))
@@ -178,3 +178,18 @@ def test_spill_file_skips_a_line_cut_by_a_crash(spill_path: Path) -> None:
     assert [r.request_id for r in records] == ["r00000", "r00001", "r00002"]
     assert corrupt == 1 and offset == spill.size()
     assert records[0].timestamp == make_records(1)[0].timestamp
+
+
+def test_a_record_the_store_refuses_does_not_block_the_log(db_path: Path,
+                                                           spill_path: Path) -> None:
+    records = make_records(41)
+    records[20].probability = float("nan")  # NOT NULL column: SQLite refuses this one
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    writer.submit_many(records)
+    assert writer.flush(timeout=20) is True
+    writer.close()
+    stats = writer.stats()
+    assert stats["rejected"] == 1 and stats["written"] == 40 and stats["dropped"] == 0
+    assert len(ids_in_insert_order(db_path)) == 40
+    kept = SpillFile(rejected_path(spill_path)).read(0, 10)[0]
+    assert [r.request_id for r in kept] == [records[20].request_id]
