@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reggaeton.predlog.base import BASE_COLUMNS, utcnow
+from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, utcnow
 from reggaeton.schema import FEATURES
 
 PREFIX = "f_"
@@ -52,6 +52,23 @@ def check_label(label: Any) -> int:
     if isinstance(label, bool) or label not in (0, 1):
         raise ValueError(f"label: must be 0 or 1, got {label!r}")
     return int(label)
+
+
+def check_record(record: PredictionRecord) -> PredictionRecord:
+    """Raise ValueError naming the field when a record cannot be logged as is."""
+    if not isinstance(record.request_id, str) or not record.request_id:
+        raise ValueError(f"request_id: must be a non-empty string, got {record.request_id!r}")
+    prob = record.probability
+    if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 <= prob <= 1:
+        raise ValueError(f"probability: must be a number in [0, 1], got {prob!r} "
+                         f"(request {record.request_id})")
+    if record.prediction not in (0, 1) or isinstance(record.prediction, bool):
+        raise ValueError(f"prediction: must be 0 or 1, got {record.prediction!r} "
+                         f"(request {record.request_id})")
+    if not isinstance(record.latency_ms, int | float) or not record.latency_ms >= 0:
+        raise ValueError(f"latency_ms: must be a number >= 0, got {record.latency_ms!r} "
+                         f"(request {record.request_id})")
+    return record
 
 
 def as_utc(ts: datetime) -> datetime:

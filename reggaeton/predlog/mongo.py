@@ -197,6 +197,7 @@ class MongoStore(PredictionStore):
 
 
 def _to_doc(record: PredictionRecord) -> dict[str, Any]:
+    cols.check_record(record)
     return {"request_id": record.request_id, "timestamp": cols.as_utc(record.timestamp),
             "model_version": record.model_version, "source": record.source,
             "probability": float(record.probability), "prediction": int(record.prediction),

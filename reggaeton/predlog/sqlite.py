@@ -155,6 +155,7 @@ class SQLiteStore(PredictionStore):
         conn = self._conn()
         seen: set[str] = set()
         for record in records:
+            cols.check_record(record)
             seen.update(record.features)
         features = self._ensure_features(conn, seen)
         # Only a request_id conflict is ignored (INSERT OR IGNORE would also silently skip

@@ -109,11 +109,11 @@ def test_sqlite_is_safe_across_threads(tmp_path: Path) -> None:
     store.close()
 
 
-def test_sqlite_refuses_a_record_without_probability(tmp_path: Path) -> None:
+def test_sqlite_never_skips_a_constraint_violation_silently(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "p.db")
-    bad = records(2, 'bad')[1]
-    bad.probability = float("nan")
-    with pytest.raises(sqlite3.IntegrityError, match="probability"):
-        store.write_many([records(1, 'good')[0], bad])
+    bad = records(2, "bad")[1]
+    bad.model_version = None  # NOT NULL: INSERT OR IGNORE would have dropped it quietly
+    with pytest.raises(sqlite3.IntegrityError, match="model_version"):
+        store.write_many([records(1, "good")[0], bad])
     assert store.count() == 0  # the batch is rolled back, never silently shortened
     store.close()

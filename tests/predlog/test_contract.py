@@ -164,3 +164,15 @@ def test_ping_answers(store: PredictionStore) -> None:
 
 def test_empty_export_has_every_column(store: PredictionStore) -> None:
     assert list(store.export().columns) == [*BASE_COLUMNS, *SCHEMA_NAMES]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("probability", float("nan")), ("probability", 1.5), ("prediction", 2),
+    ("request_id", ""), ("latency_ms", -1.0)])
+def test_write_many_refuses_bad_records_whole(store: PredictionStore, field: str,
+                                              value: object) -> None:
+    bad = rec(1)
+    setattr(bad, field, value)
+    with pytest.raises(ValueError, match=field):
+        store.write_many([rec(0), bad])
+    assert store.count() == 0  # nothing of the batch is written
