@@ -101,14 +101,18 @@ def assess_version(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any
     data_drift = assess_drift(scan, config)
     prediction = assess_prediction_drift(scan, config)
     labels, preds, probs = scan.labels()
-    perf = assess_performance(labels, preds, probs, ref.metadata.get("metrics") or {},
-                              config.performance)
+    perf = assess_performance(labels, preds, probs, ref.metadata, config.performance)
     quality = assess_quality(scan.quality, config.quality, OPTIONAL)
     status = worst(data_drift["status"], prediction["status"], perf["status"], quality["status"])
     if data_drift["status"] == "insufficient_data" and perf["status"] == "insufficient_data":
         status = "insufficient_data" if SEVERITY[status] == 0 else status
-    reasons = [s["reason"] for s in (data_drift, prediction, perf) if s.get("reason")]
+    sections = (data_drift, prediction, perf)
+    reasons = [s["reason"] for s in sections if SEVERITY[s["status"]] > 0 and s.get("reason")]
     reasons += [f"data quality: {item}" for item in quality["flagged"]]
+    notes = [s["reason"] for s in sections if s["status"] == "insufficient_data"]
+    if status == "insufficient_data":
+        reasons = notes
     return {"version": scan.tag, "rows": scan.rows, "status": status, "reasons": reasons,
+            "notes": notes,
             "data_drift": data_drift, "prediction_drift": prediction, "performance": perf,
             "quality": quality}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 CORRECTIONS = ("none", "bonferroni", "holm")
-RETRAIN_MODES = ("local", "kubernetes")
+RETRAIN_MODES = ("auto", "local", "kubernetes")
 STATUSES = ("ok", "warning", "alert")
 
 
@@ -50,17 +50,20 @@ class PerformanceConfig:
     Attributes:
         min_labelled: Fewer labelled records than this: "insufficient data".
         min_per_class: Each label (reggaeton / other) needs at least this many records.
-        max_drop: Alert when F1, precision or recall falls more than this (absolute)
-            below the value stored with the model.
-        warn_drop: Warning from this drop on.
-        metrics: Metrics compared with the model's hold-out metrics.
+        max_drop: Alert when precision or recall falls more than this (absolute) below
+            the model's hold-out value and the drop is significant at ``alpha``.
+        warn_drop: Warning from this (significant) drop on.
+        alpha: Significance level of the one-sided Fisher exact test of each drop.
+        metrics: Rates tested against the hold-out confusion matrix (F1 and PR-AUC are
+            reported with their drops but follow from these).
     """
 
     min_labelled: int = 50
     min_per_class: int = 5
     max_drop: float = 0.15
     warn_drop: float = 0.08
-    metrics: tuple[str, ...] = ("f1", "precision", "recall")
+    alpha: float = 0.01
+    metrics: tuple[str, ...] = ("precision", "recall")
 
 
 @dataclass
@@ -106,8 +109,9 @@ class RetrainConfig:
 
     Attributes:
         enabled: Trigger at all (``--auto-retrain`` sets it).
-        mode: ``local`` (run the training pipeline in this process) or ``kubernetes``
-            (create a Job from the chart's train CronJob).
+        mode: ``local`` (run the training pipeline in this process), ``kubernetes``
+            (create a Job from the chart's train CronJob) or ``auto`` (kubernetes inside a
+            cluster, i.e. when ``KUBERNETES_SERVICE_HOST`` is set, else local).
         training_config: YAML config for local training (None = training's default).
         training_overrides: ``key=value`` overrides for local training.
         include_feedback: Local training also learns from labelled production rows.
@@ -116,7 +120,7 @@ class RetrainConfig:
     """
 
     enabled: bool = False
-    mode: str = "local"
+    mode: str = "auto"
     training_config: str | None = None
     training_overrides: tuple[str, ...] = ()
     include_feedback: bool = True
@@ -196,6 +200,10 @@ ENV_KEYS = {
     "MODEL_TAG": ("model_tag",),
     "MLFLOW_TRACKING_URI": ("mlflow_tracking_uri",),
     "MONITORING_REPORTS_DIR": ("reports_dir",),
+    "MONITORING_STATE_DIR": ("state_dir",),
+    "MONITORING_AUTO_RETRAIN": ("retrain", "enabled"),
+    "RETRAIN_MODE": ("retrain", "mode"),
+    "POD_NAMESPACE": ("retrain", "namespace"),
     "ALERT_WEBHOOK_URL": ("alerts", "webhook_url"),
     "ALERT_EMAIL_TO": ("alerts", "email_to"),
     "ALERT_EMAIL_FROM": ("alerts", "email_from"),
@@ -238,6 +246,8 @@ def load_config(path: str | Path | None = None,
             target = getattr(target, key)
         if keys[-1] == "email_to":
             value = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif keys[-1] == "enabled":
+            value = value.strip().lower() in ("1", "true", "yes", "on")
         elif keys[-1] == "smtp_port":
             value = int(value)
         setattr(target, keys[-1], value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import uuid
@@ -44,7 +45,10 @@ def _whylogs_drift(scan_profile: Any, ref_profile: Any, columns: list[str]) -> d
 def make_retrainer(config: MonitoringConfig,
                    train: Callable[[], Any] | None = None) -> trigger.LocalTrigger | Any:
     """The configured trigger (local lock-guarded training, or a Kubernetes Job)."""
-    if config.retrain.mode == "kubernetes":
+    mode = config.retrain.mode
+    if mode == "auto":
+        mode = "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
+    if mode == "kubernetes":
         return trigger.KubernetesTrigger(config.retrain.namespace, config.retrain.cronjob)
     if train is None:
         from monitoring.local_training import training_runner
@@ -111,7 +115,7 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     perf = main.get("performance") or {}
     summary: dict[str, Any] = {
         "run_id": run_id, "started_at": started.isoformat(), "status": status,
-        "model_version": serving.tag, "reasons": reasons,
+        "model_version": serving.tag, "reasons": reasons, "notes": main.get("notes", []),
         "window": {"since": start.isoformat(), "until": end.isoformat(), "rows": scan.rows,
                    "chunks": scan.chunks},
         "drifted_features": (main.get("data_drift") or {}).get("drifted", []),

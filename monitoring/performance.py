@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
@@ -46,20 +47,51 @@ def compute_metrics(labels: np.ndarray, predictions: np.ndarray,
     }
 
 
+def drop_test(ref_hits: int, ref_total: int, hits: int, total: int) -> float:
+    """One-sided Fisher exact p-value that the live rate ``hits/total`` is below the reference.
+
+    Used for recall (hits = true positives among actual positives) and precision (true
+    positives among predicted positives); the reference counts come from the model's
+    hold-out confusion matrix, so the uncertainty of both estimates is accounted for.
+    """
+    if ref_total == 0 or total == 0:
+        return 1.0
+    table = [[hits, total - hits], [ref_hits, ref_total - ref_hits]]
+    return float(stats.fisher_exact(table, alternative="less").pvalue)
+
+
+def _rate_tests(metrics: Mapping[str, Any], reference_cm: Any) -> dict[str, float]:
+    """p-values of "precision dropped" and "recall dropped" (empty without a reference CM)."""
+    try:
+        (_, rfp), (rfn, rtp) = reference_cm
+        (_, fp), (fn, tp) = metrics["confusion_matrix"]
+    except (TypeError, ValueError):
+        return {}
+    return {"precision": drop_test(rtp, rtp + rfp, tp, tp + fp),
+            "recall": drop_test(rtp, rtp + rfn, tp, tp + fn)}
+
+
 def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray,
-                       reference: Mapping[str, Any], config: PerformanceConfig
+                       metadata: Mapping[str, Any], config: PerformanceConfig
                        ) -> dict[str, Any]:
     """Compare live metrics with the model's hold-out metrics, with minimum-sample guards.
 
+    A drop counts only when it is both large (``max_drop`` / ``warn_drop``, absolute) and
+    statistically significant: a one-sided Fisher exact test of the live precision / recall
+    against the hold-out confusion matrix at ``alpha``. With ~3% reggaeton among the songs a
+    few hundred labels hold only a dozen positives, and recall estimated on 12 songs moves by
+    +/-0.25 by chance alone; the test keeps that noise from alerting.
+
     Args:
         labels / predictions / probabilities: The labelled records of the window.
-        reference: The ``metrics`` dict stored in the model's metadata.
-        config: Guards and drop thresholds.
+        metadata: The model's metadata (``metrics`` and ``confusion_matrix`` of the hold-out).
+        config: Guards, drop thresholds and significance level.
 
     Returns:
         ``{"status": ok|warning|alert|insufficient_data, "reason", "metrics", "reference",
-        "drops", "n_labelled", ...}``.
+        "drops", "pvalues", "n_labelled", ...}``.
     """
+    reference = metadata.get("metrics") or {}
     y = np.asarray(labels, dtype=int)
     n = int(y.size)
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
@@ -67,28 +99,33 @@ def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilitie
                             "reference": {k: reference.get(k) for k in
                                           ("precision", "recall", "f1", "pr_auc")},
                             "min_labelled": config.min_labelled,
-                            "min_per_class": config.min_per_class}
+                            "min_per_class": config.min_per_class, "alpha": config.alpha}
     if n < config.min_labelled or min(pos, neg) < config.min_per_class:
-        base.update(status="insufficient_data", metrics=None, drops={},
+        base.update(status="insufficient_data", metrics=None, drops={}, pvalues={},
                     reason=(f"insufficient data: {n} labelled records ({pos} reggaeton, "
                             f"{neg} other); need >= {config.min_labelled} with >= "
                             f"{config.min_per_class} of each label"))
         return base
     metrics = compute_metrics(y, predictions, probabilities)
     drops: dict[str, float] = {}
-    for name in config.metrics:
+    for name in ("precision", "recall", "f1", "pr_auc"):
         ref, live = reference.get(name), metrics.get(name)
         if isinstance(ref, int | float) and isinstance(live, int | float):
             drops[name] = float(ref) - float(live)
-    worst = max(drops.items(), key=lambda kv: kv[1], default=(None, 0.0))
-    if worst[1] > config.max_drop:
-        status = "alert"
-    elif worst[1] > config.warn_drop:
-        status = "warning"
-    else:
-        status = "ok"
-    reason = "" if status == "ok" else (
-        f"{worst[0]} {metrics[worst[0]]:.3f} is {worst[1]:.3f} below the model's "
-        f"{reference[worst[0]]:.3f} on {n} labelled records")
-    base.update(status=status, metrics=metrics, drops=drops, reason=reason)
+    pvalues = _rate_tests(metrics, metadata.get("confusion_matrix"))
+    status, worst = "ok", None
+    for name in config.metrics:
+        drop, p = drops.get(name, 0.0), pvalues.get(name, 1.0)
+        if p >= config.alpha:
+            continue
+        level = ("alert" if drop > config.max_drop
+                 else "warning" if drop > config.warn_drop else "ok")
+        if level != "ok" and (worst is None or drop > drops[worst]):
+            worst = name
+        status = max(status, level, key=("ok", "warning", "alert").index)
+    reason = "" if worst is None else (
+        f"{worst} {metrics[worst]:.3f} is {drops[worst]:.3f} below the model's "
+        f"{reference[worst]:.3f} on {n} labelled records (one-sided Fisher p = "
+        f"{pvalues[worst]:.2g})")
+    base.update(status=status, metrics=metrics, drops=drops, pvalues=pvalues, reason=reason)
     return base

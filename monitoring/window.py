@@ -45,6 +45,8 @@ def resolve_window(since: datetime | None, until: datetime | None, window: timed
         start = until - timedelta(hours=max_hours)
         if previous_until is not None:
             start = max(start, _utc(previous_until))
+    if since is None and window is None and start >= until:
+        return until, until  # nothing new since the previous run: an empty window
     if start >= until:
         raise ValueError(f"window: since ({start.isoformat()}) must be before until "
                          f"({until.isoformat()})")
