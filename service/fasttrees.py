@@ -107,9 +107,10 @@ class FlatGBM:
         stacked = np.empty((node.shape[0] + 1, n), dtype=np.float64)
         stacked[0] = self.init_raw
         stacked[1:] = self.leaf_value[node]
-        # Reducing over the outer axis adds the rows one after another: the same order
-        # (init, tree 1, tree 2, ...) as sklearn's predict_stages, hence the same rounding.
-        raw = np.add.reduce(stacked, axis=0)
+        # A running sum adds the rows one after another: the same order (init, tree 1,
+        # tree 2, ...) as sklearn's predict_stages, hence the same rounding (a plain sum may
+        # use pairwise summation).
+        raw = np.add.accumulate(stacked, axis=0)[-1]
         return expit(raw)
 
 

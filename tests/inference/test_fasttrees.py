@@ -32,8 +32,14 @@ def _assert_equal(pipeline, X, pipeline_input=None):
 def test_trained_model_equals_predict_proba_on_the_whole_data_set(served, dataset):
     _, pipeline = served
     fast = _assert_equal(pipeline, dataset)
-    # Not only within 1e-12: the same splits and the same summation order give equal bits.
-    assert np.array_equal(fast.predict_proba1(dataset), pipeline.predict_proba(dataset)[:, 1])
+    # Not only within 1e-12: the same splits and the same summation order give equal bits,
+    # on both evaluation paths and one row at a time.
+    expected = pipeline.predict_proba(dataset)[:, 1]
+    assert np.array_equal(fast.predict_proba1(dataset), expected)
+    assert np.array_equal(fast.predict_proba1(dataset[:SMALL_BATCH - 1]),
+                          expected[:SMALL_BATCH - 1])
+    singles = np.array([fast.predict_proba1(dataset[i:i + 1])[0] for i in range(200)])
+    assert np.array_equal(singles, expected[:200])
 
 
 def test_trained_model_equals_predict_proba_on_random_in_bounds_rows(served):
