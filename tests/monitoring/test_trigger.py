@@ -1,0 +1,161 @@
+"""Retraining triggers: the Kubernetes Job body (schema-validated) and local training."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitoring.config import MonitoringConfig
+from monitoring.local_training import training_runner
+from monitoring.monitor import run
+from monitoring.trigger import (
+    TRIGGER_LABEL,
+    KubernetesTrigger,
+    LocalTrigger,
+    job_from_cronjob,
+    job_is_active,
+)
+from reggaeton.registry import Registry
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+K8S_VERSIONS = ("1.33.0", "1.35.0")
+
+CRONJOB = {
+    "apiVersion": "batch/v1", "kind": "CronJob",
+    "metadata": {"name": "reggaeton-train", "namespace": "ml",
+                 "uid": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                 "labels": {"app.kubernetes.io/component": "train"}},
+    "spec": {
+        "schedule": "0 3 * * *", "suspend": True, "concurrencyPolicy": "Forbid",
+        "jobTemplate": {
+            "metadata": {"labels": {"app.kubernetes.io/component": "train"}},
+            "spec": {
+                "backoffLimit": 0, "activeDeadlineSeconds": 3600, "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/component": "train"}},
+                    "spec": {
+                        "restartPolicy": "Never", "serviceAccountName": "reggaeton-train",
+                        "containers": [{
+                            "name": "train", "image": "reggaeton:0.1.0",
+                            "command": ["python", "-m", "training.train"],
+                            "envFrom": [{"configMapRef": {"name": "reggaeton"}}],
+                            "resources": {"limits": {"memory": "2Gi"}},
+                            "volumeMounts": [{"name": "model-store", "mountPath": "/models"}]}],
+                        "volumes": [{"name": "model-store",
+                                     "persistentVolumeClaim": {"claimName": "reggaeton"}}]}}}}},
+    "status": {"lastScheduleTime": "2026-02-28T03:00:00Z"},
+}
+
+
+def test_job_from_cronjob_is_a_valid_job() -> None:
+    import kubernetes_validate
+
+    job = job_from_cronjob(CRONJOB, "reggaeton-train-mon-1", {TRIGGER_LABEL: "monitoring"})
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(job, version, strict=True)
+    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "ml"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "training.train"
+    assert job["metadata"]["labels"][TRIGGER_LABEL] == "monitoring"
+    assert job["spec"]["template"]["metadata"]["labels"][TRIGGER_LABEL] == "monitoring"
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    assert "status" not in job and "schedule" not in job["spec"]
+    assert CRONJOB["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] == {
+        "app.kubernetes.io/component": "train"}  # input not mutated
+    with pytest.raises(ValueError, match="jobTemplate"):
+        job_from_cronjob({"spec": {}}, "x")
+
+
+def test_job_from_rendered_chart_cronjob_if_available() -> None:
+    """The chart's own train CronJob (rendered with helm when available) gives a valid Job."""
+    import subprocess
+
+    import kubernetes_validate
+    import yaml
+
+    helm = shutil.which("helm")
+    chart = os.path.join(os.path.dirname(__file__), "..", "..", "charts", "reggaeton")
+    if not helm or not os.path.isdir(chart):
+        pytest.skip("helm or the chart is not available")
+    out = subprocess.run([helm, "template", "reggaeton", chart, "--show-only",
+                          "templates/cronjob-train.yaml"], capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode != 0:
+        pytest.skip(f"chart does not render here: {out.stderr[:200]}")
+    cronjob = yaml.safe_load(out.stdout)
+    assert cronjob["metadata"]["name"] == "reggaeton-train"
+    job = job_from_cronjob(cronjob, "reggaeton-train-mon-2", {TRIGGER_LABEL: "monitoring"})
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(job, version, strict=True)
+
+
+class FakeBatchApi:
+    """Records calls like kubernetes.client.BatchV1Api (dict bodies)."""
+
+    def __init__(self, jobs: list[dict]) -> None:
+        self.jobs, self.created = jobs, []
+
+    def list_namespaced_job(self, namespace: str, label_selector: str) -> dict:
+        assert label_selector == f"{TRIGGER_LABEL}=monitoring"
+        return {"items": self.jobs}
+
+    def read_namespaced_cron_job(self, name: str, namespace: str) -> dict:
+        assert (name, namespace) == ("reggaeton-train", "ml")
+        return CRONJOB
+
+    def create_namespaced_job(self, namespace: str, body: dict) -> dict:
+        self.created.append(body)
+        self.jobs.append({"metadata": body["metadata"], "status": {"active": 1}})
+        return body
+
+
+def test_kubernetes_trigger_never_twice_while_running() -> None:
+    api = FakeBatchApi([{"metadata": {"name": "old"}, "status": {"succeeded": 1,
+                        "completionTime": "2026-02-01T00:00:00Z"}}])
+    trig = KubernetesTrigger("ml", "reggaeton-train", api=api)
+    first = trig.trigger("drift:tempo")
+    assert first["triggered"] and len(api.created) == 1
+    second = trig.trigger("drift:tempo")
+    assert not second["triggered"] and "already running" in second["reason"]
+    assert len(api.created) == 1
+    assert job_is_active({"status": {}}) and not job_is_active(
+        {"status": {"conditions": [{"type": "Failed", "status": "True"}]}})
+
+
+def test_local_trigger_lock(tmp_path) -> None:
+    calls = []
+    trig = LocalTrigger(tmp_path, lambda: calls.append(1) or {"tag": "x"})
+    (tmp_path / "retrain.lock").write_text(json.dumps({"pid": os.getpid(), "condition": "c"}))
+    busy = trig.trigger("c")
+    assert not busy["triggered"] and "already running" in busy["reason"] and calls == []
+    (tmp_path / "retrain.lock").write_text(json.dumps({"pid": 2**22 + 12345}))  # dead pid
+    done = trig.trigger("c")
+    assert done["triggered"] and calls == [1] and not (tmp_path / "retrain.lock").exists()
+    failing = LocalTrigger(tmp_path, lambda: 1 / 0).trigger("c")
+    assert failing["triggered"] and "ZeroDivisionError" in failing["error"]
+
+
+@pytest.mark.slow
+def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    registry = Registry(home)
+    before = {v.tag for v in registry.list()}
+    config = MonitoringConfig(reports_dir=str(tmp_path / "r"), state_dir=str(tmp_path / "s"),
+                              bentoml_home=str(home))
+    config.retrain.enabled, config.retrain.mode = True, "local"
+    config.retrain.include_feedback = False
+    config.retrain.training_overrides = ("model.params.n_estimators=5", "cv.folds=2")
+    store, _ = make_log(n=800, seed=31, drift=("tempo=+20",))
+    summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
+                  progress=None)
+    retrain = summary["retrain"]
+    assert retrain["mode"] == "local" and retrain["triggered"], retrain
+    assert "error" not in retrain and retrain["condition"] == "drift:tempo"
+    assert retrain["result"]["tag"] not in before
+    assert {v.tag for v in registry.list()} == before | {retrain["result"]["tag"]}
+    assert not (tmp_path / "s" / "retrain.lock").exists()
+    assert training_runner(config)  # the same runner the job builds
