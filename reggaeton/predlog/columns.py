@@ -128,22 +128,26 @@ def frame_from_rows(rows: Sequence[Sequence[Any]], features: Sequence[str]) -> p
     """Build an export frame from SQL rows (base columns in order, then ``features``).
 
     Time columns arrive as integer microseconds since the epoch (NULL allowed for feedback).
+    One 2-D object array, then one float block for every numeric column (NULL -> NaN).
     """
-    columns = list(zip(*rows, strict=True))
+    table = np.array(rows, dtype=object)
+    if table.ndim != 2:
+        table = table.reshape(len(rows), len(BASE_COLUMNS) + len(features))
+    num = table[:, 4:].astype(np.float64)  # probability ... last feature
     data: dict[str, Any] = {
-        "request_id": pd.array(columns[0], dtype="str"),
-        "timestamp": _times(np.array(columns[1], dtype=np.int64)),
-        "model_version": pd.array(columns[2], dtype="str"),
-        "source": pd.array(columns[3], dtype="str"),
-        "probability": _floats(columns[4]),
-        "prediction": np.array(columns[5], dtype=np.int64),
-        "latency_ms": _floats(columns[6]),
-        "feedback_label": _floats(columns[7]),
-        "feedback_at": _times(_floats(columns[8])),
+        "request_id": pd.array(table[:, 0], dtype="str"),
+        "timestamp": _times(table[:, 1].astype(np.int64)),
+        "model_version": pd.array(table[:, 2], dtype="str"),
+        "source": pd.array(table[:, 3], dtype="str"),
+        "probability": num[:, 0],
+        "prediction": num[:, 1].astype(np.int64),
+        "latency_ms": num[:, 2],
+        "feedback_label": num[:, 3],
+        "feedback_at": _times(num[:, 4]),
     }
-    for i, name in enumerate(features, start=len(BASE_COLUMNS)):
-        data[name] = _floats(columns[i])
-    return pd.DataFrame(data, copy=False)
+    for i, name in enumerate(features):
+        data[name] = num[:, 5 + i]
+    return pd.DataFrame(data)
 
 
 def frame_from_docs(docs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
