@@ -26,6 +26,12 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fast_overrides() -> list[str]:
+    """The ``--set`` overrides the ``trained_home`` model was trained with."""
+    return list(FAST_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a BENTOML_HOME holding one promoted ``reggaeton_clf`` version.
 

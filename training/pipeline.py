@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -31,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
 
 from training.config import TrainConfig
 
@@ -83,8 +83,12 @@ def fit_pipeline(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
     Returns:
         A fitted plain ``sklearn.pipeline.Pipeline`` (preprocess, model).
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
+    # A couple of thousand rows: OpenMP threads (HistGradientBoosting) only add contention.
+    with threadpool_limits(limits=1):
+        return _fit(config, np.asarray(X, dtype=np.float64), np.asarray(y))
+
+
+def _fit(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
     preprocess = make_preprocess(config.data.feature_list, config.model.scale)
     estimator = make_estimator(config.model.estimator, config.model.params)
     strategy = config.imbalance.strategy
@@ -109,8 +113,3 @@ def fit_pipeline(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
 def describe(pipeline: Pipeline) -> str:
     """Short human description, e.g. ``ColumnTransformer+GradientBoostingClassifier``."""
     return "+".join(type(step).__name__ for _, step in pipeline.steps)
-
-
-def unfitted_copy(pipeline: Pipeline) -> Pipeline:
-    """An unfitted clone (same structure and parameters)."""
-    return clone(pipeline)

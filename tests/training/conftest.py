@@ -16,6 +16,18 @@ TINY = ["model.params.n_estimators=1", "cv.folds=2"]
 
 
 @pytest.fixture
+def tiny_config() -> TrainConfig:
+    """The default config with one tree and 2 folds (a worse model, fast)."""
+    return load_config(overrides=TINY)
+
+
+@pytest.fixture
+def fast_config(fast_overrides: list[str]) -> TrainConfig:
+    """The config the session's ``trained_home`` model was trained with."""
+    return load_config(overrides=fast_overrides)
+
+
+@pytest.fixture
 def config_with() -> Callable[..., TrainConfig]:
     """``config_with("cv.folds=3", ...)``: the default config plus overrides."""
     return lambda *overrides: load_config(overrides=list(overrides))

@@ -1,0 +1,97 @@
+"""Promotion gate: pure decisions, and real runs against a copy of the trained home."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from reggaeton.registry import PromotionError
+from training.gate import decide
+from training.promote import format_listing, promote_version
+from training.train import run_training
+
+TOL = {"f1": 0.0, "pr_auc": 0.0}
+CURRENT = {"f1": 0.60, "pr_auc": 0.70}
+
+
+@pytest.mark.parametrize(("candidate", "tolerances", "promote"), [
+    ({"f1": 0.65, "pr_auc": 0.75}, TOL, True),               # better
+    ({"f1": 0.60, "pr_auc": 0.70}, TOL, True),               # equal
+    ({"f1": 0.55, "pr_auc": 0.75}, TOL, False),              # worse F1
+    ({"f1": 0.65, "pr_auc": 0.69}, TOL, False),              # worse PR-AUC
+    ({"f1": 0.59, "pr_auc": 0.69}, {"f1": 0.02, "pr_auc": 0.02}, True),  # within tolerance
+])
+def test_decide_on_the_same_holdout(candidate, tolerances, promote):
+    d = decide(candidate, CURRENT, tolerances, current_tag="reggaeton_clf:old")
+    assert d.promote is promote and not d.forced
+    assert d.details["candidate_holdout"]["f1"] == candidate["f1"]
+    if not promote:
+        assert "worse than current reggaeton_clf:old" in d.reason
+
+
+def test_decide_first_forced_and_production_feedback():
+    assert decide(CURRENT, None, TOL).reason == "no promoted version yet"
+    forced = decide({"f1": 0.1, "pr_auc": 0.1}, CURRENT, TOL, force=True, current_tag="t")
+    assert forced.promote and forced.forced and "f1 on hold-out" in forced.reason
+    prod = decide(CURRENT, CURRENT, TOL, current_tag="t", candidate_prod={"f1": 0.4, "pr_auc": 0.5},
+                  current_prod={"f1": 0.5, "pr_auc": 0.5})
+    assert not prod.promote and "production feedback" in prod.reason
+
+
+def test_worse_model_is_saved_but_not_promoted(registry_copy, tiny_config, repo_root):
+    before = registry_copy.promotions.current()
+    result = run_training(tiny_config, registry_copy, root=repo_root)
+    assert not result.promoted
+    assert registry_copy.promotions.current() == before
+    assert result.tag in [v.tag for v in registry_copy.list()]
+    last = registry_copy.promotions.history()[-1]
+    assert last["action"] == "reject" and last["tag"] == result.tag
+    assert "worse than current" in last["reason"] and last["details"]["current"] == before
+    assert last["details"]["current_holdout"]["f1"] > last["details"]["candidate_holdout"]["f1"]
+
+
+def test_forced_promotion_is_recorded_then_rolled_back(registry_copy, tiny_config, repo_root):
+    before = registry_copy.promotions.current()
+    result = run_training(tiny_config, registry_copy, root=repo_root, force=True)
+    assert result.promoted and registry_copy.promotions.current() == result.tag
+    entry = registry_copy.promotions.history()[-1]
+    assert entry["forced"] is True and entry["reason"].startswith("forced promotion")
+    assert registry_copy.promotions.rollback()["tag"] == before
+    assert registry_copy.serving_version().tag == before
+    assert "(forced)" in format_listing(registry_copy)
+
+
+def test_equal_model_passes_the_gate(registry_copy, fast_config, repo_root):
+    # same data, config and seeds as the session model -> identical numbers -> promoted
+    before = registry_copy.promotions.current()
+    result = run_training(fast_config, registry_copy, root=repo_root)
+    assert result.promoted, result.decision.reason
+    d = result.decision.details
+    assert d["candidate_holdout"]["f1"] == d["current_holdout"]["f1"]
+    assert d["current"] == before and "at least as good" in result.decision.reason
+
+
+def test_manual_promotion_refuses_worse_unless_forced(registry_copy, tiny_config, repo_root):
+    worse = run_training(tiny_config, registry_copy, root=repo_root).tag
+    with pytest.raises(PromotionError, match="use --force"):
+        promote_version(registry_copy, worse)
+    assert promote_version(registry_copy, worse, force=True)["forced"] is True
+    assert registry_copy.promotions.current() == worse
+
+
+def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root):
+    env = {"BENTOML_HOME": str(home_copy), "PATH": "/usr/bin:/bin",
+           "BENTOML_DO_NOT_TRACK": "true"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", *args], cwd=repo_root, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    listing = run("training.promote", "--list")
+    assert listing.returncode == 0 and "serving: reggaeton_clf:" in listing.stdout
+    rollback = run("training.promote", "--rollback")
+    assert rollback.returncode == 1 and "no earlier promoted version" in rollback.stderr
+    empty = run("training.train", "--if-empty")
+    assert empty.returncode == 0 and "nothing to do" in empty.stdout
