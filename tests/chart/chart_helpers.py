@@ -131,13 +131,15 @@ def job_from_cronjob_like_kubectl(cronjob: Mapping[str, Any], name: str) -> dict
     """Pure-Python equivalent of ``kubectl create job NAME --from=cronjob/...``.
 
     Mirrors kubectl's createJobFromCronJob: the Job takes the jobTemplate's labels, its
-    annotations plus ``cronjob.kubernetes.io/instantiate: manual``, a controller owner
-    reference to the CronJob, and the jobTemplate spec unchanged.
+    annotations plus ``cronjob.kubernetes.io/instantiate: manual``, the namespace, a controller
+    owner reference to the CronJob, and the jobTemplate spec unchanged. Checked field for
+    field against the real kubectl by ``test_real_kubectl_builds_the_same_job``.
     """
     template = cronjob["spec"]["jobTemplate"]
     tmeta = template.get("metadata") or {}
     meta: dict[str, Any] = {
         "name": name,
+        "namespace": cronjob["metadata"]["namespace"],
         "annotations": {"cronjob.kubernetes.io/instantiate": "manual",
                         **(tmeta.get("annotations") or {})},
         "labels": dict(tmeta.get("labels") or {}),

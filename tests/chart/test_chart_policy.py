@@ -139,7 +139,7 @@ def test_train_cronjob(rendered):
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["ROLLOUT_DEPLOYMENT"] == RELEASE and env["ROLLOUT_CONTAINER"] == "service"
     store = [m for m in container["volumeMounts"] if m["name"] == "model-store"][0]
-    assert store["readOnly"] is False
+    assert not store.get("readOnly")
     assert pod["serviceAccountName"] == f"{RELEASE}-train"
 
 

@@ -75,7 +75,9 @@ jobTemplate:
             volumeMounts:
               - name: model-store
                 mountPath: {{ $root.Values.modelStore.mountPath }}
-                readOnly: {{ .storeReadOnly }}
+                {{- if .storeReadOnly }}
+                readOnly: true
+                {{- end }}
               {{- include "reggaeton.scratchMounts" $root | nindent 14 }}
         volumes:
           {{- include "reggaeton.modelStoreVolume" $root | nindent 10 }}

