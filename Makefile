@@ -98,8 +98,8 @@ deploy: tools ## helm upgrade --install the chart (VALUES=k8s/values-dev.yaml)
 retrain: tools ## Start a training Job from the train CronJob and follow its logs
 	@job=$(RELEASE)-retrain-$$(date +%Y%m%d%H%M%S); \
 	 $(KUBECTL) -n $(NAMESPACE) create job --from=cronjob/$(RELEASE)-train $$job && \
-	 $(KUBECTL) -n $(NAMESPACE) wait --for=condition=Ready pod -l job-name=$$job --timeout=300s; \
-	 $(KUBECTL) -n $(NAMESPACE) logs -f job/$$job
+	 $(KUBECTL) -n $(NAMESPACE) logs -f job/$$job --pod-running-timeout=10m; \
+	 $(KUBECTL) -n $(NAMESPACE) wait --for=condition=Complete job/$$job --timeout=120s
 
 rollback: tools ## Roll the serving Deployment back to its previous revision
 	$(KUBECTL) -n $(NAMESPACE) rollout undo deployment/$(RELEASE)
