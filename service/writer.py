@@ -152,6 +152,9 @@ class PredictionWriter:
         if self._thread.is_alive():
             log.error("prediction writer: close() timed out after %.1f s with %d records "
                       "still queued (lost if the process exits now)", timeout, len(self._queue))
+        stats = self.stats()
+        level = logging.ERROR if stats["dropped"] or stats["spill_pending"] else logging.INFO
+        log.log(level, "prediction writer closed: %s", stats)
 
     def stats(self) -> dict[str, Any]:
         """Counters since start.
@@ -179,7 +182,8 @@ class PredictionWriter:
         now = time.monotonic()
         if force or now - self._last_drop_log >= 5.0:  # every loss counted; log throttled
             self._last_drop_log = now
-            log.error("prediction log: %d records dropped (%s); %d dropped in total",
+            log.error("prediction log: %d records dropped (%s); %d dropped in total so far "
+                      "(further drops are logged at most every 5 s)",
                       n, reason, self._counts["dropped"])
 
     # -- writer thread -----------------------------------------------------------------------

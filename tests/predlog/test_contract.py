@@ -176,3 +176,17 @@ def test_write_many_refuses_bad_records_whole(store: PredictionStore, field: str
     with pytest.raises(ValueError, match=field):
         store.write_many([rec(0), bad])
     assert store.count() == 0  # nothing of the batch is written
+
+
+def test_export_chunks_carry_their_feedback(store: PredictionStore) -> None:
+    store.write_many([rec(i) for i in range(7)])
+    for i, label in ((0, 1), (4, 0), (6, 1)):
+        store.add_feedback(f"req-{i:04d}", label, at=T0 + timedelta(hours=i))
+    chunks = list(store.iter_window(since=T0, chunk_size=3))
+    assert [list(c["request_id"]) for c in chunks] == [
+        ["req-0000", "req-0001", "req-0002"], ["req-0003", "req-0004", "req-0005"], ["req-0006"]]
+    joined = {row.request_id: (row.feedback_label, row.feedback_at)
+              for c in chunks for row in c.itertuples() if not np.isnan(row.feedback_label)}
+    assert joined == {"req-0000": (1.0, pd.Timestamp(T0)),
+                      "req-0004": (0.0, pd.Timestamp(T0 + timedelta(hours=4))),
+                      "req-0006": (1.0, pd.Timestamp(T0 + timedelta(hours=6)))}
