@@ -96,7 +96,8 @@ def _data(payload: Any, kind: type) -> Any:
 
 
 def _invalid(err: ValidationError) -> ApiError:
-    return ApiError(422, "validation_error", str(err), err.location, err.rule)
+    where = err.location.rstrip(".")  # a whole row has no field: "data[3]", not "data[3]."
+    return ApiError(422, "validation_error", f"{where}: {err.rule}", where, err.rule)
 
 
 def _authorize(request: Request, token: str | None) -> None:

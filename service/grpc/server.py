@@ -48,7 +48,8 @@ class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
             matrix = validate_rows(songs, offset_index=not single)
             results = self.runtime.score(matrix, "grpc", started, batch=not single)
         except ValidationError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            where = err.location.rstrip(".")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {err.rule}")
         except NotReady as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return [_prediction(r) for r in results]

@@ -1,0 +1,26 @@
+"""The real ``bentoml serve`` shared by the HTTP and gRPC test modules, on free ports.
+
+The fault-injection modules (store outage, model switch) start their own server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from service_helpers import Server, serve
+
+TOKEN = "s3cret-test-token"
+
+
+@pytest.fixture(scope="session")
+def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service on the session's trained model, a fresh SQLite log, API_TOKEN set, and
+    small limits (50 rows, 64 KiB) so the limit tests stay cheap."""
+    work = tmp_path_factory.mktemp("service")
+    uri = f"sqlite:///{work / 'predictions.db'}"
+    with serve(trained_home, uri, work, API_TOKEN=TOKEN, MAX_BATCH_ROWS="50",
+               MAX_BODY_BYTES="65536") as running:
+        running.store_uri = uri  # type: ignore[attr-defined]
+        yield running
