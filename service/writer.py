@@ -76,6 +76,7 @@ class PredictionWriter:
         self._delay = backoff[0]
         self._next_probe = 0.0
         self._pending = self.spill.size() > 0  # a spill left by an earlier run is replayed
+        self._replay_offset = 0  # bytes of the spill file already replayed
         self._submitted = self._processed = 0
         self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
                                       "spilled", "replayed", "rejected", "dropped"), 0)
@@ -216,7 +217,8 @@ class PredictionWriter:
             except Exception:  # noqa: BLE001 - the writer thread must survive anything
                 log.exception("prediction writer: unexpected error (continuing)")
                 if batch:
-                    self._to_spill(batch)
+                    self._spill_or_drop(batch)
+                self._next_probe = time.monotonic() + self._delay
                 time.sleep(self.flush_interval)
             finally:
                 self._done(len(batch))
@@ -256,28 +258,39 @@ class PredictionWriter:
                     replayed=accepted if replay else 0)
 
     def _handle(self, batch: list[PredictionRecord]) -> None:
-        if self._pending:  # keep order: spilled records go to the store first
-            self._to_spill(batch)
+        # While the spill holds records, newer ones go behind them (order); if the spill
+        # cannot be written, a direct write out of order still beats losing them.
+        if not self._pending and self._try_write(batch):
             return
+        if self._to_spill(batch) or (self._pending and self._try_write(batch)):
+            return
+        self._count(dropped=len(batch))
+        self._log_drop(len(batch), "store unavailable and spill file unwritable", force=True)
+
+    def _try_write(self, batch: list[PredictionRecord]) -> bool:
         try:
             self._write(batch, replay=False)
         except Exception as exc:  # noqa: BLE001 - any store error means "spill"
             self._failed("write", exc)
-            self._to_spill(batch)
-            return
+            return False
         self._delay = self.backoff[0]
+        return True
 
-    def _to_spill(self, batch: list[PredictionRecord]) -> None:
+    def _to_spill(self, batch: list[PredictionRecord]) -> bool:
         try:
             self.spill.append(batch)
         except OSError as exc:
-            self._count(dropped=len(batch))
-            self._log_drop(len(batch), f"spill file {self.spill.path} unwritable: {exc}",
-                           force=True)
-            return
+            log.error("prediction log: spill file %s unwritable: %s", self.spill.path, exc)
+            return False
         with self._wake:
             self._counts["spilled"] += len(batch)
             self._pending = True
+        return True
+
+    def _spill_or_drop(self, batch: list[PredictionRecord]) -> None:
+        if not self._to_spill(batch):
+            self._count(dropped=len(batch))
+            self._log_drop(len(batch), "spill file unwritable", force=True)
 
     def _replay(self) -> None:
         """Send the spill to the store in order; new batches queue up behind it in the file."""
@@ -286,12 +299,10 @@ class PredictionWriter:
         except Exception as exc:  # noqa: BLE001
             self._failed("probe", exc)
             return
-        offset = 0
+        offset = self._replay_offset
         while True:
             records, offset, corrupt = self.spill.read(offset, self.batch_size)
-            if corrupt:
-                self._count(dropped=corrupt)
-            if not records and offset >= self.spill.size():
+            if not records and not corrupt and offset >= self.spill.size():
                 break
             try:
                 if records:
@@ -299,11 +310,15 @@ class PredictionWriter:
             except Exception as exc:  # noqa: BLE001
                 self._failed("replay", exc)
                 return
+            if corrupt:  # logged by SpillFile.read; counted once, as lost
+                self._count(dropped=corrupt)
+            self._replay_offset = offset  # what precedes is in the store: never resent
             batch, _ = self._take(wait=False)
             if batch:  # do not let the queue overflow during a long replay
-                self._to_spill(batch)
+                self._spill_or_drop(batch)
                 self._done(len(batch))
         self.spill.truncate()
+        self._replay_offset = 0
         self._delay = self.backoff[0]
         with self._progress:
             self._pending = False

@@ -70,7 +70,8 @@ def test_real_sqlite_lock_outage_spills_then_replays_in_order(db_path: Path,
     writer.close()
     stats = writer.stats()
     assert stats["write_failures"] >= 1 and stats["replayed"] == stats["spilled"] >= 200
-    assert stats["inserted"] == store.count() == 300 and stats["dropped"] == 0
+    assert stats["inserted"] == stats["written"] == store.count() == 300
+    assert stats["dropped"] == 0
     assert ids_in_insert_order(db_path) == [r.request_id for r in first + second + third]
     assert spill_path.stat().st_size == 0  # emptied only after the complete replay
     store.close()
@@ -159,13 +160,15 @@ def test_spill_left_by_a_dead_process_is_replayed_on_start(db_path: Path,
     first.submit_many(make_records(70))
     first.close(timeout=5)  # store still down: everything stays in the spill file
     assert first.stats()["spilled"] == 70 and spill_path.stat().st_size > 0
+    with open(spill_path, "ab") as fh:
+        fh.write(b'{"request_id": "cut-sh')  # the dead process was cut mid-append
     second = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
     second.submit_many(make_records(30, start=70))
     assert second.flush(timeout=20) is True
     second.close()
     assert ids_in_insert_order(db_path) == [r.request_id for r in make_records(100)]
     assert second.stats()["replayed"] >= 70 and spill_path.stat().st_size == 0
-    assert second.stats()["written"] == 100
+    assert second.stats()["written"] == 100 and second.stats()["dropped"] == 1
 
 
 def test_spill_file_skips_a_line_cut_by_a_crash(spill_path: Path) -> None:
