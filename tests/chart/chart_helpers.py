@@ -190,6 +190,9 @@ VALUE_SETS: dict[str, tuple[tuple[Path, ...], dict[str, Any]]] = {
                      "serviceAccount": {"create": False},
                      "modelStore": {"bootstrap": {"enabled": False}},
                      "topologySpread": {"enabled": False}, "preStopSleepSeconds": 0}),
+    "baked": ((), {"modelStore": {"enabled": False, "mountPath": "/home/bentoml/bento"},
+                   "modelTag": "reggaeton_clf:abc123", "train": {"enabled": False},
+                   "monitor": {"autoRetrain": False}}),
     "values-dev": ((ROOT / "k8s" / "values-dev.yaml",), {}),
     "values-prod": ((ROOT / "k8s" / "values-prod.yaml",), {}),
 }

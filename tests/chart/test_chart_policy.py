@@ -82,7 +82,10 @@ def test_serving_pods(rendered, value_set):
     assert {p["name"]: p["containerPort"] for p in service["ports"]} == {"http": 3000,
                                                                        "grpc": 50051}
     store = [m for m in service["volumeMounts"] if m["name"] == "model-store"]
-    assert store and store[0]["readOnly"] is True
+    if value_set == "baked":
+        assert not store and "initContainers" not in spec
+    else:
+        assert store and store[0]["readOnly"] is True
     assert any(e["name"] == "MODEL_TAG" for e in service["env"])
     assert "checksum/config" in pod_metadata(deploy)["annotations"]
     for init in spec.get("initContainers", []):

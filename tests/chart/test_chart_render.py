@@ -163,6 +163,16 @@ def test_existing_secret_and_claims_are_used_not_created(rendered):
     assert "checksum/config" in annotations and "checksum/secret" not in annotations
 
 
+def test_baked_model_needs_no_store(rendered):
+    objs = rendered[("baked", KUBE_VERSIONS[-1])]
+    assert not by_kind(objs, "PersistentVolumeClaim")
+    assert one(objs, "ConfigMap", RELEASE)["data"]["BENTOML_HOME"] == "/home/bentoml/bento"
+    service = pod_spec(one(objs, "Deployment", RELEASE))["containers"][0]
+    assert {"name": "MODEL_TAG", "value": "reggaeton_clf:abc123"} in service["env"]
+    monitor = pod_spec(one(objs, "CronJob", f"{RELEASE}-monitor"))["containers"][0]
+    assert "args" not in monitor and "model-store" not in str(monitor["volumeMounts"])
+
+
 def test_train_schedule_can_be_enabled(rendered):
     objs = rendered[("train-schedule", KUBE_VERSIONS[-1])]
     spec = one(objs, "CronJob", f"{RELEASE}-train")["spec"]

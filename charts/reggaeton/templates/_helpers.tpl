@@ -205,9 +205,11 @@ scratchDirs under the image's working directory (var/ for local state, reports/,
 {{- end }}
 
 {{- define "reggaeton.modelStoreVolume" -}}
+{{- if .Values.modelStore.enabled }}
 - name: model-store
   persistentVolumeClaim:
     claimName: {{ include "reggaeton.modelStoreClaim" . }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -73,11 +73,13 @@ jobTemplate:
             resources:
               {{- toYaml $job.resources | nindent 14 }}
             volumeMounts:
+              {{- if $root.Values.modelStore.enabled }}
               - name: model-store
                 mountPath: {{ $root.Values.modelStore.mountPath }}
                 {{- if .storeReadOnly }}
                 readOnly: true
                 {{- end }}
+              {{- end }}
               {{- include "reggaeton.scratchMounts" $root | nindent 14 }}
         volumes:
           {{- include "reggaeton.modelStoreVolume" $root | nindent 10 }}
