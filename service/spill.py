@@ -7,6 +7,7 @@ skipped and counted. The file is truncated only after every line has reached the
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -183,3 +184,34 @@ def replay(spill: SpillFile, store: PredictionStore, batch_size: int = 1000,
     if truncate:
         spill.truncate()
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``python -m service.writer replay --spill FILE --store URI [--keep]``."""
+    from reggaeton.predlog.factory import open_store
+
+    parser = argparse.ArgumentParser(prog="python -m service.writer",
+                                     description="Prediction-log writer tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("replay", help="replay a spill file into a store, then empty it")
+    rep.add_argument("--spill", type=Path, required=True, help="spill file (JSON lines)")
+    rep.add_argument("--store", required=True, help="store URI, e.g. sqlite:///var/p.db")
+    rep.add_argument("--batch-size", type=int, default=1000)
+    rep.add_argument("--keep", action="store_true", help="do not empty the spill file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    spill = SpillFile(args.spill)
+    if spill.size() == 0:
+        print(f"{args.spill}: nothing to replay")
+        return 0
+    store = open_store(args.store)
+    try:
+        result = replay(spill, store, args.batch_size, truncate=not args.keep)
+    finally:
+        store.close()
+    print(f"replayed {result.records} records from {args.spill} into {args.store}: "
+          f"{result.inserted} new, {result.records - result.inserted} already stored, "
+          f"{result.corrupt} unreadable lines skipped, {result.rejected} refused by the store "
+          f"(kept in {rejected_path(args.spill)})"
+          + ("" if args.keep else "; spill file emptied"))
+    return 0
