@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes_validate import utils as kv
 
@@ -44,13 +45,29 @@ def tools_required() -> bool:
             or os.environ.get("REGGAETON_REQUIRE_TOOLS") == "1")
 
 
+def tools_dir() -> Path:
+    """Where ``make tools`` caches helm and kubectl (``REGGAETON_TOOLS_DIR`` overrides)."""
+    return Path(os.environ.get("REGGAETON_TOOLS_DIR") or TOOLS)
+
+
 def find_tool(name: str) -> str | None:
     """Path of ``name`` on PATH or in ``.tools/`` (filled by ``make tools``), else None."""
     found = shutil.which(name)
     if found:
         return found
-    cached = TOOLS / name
+    cached = tools_dir() / name
     return str(cached) if cached.is_file() and os.access(cached, os.X_OK) else None
+
+
+def require_tool(name: str) -> str:
+    """Path of a tool; a missing one fails the test under make/CI and skips it otherwise."""
+    path = find_tool(name)
+    if path is None:
+        message = f"{name} not found on PATH or in .tools/ (run `make tools`)"
+        if tools_required():
+            pytest.fail(message + " -- required under make/CI")
+        pytest.skip(message)
+    return path
 
 
 def helm_template(helm: str, values: Mapping[str, Any] | None = None,

@@ -9,33 +9,22 @@ import pytest
 from chart_helpers import (
     KUBE_VERSIONS,
     VALUE_SETS,
-    find_tool,
     helm_template,
     load_objects,
-    tools_required,
+    require_tool,
 )
-
-
-def _tool(name: str) -> str:
-    path = find_tool(name)
-    if path is None:
-        message = f"{name} not found on PATH or in .tools/ (run `make tools`)"
-        if tools_required():
-            pytest.fail(message + " -- required under make/CI")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="session")
 def helm() -> str:
     """Path of helm: fails under make/CI when absent, skips otherwise."""
-    return _tool("helm")
+    return require_tool("helm")
 
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
     """Path of kubectl: fails under make/CI when absent, skips otherwise."""
-    return _tool("kubectl")
+    return require_tool("kubectl")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from chart_helpers import KUBE_VERSIONS, ROOT, load_objects, validate_strict
+from chart_helpers import KUBE_VERSIONS, ROOT, load_objects, require_tool, validate_strict
 
 ENVS = ("dev", "prod")
 
@@ -56,3 +56,19 @@ def test_fetch_tools_uses_what_is_on_path(helm, kubectl, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "using helm from PATH" in result.stdout and "fetching" not in result.stdout
     assert not any((tmp_path / "tools").iterdir())
+
+
+@pytest.mark.parametrize(("env", "outcome"), [
+    ({"MAKELEVEL": "1"}, "fail"), ({"CI": "true"}, "fail"),
+    ({"REGGAETON_REQUIRE_TOOLS": "1"}, "fail"), ({}, "skip"),
+])
+def test_missing_helm_fails_under_make_and_skips_otherwise(monkeypatch, tmp_path, env, outcome):
+    for name in ("MAKELEVEL", "CI", "REGGAETON_REQUIRE_TOOLS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm on PATH
+    monkeypatch.setenv("REGGAETON_TOOLS_DIR", str(tmp_path))  # and none cached
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="helm not found"):
+        require_tool("helm")
