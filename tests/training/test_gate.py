@@ -10,6 +10,7 @@ import pytest
 from reggaeton.registry import PromotionError
 from training.gate import decide
 from training.promote import format_listing, promote_version
+from training.promote import main as promote_main
 from training.train import run_training
 
 TOL = {"f1": 0.0, "pr_auc": 0.0}
@@ -81,7 +82,7 @@ def test_manual_promotion_refuses_worse_unless_forced(registry_copy, tiny_config
     assert registry_copy.promotions.current() == worse
 
 
-def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root):
+def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root, monkeypatch, capsys):
     env = {"BENTOML_HOME": str(home_copy), "PATH": "/usr/bin:/bin",
            "BENTOML_DO_NOT_TRACK": "true"}
 
@@ -91,7 +92,8 @@ def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root):
 
     listing = run("training.promote", "--list")
     assert listing.returncode == 0 and "serving: reggaeton_clf:" in listing.stdout
-    rollback = run("training.promote", "--rollback")
-    assert rollback.returncode == 1 and "no earlier promoted version" in rollback.stderr
+    monkeypatch.setenv("BENTOML_HOME", str(home_copy))
+    assert promote_main(["--rollback"]) == 1
+    assert "no earlier promoted version" in capsys.readouterr().err
     empty = run("training.train", "--if-empty")
     assert empty.returncode == 0 and "nothing to do" in empty.stdout
