@@ -4,13 +4,16 @@ schemas of 1.33 and 1.35 (kubernetes-validate, strict: unknown fields are errors
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.parse
 
 import pytest
 from chart_helpers import (
+    CHART,
     KUBE_VERSIONS,
     NAMESPACE,
     RELEASE,
+    ROOT,
     VALUE_SETS,
     by_kind,
     helm_template,
@@ -217,3 +220,19 @@ def test_secret_values_never_reach_the_configmap(rendered):
     assert "dev-token-change-me" not in config
     secret = one(objs, "Secret", RELEASE)
     assert secret["stringData"]["API_TOKEN"] == "dev-token-change-me"
+
+
+@pytest.mark.parametrize("values_file", ["k8s/values-dev.yaml", "k8s/values-prod.yaml"])
+def test_notes_tell_how_to_call_and_retrain(helm, values_file):
+    result = subprocess.run(
+        [helm, "install", RELEASE, str(CHART), "--dry-run=client", "-n", NAMESPACE,
+         "-f", str(ROOT / values_file)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert f"http://{RELEASE}.{NAMESPACE}.svc:3000" in notes
+    assert "curl -s -X POST http://127.0.0.1:3000/predict-song" in notes
+    assert f"make retrain RELEASE={RELEASE} NAMESPACE={NAMESPACE}" in notes
+    assert f"helm test {RELEASE}" in notes
+    if "prod" in values_file:
+        assert "https://reggaeton.example.com/" in notes and "grpc.reggaeton.example.com" in notes
