@@ -134,6 +134,21 @@ def _quality_section(quality: Mapping[str, Any]) -> str:
         ["possible_drift" if r[4] else "" for r in rows]))
 
 
+def _alerts_line(a: Mapping[str, Any]) -> str:
+    sent = ", ".join(a.get("sent") or []) or "none"
+    line = f"alerts: logged; sent to {sent}; delivery failures {a.get('failures', 0)}"
+    return line + (f" ({a['skipped']})" if a.get("skipped") else "")
+
+
+def _retrain_line(r: Mapping[str, Any] | None) -> str:
+    if not r:
+        return "retraining: not triggered (auto-retrain off or status below alert)"
+    if r.get("triggered"):
+        what = r.get("job") or (r.get("result") or {}).get("tag") or r.get("error")
+        return f"retraining: triggered ({r['mode']}, {r['condition']}): {what}"
+    return f"retraining: skipped ({r.get('reason') or r.get('error')})"
+
+
 def render(summary: Mapping[str, Any], scan: VersionScan | None,
            history: Sequence[Mapping[str, Any]] = ()) -> str:
     """The HTML report of a run.
@@ -155,8 +170,8 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
              f"{escape(w['since'])} &rarr; {escape(w['until'])} &middot; {w['rows']:,} records "
              f"({serving.get('rows', 0):,} from the serving version)</p>",
              f"<h2>What triggered</h2><ul>{reasons}</ul>",
-             f"<p class='muted'>alerts: {escape(str(s.get('alerts', {})))}<br>retraining: "
-             f"{escape(str(s.get('retrain')))}</p>"]
+             f"<p class='muted'>{escape(_alerts_line(s.get('alerts') or {}))}<br>"
+             f"{escape(_retrain_line(s.get('retrain')))}</p>"]
     if serving.get("data_drift"):
         parts.append(_drift_section(serving["data_drift"], scan))
         parts.append(_prediction_section(serving["prediction_drift"], scan))
