@@ -93,6 +93,16 @@ def test_autoscaling_drops_replicas_and_adds_hpa_and_pdb(rendered):
     assert one(objs, "PodDisruptionBudget", RELEASE)["spec"]["maxUnavailable"] == 1
 
 
+@pytest.mark.parametrize(("autoscaling", "message"), [
+    ({"targetCPUUtilizationPercentage": 0}, "needs a metric"),
+    ({"minReplicas": 5, "maxReplicas": 2}, "maxReplicas must be >= "),
+])
+def test_inconsistent_autoscaling_is_refused(helm, tmp_path, autoscaling, message):
+    result = helm_template(helm, {"autoscaling": {"enabled": True, **autoscaling}},
+                           tmp_dir=tmp_path)
+    assert result.returncode != 0 and message in result.stderr
+
+
 def test_single_replica_has_no_pdb(rendered):
     objs = rendered[("minimal", KUBE_VERSIONS[-1])]
     assert not by_kind(objs, "PodDisruptionBudget")
