@@ -58,6 +58,7 @@ def test_every_container_is_hardened_sized_and_pinned(rendered, value_set):
             component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
             if component in APP_COMPONENTS:
                 assert sc["runAsUser"] == 1034, where  # the BentoML image's user
+                assert c["workingDir"].startswith("/"), where  # never the image's WORKDIR
             mounts_needed.update(m["name"] for m in c.get("volumeMounts", []))
             assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, \
                 f"{where}: read-only root needs an emptyDir on /tmp"

@@ -55,6 +55,7 @@ jobTemplate:
           - name: {{ .component }}
             image: {{ include "reggaeton.image" $root }}
             imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+            workingDir: {{ $root.Values.workingDir }}
             command:
               {{- toYaml $job.command | nindent 14 }}
             {{- with $job.args }}
