@@ -59,6 +59,7 @@ def test_real_kubectl_builds_the_same_job(kubectl, train_cronjob, tmp_path):
     with FakeApiServer(train_cronjob) as server:
         result = subprocess.run(
             [kubectl, "--kubeconfig", str(server.kubeconfig(tmp_path / "kubeconfig")),
+             "--cache-dir", str(tmp_path / "cache"),
              "-n", NAMESPACE, "create", "job", name, f"--from=cronjob/{RELEASE}-train",
              "--dry-run=client", "-o", "yaml"],
             capture_output=True, text=True, timeout=60, check=False)
