@@ -196,3 +196,17 @@ def test_a_record_the_store_refuses_does_not_block_the_log(db_path: Path,
     assert len(ids_in_insert_order(db_path)) == 40
     kept = SpillFile(rejected_path(spill_path)).read(0, 10)[0]
     assert [r.request_id for r in kept] == [records[20].request_id]
+
+
+def test_concurrent_submitters_lose_nothing(db_path: Path, spill_path: Path) -> None:
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    parts = [make_records(300, start=k * 300) for k in range(4)]
+    threads = [threading.Thread(target=lambda p=p: [writer.submit(r) for r in p])
+               for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close(timeout=30)
+    assert sorted(ids_in_insert_order(db_path)) == sorted(r.request_id for p in parts for r in p)
+    assert writer.stats()["written"] == 1200 and writer.stats()["dropped"] == 0
