@@ -9,7 +9,7 @@
    ``n`` records.
 3. For each size, runs ``monitoring.monitor.run`` over that window in a fresh subprocess and
    prints wall time (scan = read + profile + accumulate; total = scan + tests + report +
-   store) and the subprocess' peak RSS (``ru_maxrss``), next to the RSS after imports.
+   store) and the subprocess' peak RSS (``VmHWM``), next to its RSS after imports.
 
 Target (issue): 1,000,000 records in < 60 s with < 1 GiB peak memory.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -67,6 +66,18 @@ def ensure_log(db: Path, home: Path, n: int) -> None:
           f"{time.perf_counter() - t:.0f}s", flush=True)
 
 
+def _status_mib(field: str) -> float:
+    """A memory field of /proc/self/status in MiB (``VmHWM`` = peak RSS of this process).
+
+    ``ru_maxrss`` is not used: Linux carries it over ``fork``/``exec`` from the parent.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]:
     """Run the monitor over the first ``n`` records (call in a fresh process)."""
     from monitoring.config import MonitoringConfig
@@ -74,7 +85,7 @@ def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]
     from reggaeton.predlog.sqlite import SQLiteStore
     from reggaeton.registry import Registry
 
-    rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_imports = _status_mib("VmRSS")
     config = MonitoringConfig(reports_dir=str(workdir / "reports"),
                               state_dir=str(workdir / "state"))
     store = SQLiteStore(db)
@@ -85,7 +96,7 @@ def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]
     store.close()
     return {"records": summary["window"]["rows"], "scan_s": summary["timings_s"]["scan"],
             "total_s": wall, "rss_after_imports_mib": rss_imports,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mib": _status_mib("VmHWM"),
             "status": summary["status"]}
 
 
