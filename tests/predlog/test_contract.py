@@ -104,8 +104,10 @@ def test_iter_window_orders_chunks_and_columns(store: PredictionStore) -> None:
     expected = [*BASE_COLUMNS, *SCHEMA_NAMES]
     for frame in frames:
         assert list(frame.columns) == expected
-        assert str(frame["timestamp"].dt.tz) == "UTC"
-        assert str(frame["feedback_at"].dt.tz) == "UTC"
+        assert str(frame["timestamp"].dtype) == str(frame["feedback_at"].dtype) == (
+            "datetime64[us, UTC]")
+        assert frame["probability"].dtype == frame["tempo"].dtype == np.float64
+        assert frame["prediction"].dtype == np.int64
     whole = pd.concat(frames, ignore_index=True)
     assert list(whole["request_id"]) == [f"req-{i:04d}" for i in range(10)]
     assert whole["timestamp"].is_monotonic_increasing
