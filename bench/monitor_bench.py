@@ -1,6 +1,7 @@
 """Benchmark of the monitoring job: profile + compare windows of 10k .. 1M logged predictions.
 
 ``python -m bench.monitor_bench [--sizes 10000,100000,1000000] [--db PATH] [--home PATH]``
+``python -m bench.monitor_bench --false-alarms 300`` (drift-test false-alarm rates instead)
 
 1. Trains a fast model into ``--home`` when it holds no promoted version.
 2. Writes ``max(sizes)`` simulated predictions (real model probabilities, 2% with feedback)
@@ -100,6 +101,51 @@ def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]
             "status": summary["status"]}
 
 
+def false_alarms(trials: int, seed: int = 0) -> None:
+    """False-alarm rate of the drift tests under a true null, with each correction.
+
+    Each trial splits the labelled songs at random into a reference (80%) and a disjoint
+    window (20%): two independent samples of one population, so every alarm is false.
+    """
+    import numpy as np
+
+    from monitoring import drift
+    from monitoring.simulate import load_songs
+    from reggaeton.schema import FEATURES
+
+    songs = load_songs()
+    songs = songs[songs["label"].notna()].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    alarms = {"none": 0, "bonferroni": 0, "holm": 0}
+    per_test = tests = 0
+    for _ in range(trials):
+        order = rng.permutation(len(songs))
+        cut = int(0.8 * len(songs))
+        ref, win = songs.iloc[order[:cut]], songs.iloc[order[cut:]]
+        pvalues = {}
+        for f in FEATURES:
+            r, w = ref[f.name].to_numpy(float), win[f.name].to_numpy(float)
+            if np.isfinite(r).sum() == 0 or np.isfinite(w).sum() == 0:
+                continue
+            if f.categorical:
+                res = drift.chi_square_test(drift.count_values(r), drift.count_values(w))
+            else:
+                acc = drift.EcdfAccumulator(r)
+                acc.update(w)
+                res = drift.ks_test(acc)
+            pvalues[f.name] = res["pvalue"]
+        per_test += sum(p < 0.045 for p in pvalues.values())
+        tests += len(pvalues)
+        for method in alarms:
+            adjusted = drift.adjust_pvalues(pvalues, method)
+            alarms[method] += any(p < 0.045 for p in adjusted.values())
+    print(f"\nfalse alarms under a true null ({trials} random 80/20 splits of the labelled "
+          f"songs, {len(pvalues)} features, threshold 0.045):")
+    print(f"  per single test: {per_test / tests:.3%}")
+    for method, count in alarms.items():
+        print(f"  per run, correction {method:<10}: {count}/{trials} = {count / trials:.1%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.monitor_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", default="var/bench/bentoml")
     p.add_argument("--workdir", default="var/bench/monitor")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size
+    p.add_argument("--false-alarms", type=int, metavar="TRIALS",
+                   help="instead: false-alarm rate of the drift tests over TRIALS null splits")
     args = p.parse_args(argv)
+    if args.false_alarms:
+        false_alarms(args.false_alarms)
+        return 0
     db, home, workdir = Path(args.db), Path(args.home), Path(args.workdir)
     if args.one:
         print(json.dumps(measure_one(db, home, args.one, workdir)))
