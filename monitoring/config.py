@@ -182,7 +182,7 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str = "") -> None:
     known = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in values.items():
         if key not in known:
-            raise ValueError(f"monitoring config: unknown key {prefix}{key!r}")
+            raise ValueError(f"monitoring config: unknown key '{prefix}{key}'")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
