@@ -19,15 +19,19 @@ def valid_value(feature: Feature) -> st.SearchStrategy:
                      exclude_min=feature.exclusive_minimum)
 
 
-def invalid_value(feature: Feature) -> st.SearchStrategy:
-    """Values a feature must reject (wrong type, non-finite, out of range, fractional int)."""
-    options = [
-        st.text(max_size=5),
-        st.booleans(),
-        st.lists(st.integers(), max_size=2),
-        st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
-        st.sampled_from([math.nan, math.inf, -math.inf]),
-    ]
+def invalid_value(feature: Feature, numeric_only: bool = False) -> st.SearchStrategy:
+    """Values a feature must reject (wrong type, non-finite, out of range, fractional int).
+
+    ``numeric_only`` keeps the numbers (what a protobuf double field can carry).
+    """
+    options = [st.sampled_from([math.nan, math.inf, -math.inf])]
+    if not numeric_only:
+        options += [
+            st.text(max_size=5),
+            st.booleans(),
+            st.lists(st.integers(), max_size=2),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+        ]
     if feature.maximum is not None:
         options.append(st.floats(feature.maximum + 1e-6, 1e12, exclude_min=True,
                                  allow_nan=False, allow_infinity=False))
@@ -61,7 +65,7 @@ def songs(draw: st.DrawFn, optional: bool = True) -> dict:
 
 
 @st.composite
-def broken_songs(draw: st.DrawFn) -> tuple[dict, str]:
+def broken_songs(draw: st.DrawFn, numeric_only: bool = False) -> tuple[dict, str]:
     """A song with exactly one bad field, and that field's name."""
     song = draw(songs(optional=False))
     name = draw(st.sampled_from(sorted(FEATURES_BY_NAME)))
@@ -69,7 +73,7 @@ def broken_songs(draw: st.DrawFn) -> tuple[dict, str]:
     if feature.required and draw(st.booleans()):
         del song[name]
     else:
-        song[name] = draw(invalid_value(feature))
+        song[name] = draw(invalid_value(feature, numeric_only))
     return song, name
 
 

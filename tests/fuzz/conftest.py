@@ -1,0 +1,17 @@
+"""Fixtures of the fuzz tests: the session's shared service (see ``tests/e2e/support.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e import support
+
+
+@pytest.fixture(scope="session")
+def shared(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[support.Deployment]:
+    """The same service the end-to-end tests use (started once per session)."""
+    yield support.shared_deployment(trained_home, tmp_path_factory)
+    support.stop_shared()
