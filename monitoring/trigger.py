@@ -206,7 +206,9 @@ class KubernetesTrigger:
             body = job_from_cronjob(cronjob, f"{self.cronjob}-mon-{stamp}"[:63],
                                     {TRIGGER_LABEL: "monitoring",
                                      CONDITION_LABEL: condition_hash(condition)})
-            self.api.create_namespaced_job(self.namespace, body)
+            from kubernetes.client import V1Job
+
+            self.api.create_namespaced_job(self.namespace, V1Job.from_dict(body))
             out.update(triggered=True, job=body["metadata"]["name"])
         except Exception as exc:  # API unreachable, RBAC, ... : reported, not raised
             out["error"] = f"{type(exc).__name__}: {exc}"

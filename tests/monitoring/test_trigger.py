@@ -76,8 +76,9 @@ def test_job_from_rendered_chart_cronjob_if_available() -> None:
     import kubernetes_validate
     import yaml
 
-    helm = shutil.which("helm")
-    chart = os.path.join(os.path.dirname(__file__), "..", "..", "charts", "reggaeton")
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    helm = shutil.which("helm") or shutil.which("helm", path=os.path.join(root, ".tools"))
+    chart = os.path.join(root, "charts", "reggaeton")
     if not helm or not os.path.isdir(chart):
         pytest.skip("helm or the chart is not available")
     out = subprocess.run([helm, "template", "reggaeton", chart, "--show-only",
@@ -92,23 +93,36 @@ def test_job_from_rendered_chart_cronjob_if_available() -> None:
         kubernetes_validate.validate(job, version, strict=True)
 
 
+def _model(data: dict, kind: str):
+    """A real kubernetes client model object, as BatchV1Api returns it."""
+    from kubernetes import client
+
+    return getattr(client, kind).from_dict(data)
+
+
 class FakeBatchApi:
-    """Records calls like kubernetes.client.BatchV1Api (dict bodies)."""
+    """Answers like kubernetes.client.BatchV1Api (client model objects) and records calls."""
 
     def __init__(self, jobs: list[dict]) -> None:
         self.jobs, self.created = jobs, []
 
-    def list_namespaced_job(self, namespace: str, label_selector: str) -> dict:
+    def list_namespaced_job(self, namespace: str, label_selector: str):
         assert label_selector == f"{TRIGGER_LABEL}=monitoring"
-        return {"items": self.jobs}
+        return _model({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
+                       "items": self.jobs}, "V1JobList")
 
-    def read_namespaced_cron_job(self, name: str, namespace: str) -> dict:
+    def read_namespaced_cron_job(self, name: str, namespace: str):
         assert (name, namespace) == ("reggaeton-train", "ml")
-        return CRONJOB
+        return _model(CRONJOB, "V1CronJob")
 
-    def create_namespaced_job(self, namespace: str, body: dict) -> dict:
+    def create_namespaced_job(self, namespace: str, body):
+        from kubernetes.client import ApiClient, V1Job
+
+        assert isinstance(body, V1Job)  # what the typed client (kubernetes >= 35) expects
+        body = ApiClient().sanitize_for_serialization(body)
         self.created.append(body)
-        self.jobs.append({"metadata": body["metadata"], "status": {"active": 1}})
+        self.jobs.append({"metadata": {"name": body["metadata"]["name"]},
+                          "status": {"active": 1}})
         return body
 
 
@@ -117,7 +131,11 @@ def test_kubernetes_trigger_never_twice_while_running() -> None:
                         "completionTime": "2026-02-01T00:00:00Z"}}])
     trig = KubernetesTrigger("ml", "reggaeton-train", api=api)
     first = trig.trigger("drift:tempo")
-    assert first["triggered"] and len(api.created) == 1
+    assert first["triggered"] and len(api.created) == 1, first
+    import kubernetes_validate
+
+    kubernetes_validate.validate(api.created[0], K8S_VERSIONS[-1], strict=True)
+    assert api.created[0]["metadata"]["name"].startswith("reggaeton-train-mon-")
     second = trig.trigger("drift:tempo")
     assert not second["triggered"] and "already running" in second["reason"]
     assert len(api.created) == 1
