@@ -122,7 +122,4 @@ def apply(registry: Registry, tag: str, decision: GateDecision) -> dict[str, Any
 
 
 def _numbers(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
-    if metrics is None:
-        return None
-    return {k: v for k, v in metrics.items() if k != "confusion_matrix"} | {
-        "confusion_matrix": metrics.get("confusion_matrix")}
+    return None if metrics is None else dict(metrics)

@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     m, cv = result.metrics, result.cv_metrics
     print(f"tag: {result.tag}")
-    print(f"cv ({config.cv.folds}-fold): f1 {cv['f1_mean']:.4f} +/- {cv['f1_std']:.4f}  "
+    print(f"cv ({config.cv.folds}-fold): f1@0.5 {cv['f1_mean']:.4f} +/- {cv['f1_std']:.4f}  "
+          f"f1@threshold {cv['f1_at_threshold_mean']:.4f} +/- {cv['f1_at_threshold_std']:.4f}  "
           f"pr_auc {cv['pr_auc_mean']:.4f} +/- {cv['pr_auc_std']:.4f}")
     print(f"hold-out: f1 {m['f1']:.4f}  pr_auc {m['pr_auc']:.4f}  precision {m['precision']:.4f}"
           f"  recall {m['recall']:.4f}  roc_auc {m['roc_auc']:.4f}  threshold "

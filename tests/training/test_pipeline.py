@@ -64,6 +64,7 @@ def test_every_imbalance_strategy_saves_a_plain_sklearn_pipeline(config_with, fr
     assert pipeline.predict_proba(to_matrix(frame.head(3), FEATURES)).shape == (3, 2)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("estimator", ["hgb", "rf", "logreg"])
 def test_other_estimators_via_config(config_with, frame, estimator):
     config = config_with(f"model.estimator={estimator}", "model.params={random_state: 0}",
