@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from chart_helpers import KUBE_VERSIONS, ROOT, load_objects, require_tool, validate_strict
 
 ENVS = ("dev", "prod")
@@ -72,3 +73,15 @@ def test_missing_helm_fails_under_make_and_skips_otherwise(monkeypatch, tmp_path
     expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
     with pytest.raises(expected, match="helm not found"):
         require_tool("helm")
+
+
+def test_jobs_bentofile_carries_what_the_job_commands_need():
+    """k8s/bentofile.jobs.yaml includes the modules and files the chart's commands use."""
+    spec = yaml.safe_load((ROOT / "k8s" / "bentofile.jobs.yaml").read_text())
+    included = {p.relative_to(ROOT).as_posix() for pattern in spec["include"]
+                for p in ROOT.glob(pattern)}
+    for needed in ("training/train.py", "monitoring/job.py", "monitoring/trigger.py",
+                   "service/service.py", "reggaeton/registry.py", "data/data_reggaeton.csv",
+                   "data/data_todotipo.csv", "training/configs/default.yaml"):
+        assert needed in included, needed
+    assert spec["python"]["requirements_txt"] == "./requirements.lock"

@@ -186,6 +186,20 @@ def test_baked_model_needs_no_store(rendered):
     assert "args" not in monitor and "model-store" not in str(monitor["volumeMounts"])
 
 
+def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
+    objs = rendered[("values-dev", KUBE_VERSIONS[-1])]
+    serving = pod_spec(one(objs, "Deployment", RELEASE))
+    assert serving["containers"][0]["image"] == "reggaeton_service:0.1.0"
+    assert serving["initContainers"][0]["image"] == "reggaeton_jobs:0.1.0"
+    for name in ("monitor", "train"):
+        container = pod_spec(one(objs, "CronJob", f"{RELEASE}-{name}"))["containers"][0]
+        assert container["image"] == "reggaeton_jobs:0.1.0"
+    defaults = rendered[("defaults", KUBE_VERSIONS[-1])]
+    images = {c["image"] for o in defaults if pod_spec(o)
+              for c in pod_spec(o)["containers"]}
+    assert images == {"reggaeton_service:0.1.0"}  # jobImage empty: the service image
+
+
 def test_train_schedule_can_be_enabled(rendered):
     objs = rendered[("train-schedule", KUBE_VERSIONS[-1])]
     spec = one(objs, "CronJob", f"{RELEASE}-train")["spec"]

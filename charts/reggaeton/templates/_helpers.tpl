@@ -94,6 +94,24 @@ appVersion, "latest" is rejected by the schema; a digest, when given, wins.
 {{- end }}
 
 {{/*
+Image of the monitor/train Jobs and the bootstrap init container (jobImage, else the service image).
+*/}}
+{{- define "reggaeton.jobImage" -}}
+{{- $job := .Values.jobImage }}
+{{- if not $job.repository }}
+{{- include "reggaeton.image" . }}
+{{- else if $job.digest }}
+{{- printf "%s@%s" $job.repository $job.digest }}
+{{- else }}
+{{- printf "%s:%s" $job.repository (default (include "reggaeton.imageTag" .) $job.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "reggaeton.jobImagePullPolicy" -}}
+{{- default .Values.image.pullPolicy .Values.jobImage.pullPolicy }}
+{{- end }}
+
+{{/*
 Names of generated objects.
 */}}
 {{- define "reggaeton.secretName" -}}

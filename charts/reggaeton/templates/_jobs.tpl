@@ -53,8 +53,8 @@ jobTemplate:
         {{- include "reggaeton.scheduling" $root | nindent 8 }}
         containers:
           - name: {{ .component }}
-            image: {{ include "reggaeton.image" $root }}
-            imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+            image: {{ include "reggaeton.jobImage" $root }}
+            imagePullPolicy: {{ include "reggaeton.jobImagePullPolicy" $root }}
             workingDir: {{ $root.Values.workingDir }}
             command:
               {{- toYaml $job.command | nindent 14 }}
