@@ -128,7 +128,7 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
             except Exception:  # noqa: BLE001 - log it, answer 503, never leak a traceback
                 logger.exception("%s failed", endpoint)
                 return ApiError(503, "unavailable", "temporary server error, retry").response()
-            runtime.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            runtime.metrics.observe_latency(endpoint, time.perf_counter() - started)
             return response
 
         route.__name__ = endpoint.strip("/").replace("-", "_") or "root"

@@ -47,6 +47,8 @@ class ServiceConfig:
         log_queue: In-memory prediction-log queue size per worker (``PREDICTION_LOG_QUEUE``).
         log_batch: Records per store write (``PREDICTION_LOG_BATCH``).
         log_flush_interval: Seconds a partial batch waits (``PREDICTION_LOG_FLUSH_S``).
+        fast_path: Use the compiled trees when the model supports them
+            (``INFERENCE_FAST_PATH``, default 1; 0 forces the generic pipeline path).
     """
 
     home: Path
@@ -63,6 +65,7 @@ class ServiceConfig:
     log_queue: int = 200_000
     log_batch: int = 1_000
     log_flush_interval: float = 0.2
+    fast_path: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceConfig:
@@ -83,6 +86,8 @@ class ServiceConfig:
             log_queue=_int(env, "PREDICTION_LOG_QUEUE", 200_000),
             log_batch=_int(env, "PREDICTION_LOG_BATCH", 1_000),
             log_flush_interval=_float(env, "PREDICTION_LOG_FLUSH_S", 0.2),
+            fast_path=env.get("INFERENCE_FAST_PATH", "1").strip().lower() not in ("0", "false",
+                                                                               "no", "off"),
         )
         if config.max_batch_rows < 1 or config.max_body_bytes < 1024:
             raise ValueError("MAX_BATCH_ROWS must be >= 1 and MAX_BODY_BYTES >= 1024")

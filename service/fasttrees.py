@@ -95,8 +95,19 @@ class FlatGBM:
         predict_stages(self.estimators, Z32, self.learning_rate, raw)
         return expit(raw.reshape(n))
 
+    def _predict_one(self, x: np.ndarray) -> np.ndarray:
+        node = self.roots
+        for _ in range(self.depth):
+            node = self.children[2 * node + (x[self.feature[node]] > self.cut[node])]
+        values = np.empty(len(node) + 1)
+        values[0] = self.init_raw
+        values[1:] = self.leaf_value[node]
+        return expit(np.add.accumulate(values)[-1:])  # same order as predict_stages
+
     def _predict_flat(self, X: np.ndarray) -> np.ndarray:
         n = X.shape[0]
+        if n == 1:
+            return self._predict_one(X[0])
         xt = np.ascontiguousarray(X.T, dtype=np.float64).ravel()  # (features * n,)
         node = np.repeat(self.roots[:, None], n, axis=1)  # (trees, n), tree-major
         col = np.arange(n, dtype=np.intp)

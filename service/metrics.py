@@ -60,6 +60,7 @@ class ServiceMetrics:
                                 ["version", "path"], multiprocess_mode="livemax",
                                 registry=reg)
         self._children: dict[tuple[int, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         self._writer_seen = dict.fromkeys(_WRITER_COUNTERS, 0)
         self._bounds = np.asarray(PROBABILITY_BUCKETS)
         self._model_labels: tuple[str, str] | None = None
@@ -72,6 +73,13 @@ class ServiceMetrics:
             if count:
                 self._child(label, source).inc(count)
         self._observe_many(proba)
+
+    def observe_latency(self, endpoint: str, seconds: float) -> None:
+        """Record the latency of one answered request."""
+        child = self._latency_children.get(endpoint)
+        if child is None:
+            child = self._latency_children[endpoint] = self.latency.labels(endpoint)
+        child.observe(seconds)
 
     def _child(self, label: int, source: str) -> Any:
         key = (label, source)

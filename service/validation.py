@@ -23,6 +23,8 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
 MODEL_INDEX = np.array([COLUMNS.index(n) for n in MODEL_FEATURES], dtype=np.intp)
 """Positions of the model inputs in :data:`COLUMNS`."""
 
+FAST_MIN_ROWS = 8
+"""Below this many rows the row-by-row check is cheaper than the vectorised one."""
 _REQUIRED = tuple(f.name for f in FEATURES if f.required)
 _OPTIONAL = tuple(f.name for f in FEATURES if not f.required)
 _REQ_POS = np.array([COLUMNS.index(n) for n in _REQUIRED], dtype=np.intp)
@@ -49,6 +51,8 @@ def validate_rows(records: Sequence[Any], offset_index: bool = True) -> np.ndarr
     Raises:
         ValidationError: naming the first bad field (and row), as ``validate_record`` does.
     """
+    if len(records) < FAST_MIN_ROWS:  # a few rows: plain Python is cheaper than numpy calls
+        return _slow(records, offset_index)
     try:
         matrix = _fast(records)
     except (KeyError, TypeError, ValueError, OverflowError, IndexError):
@@ -89,7 +93,7 @@ def _fast(records: Sequence[Any]) -> np.ndarray | None:
 
 def _slow(records: Sequence[Any], offset_index: bool) -> np.ndarray:
     """Row-by-row check with the shared ``validate_record`` (exact error messages)."""
-    out = np.full((len(records), len(COLUMNS)), np.nan)
+    rows = []
     for i, record in enumerate(records):
         index = i if offset_index else None
         try:
@@ -98,9 +102,8 @@ def _slow(records: Sequence[Any], offset_index: bool) -> np.ndarray:
             raise
         except (OverflowError, ValueError, TypeError) as exc:  # e.g. an int too big for float
             raise ValidationError(_culprit(record), "must be a finite number", index) from exc
-        for name, value in values.items():
-            out[i, COLUMNS.index(name)] = value
-    return out
+        rows.append([values.get(name, math.nan) for name in COLUMNS])
+    return np.array(rows, dtype=np.float64).reshape(len(records), len(COLUMNS))
 
 
 def _culprit(record: Any) -> str:
