@@ -128,17 +128,36 @@ class ServiceProcess:
         """The last lines the server printed."""
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def tree(self) -> list[int]:
+        """Pids of the server and every descendant (BentoML workers run in their own sessions,
+        so the process group alone does not reach them)."""
+        import psutil
+
+        if self.proc is None:
+            return []
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root.pid] + [c.pid for c in root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def kill(self) -> None:
-        """SIGKILL the whole process group (no flush, no cleanup: a crash)."""
+        """SIGKILL the server and all its workers at once (no flush, no cleanup: a crash)."""
+        pids = self.tree()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self._signal_group(signal.SIGKILL)
         if self.proc is not None:
             self.proc.wait(timeout=30)
+        self._wait_gone(pids)
         self._reap_group()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop: SIGTERM to the group, SIGKILL after ``timeout`` seconds."""
         if self.proc is None:
             return
+        pids = self.tree()
         if self.proc.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
@@ -147,6 +166,23 @@ class ServiceProcess:
                 self._signal_group(signal.SIGKILL)
                 self.proc.wait(timeout=30)
         self._reap_group()
+        if not self._wait_gone(pids, timeout=10):  # workers the server did not take down
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._wait_gone(pids)
+
+    @staticmethod
+    def _wait_gone(pids: list[int], timeout: float = 15.0) -> bool:
+        """Wait until none of ``pids`` is alive; True when they all exited."""
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = [p for p in pids if _running(p)]
+            if not alive:
+                return True
+            time.sleep(0.2)
+        return False
 
     def _signal_group(self, sig: int) -> None:
         if self.proc is None:
@@ -172,6 +208,16 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _running(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def run_module(module: str, args: Sequence[str], env: Mapping[str, str],
