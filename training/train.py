@@ -24,7 +24,7 @@ from training import data as datamod
 from training import gate, metadata, tracking
 from training.config import ConfigError, TrainConfig, load_config
 from training.evaluate import choose_threshold, cross_validate, metrics_at
-from training.pipeline import describe, fit_pipeline, to_matrix
+from training.pipeline import describe, fit_pipeline, make_estimator, to_matrix
 
 log = logging.getLogger("training")
 
@@ -102,6 +102,7 @@ def run_training(config: TrainConfig, registry: Registry, tracking_uri: str | No
     """
     root = Path(root or Path.cwd()).resolve()
     features = config.data.feature_list
+    make_estimator(config.model.estimator, config.model.params)  # bad params fail before data
     ds = prepare_data(config, root=root, include_feedback=include_feedback, store_uri=store_uri)
     X, y = to_matrix(ds.train, features), ds.train[LABEL_COLUMN].to_numpy(dtype=int)
     log.info("cv: %d-fold stratified on %d training rows (%s, imbalance=%s)", config.cv.folds,
