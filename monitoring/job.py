@@ -21,6 +21,7 @@ import logging
 import re
 import sys
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from monitoring.config import CORRECTIONS, RETRAIN_MODES, load_config
 
@@ -46,16 +47,35 @@ def parse_time(text: str) -> datetime:
         raise ValueError(f"expected an ISO-8601 time like 2026-01-31T12:00, got {text!r}") from exc
 
 
+def _arg(parse):  # noqa: ANN001, ANN202 - small adapter for argparse
+    def convert(text: str):  # noqa: ANN202
+        try:
+            return parse(text)
+        except ValueError as exc:  # argparse shows ArgumentTypeError messages verbatim
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments, which would read as "alert": exit 4 instead."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m monitoring.job", description=__doc__,
+    p = _Parser(prog="python -m monitoring.job", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML monitoring config (or MONITORING_CONFIG)")
     p.add_argument("--store", help="prediction log URI (default PREDICTION_STORE_URI)")
     p.add_argument("--home", help="model store home (default BENTOML_HOME)")
     p.add_argument("--model-tag", help="compare with this version (default: promoted)")
-    p.add_argument("--since", type=parse_time, help="window start (ISO-8601, UTC)")
-    p.add_argument("--until", type=parse_time, help="window end (default: now)")
-    p.add_argument("--window", type=parse_duration, help="window length, e.g. 24h or 7d")
+    p.add_argument("--since", type=_arg(parse_time), help="window start (ISO-8601, UTC)")
+    p.add_argument("--until", type=_arg(parse_time), help="window end (default: now)")
+    p.add_argument("--window", type=_arg(parse_duration), help="window length, e.g. 24h or 7d")
     p.add_argument("--reports-dir", help="where the JSON and HTML reports go")
     p.add_argument("--threshold", type=float, help="drift significance level (0.045)")
     p.add_argument("--correction", choices=CORRECTIONS, help="multiple-testing correction")

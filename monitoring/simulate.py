@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-tag", help="score with this version (default: promoted)")
     p.add_argument("--n", type=int, default=2000, help="records to write (2000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--drift", action="append", default=[], type=parse_drift,
+    p.add_argument("--drift", action="append", default=[], type=_drift_arg,
                    metavar="FEATURE=+N|*F", help="inject drift (repeatable)")
     p.add_argument("--feedback", type=float, default=0.0, help="fraction with feedback labels")
     p.add_argument("--flip", type=float, default=0.0, help="fraction of feedback inverted")
@@ -198,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
           f"({out['since']} -> {out['until']}), {out['feedback']:,} feedback labels "
           f"({out['flipped']} flipped), drift: {', '.join(out['drifts']) or 'none'}")
     return 0
+
+
+def _drift_arg(spec: str) -> Drift:
+    try:
+        return parse_drift(spec)
+    except ValueError as exc:  # argparse shows ArgumentTypeError messages verbatim
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _env(name: str) -> str | None:

@@ -97,6 +97,9 @@ def test_cli_exit_codes_and_window_since_previous_run(make_log, registry, config
     assert job.main(args) == 3
     assert job.main([*args, "--exit-zero", "--window", "24h"]) == 0
     assert job.main(["--store", "nosuch://x", "--quiet"]) == 4
+    with pytest.raises(SystemExit) as bad:  # bad flags are errors (4), never "alert" (2)
+        job.main([*args, "--window", "soon"])
+    assert bad.value.code == 4
 
 
 def test_other_versions_reported_separately(make_log, registry, config) -> None:
