@@ -51,8 +51,10 @@ def confusion_png(matrix: list[list[int]], title: str = "Confusion matrix (hold-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(np.asarray(matrix), cmap="Blues")
-    for (i, j), value in np.ndenumerate(np.asarray(matrix)):
-        ax.text(j, i, str(value), ha="center", va="center")
+    cells = np.asarray(matrix)
+    for (i, j), value in np.ndenumerate(cells):
+        dark = value > cells.max() / 2
+        ax.text(j, i, str(value), ha="center", va="center", color="white" if dark else "black")
     ax.set_xticks([0, 1], ["other", "reggaeton"])
     ax.set_yticks([0, 1], ["other", "reggaeton"])
     ax.set_xlabel("predicted")
@@ -71,7 +73,8 @@ def pr_curve_png(y: np.ndarray, proba: np.ndarray, threshold: float,
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot(recall, precision)
     if len(thresholds):
-        i = int(np.argmin(np.abs(thresholds - threshold)))
+        # predictions at `threshold` equal those at the smallest curve threshold >= it
+        i = min(int(np.searchsorted(thresholds, threshold, side="left")), len(thresholds) - 1)
         ax.scatter([recall[i]], [precision[i]], color="red", label=f"threshold {threshold:.3f}")
         ax.legend(loc="lower left")
     ax.set_xlabel("recall")
