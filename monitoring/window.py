@@ -85,21 +85,21 @@ class VersionScan:
     def update(self, chunk: pd.DataFrame) -> None:
         """Fold one chunk (records of this version only) into the accumulators."""
         self.rows += len(chunk)
-        prediction = chunk["prediction"].to_numpy(dtype=float)
+        prediction = _floats(chunk["prediction"])
         self.positives += int(np.nansum(prediction == 1))
         if self.reference is None:
             return
         for name, acc in self.numeric.items():
             if name in chunk:
-                acc.update(chunk[name].to_numpy(dtype=float))
+                acc.update(_floats(chunk[name]))
         for name, counts in self.categorical.items():
             if name in chunk:
-                drift.add_counts(counts, drift.count_values(chunk[name].to_numpy(dtype=float)))
-        probability = chunk["probability"].to_numpy(dtype=float)
+                drift.add_counts(counts, drift.count_values(_floats(chunk[name])))
+        probability = _floats(chunk["probability"])
         if self.probability is not None:
             self.probability.update(probability)
         self.quality.update(chunk)
-        label = chunk["feedback_label"].to_numpy(dtype=float)
+        label = _floats(chunk["feedback_label"])
         has = ~np.isnan(label)
         if has.any():
             self.labelled.append(np.column_stack([label[has], prediction[has], probability[has]]))
@@ -165,6 +165,11 @@ def scan_window(store: PredictionStore, since: datetime, until: datetime,
     scan.profile = profiles.merge(views) if views else None
     scan.seconds = time.perf_counter() - start
     return scan
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A column as float64 with NaN for missing values, whatever the backend's dtype."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _profile_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -59,10 +59,11 @@ def test_runs_on_mongodb_backend_and_profiles_merge(registry, config, repo_root)
     for hour in (3, 1):  # two windows, two runs
         end = NOW - timedelta(hours=hour - 1)
         simulate(store, registry, n=600, seed=hour, start=end - timedelta(hours=1), end=end,
-                 data_dir=repo_root / "data")
+                 feedback=0.5, data_dir=repo_root / "data")
         summary = run(config, store, registry, now=end, until=end, window=timedelta(hours=1),
                       progress=None)
         assert summary["status"] == "ok" and summary["window"]["rows"] == 600
+        assert summary["n_labelled"] > 200 and summary["performance_metrics"]["f1"] > 0
     assert len(store.monitoring_runs()) == 2
     assert len(stored_profiles(config.state_dir)) == 2
     week = merged_profile(config.state_dir, since=NOW - timedelta(days=7))

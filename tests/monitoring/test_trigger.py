@@ -12,6 +12,7 @@ import pytest
 from monitoring.config import MonitoringConfig
 from monitoring.local_training import training_runner
 from monitoring.monitor import run
+from monitoring.simulate import simulate
 from monitoring.trigger import (
     TRIGGER_LABEL,
     KubernetesTrigger,
@@ -157,7 +158,8 @@ def test_local_trigger_lock(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path) -> None:
+def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path,
+                                            repo_root) -> None:
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     registry = Registry(home)
@@ -177,3 +179,15 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path) -
     assert {v.tag for v in registry.list()} == before | {retrain["result"]["tag"]}
     assert not (tmp_path / "s" / "retrain.lock").exists()
     assert training_runner(config)  # the same runner the job builds
+    # Records of two versions in one window: each is compared with its own reference.
+    new_tag = retrain["result"]["tag"]
+    simulate(store, registry, n=400, seed=32, model_tag=new_tag, start=NOW - timedelta(hours=1),
+             end=NOW, data_dir=repo_root / "data")
+    config.retrain.enabled = False
+    again = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
+                progress=None)
+    serving = registry.serving_version().tag
+    assessed = {serving: again["drifted_features"]} | {
+        tag: o["drifted_features"] for tag, o in again["other_versions"].items()}
+    old_tag = next(iter(before))
+    assert assessed == {old_tag: ["tempo"], new_tag: []}
