@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -134,6 +135,14 @@ def _quality_section(quality: Mapping[str, Any]) -> str:
         ["possible_drift" if r[4] else "" for r in rows]))
 
 
+def _when(iso: str) -> str:
+    """ISO-8601 time as ``2026-03-01 12:00:00 UTC``."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return escape(iso)
+
+
 def _alerts_line(a: Mapping[str, Any]) -> str:
     sent = ", ".join(a.get("sent") or []) or "none"
     line = f"alerts: logged; sent to {sent}; delivery failures {a.get('failures', 0)}"
@@ -167,7 +176,7 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
              f"<h1>Reggaeton model monitoring {_badge(s['status'])}</h1>",
              f"<p>Run <code>{escape(s['run_id'])}</code> &middot; model "
              f"<code>{escape(str(s.get('model_version')))}</code> &middot; window "
-             f"{escape(w['since'])} &rarr; {escape(w['until'])} &middot; {w['rows']:,} records "
+             f"{_when(w['since'])} &rarr; {_when(w['until'])} &middot; {w['rows']:,} records "
              f"({serving.get('rows', 0):,} from the serving version)</p>",
              f"<h2>What triggered</h2><ul>{reasons}</ul>",
              f"<p class='muted'>{escape(_alerts_line(s.get('alerts') or {}))}<br>"
