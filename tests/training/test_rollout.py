@@ -1,0 +1,57 @@
+"""training.rollout: patch MODEL_TAG of the serving Deployment only when it changes."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from training.rollout import deployed_tag, model_tag_patch, rollout
+
+
+def _deployment(tag: str | None) -> client.V1Deployment:
+    env = [client.V1EnvVar(name="GRPC_PORT", value="50051")]
+    if tag is not None:
+        env.append(client.V1EnvVar(name="MODEL_TAG", value=tag))
+    containers = [client.V1Container(name="sidecar", image="x:1"),
+                  client.V1Container(name="service", image="reggaeton:1", env=env)]
+    return client.V1Deployment(spec=client.V1DeploymentSpec(
+        selector=client.V1LabelSelector(match_labels={"app": "r"}),
+        template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=containers))))
+
+
+class FakeApps:
+    def __init__(self, deployment: client.V1Deployment) -> None:
+        self.deployment = deployment
+        self.patches: list[tuple[str, str, dict]] = []
+
+    def read_namespaced_deployment(self, name: str, namespace: str) -> client.V1Deployment:
+        return self.deployment
+
+    def patch_namespaced_deployment(self, name: str, namespace: str, body: dict) -> None:
+        self.patches.append((name, namespace, body))
+
+
+def test_patch_sets_model_tag_of_the_named_container():
+    patch = model_tag_patch("service", "reggaeton_clf:v2")
+    containers = patch["spec"]["template"]["spec"]["containers"]
+    assert containers == [{"name": "service",
+                           "env": [{"name": "MODEL_TAG", "value": "reggaeton_clf:v2"}]}]
+
+
+def test_rollout_patches_when_the_tag_changes():
+    api = FakeApps(_deployment("reggaeton_clf:v1"))
+    assert rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2") is True
+    assert api.patches == [("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v2"))]
+
+
+def test_rollout_does_nothing_when_already_current():
+    api = FakeApps(_deployment("reggaeton_clf:v2"))
+    assert rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2") is False
+    assert api.patches == []
+
+
+def test_unset_tag_counts_as_different():
+    dep = _deployment(None).to_dict()
+    assert deployed_tag(dep, "service") is None
+    with pytest.raises(KeyError, match="no container named 'web'"):
+        deployed_tag(dep, "web")

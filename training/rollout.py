@@ -1,0 +1,98 @@
+"""Roll the serving Deployment to the promoted version (the Kubernetes train Job's last step).
+
+The train CronJob runs ``python -m training.train ... && python -m training.rollout``. When the
+gate promoted a new version, this patches the ``MODEL_TAG`` env var of the serving container,
+which starts a rolling update; ``kubectl rollout undo`` (``make rollback``) is the way back.
+When the promoted tag is already the one deployed, nothing is patched.
+
+Environment (set by the chart): ``ROLLOUT_DEPLOYMENT`` (Deployment name), ``ROLLOUT_CONTAINER``
+(container name, default ``service``), ``POD_NAMESPACE``, ``BENTOML_HOME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from reggaeton.registry import Registry, home_from_env
+
+log = logging.getLogger("training.rollout")
+
+
+def deployed_tag(deployment: Mapping[str, Any], container: str) -> str | None:
+    """The ``MODEL_TAG`` value of ``container`` in a Deployment (as a dict), or None.
+
+    Raises:
+        KeyError: when the Deployment has no container of that name.
+    """
+    for spec in deployment["spec"]["template"]["spec"]["containers"]:
+        if spec["name"] == container:
+            for env in spec.get("env") or []:
+                if env.get("name") == "MODEL_TAG":
+                    return env.get("value") or None
+            return None
+    raise KeyError(f"deployment has no container named {container!r}")
+
+
+def model_tag_patch(container: str, tag: str) -> dict[str, Any]:
+    """Strategic-merge patch that sets ``MODEL_TAG`` of one container (env merges by name)."""
+    env = [{"name": "MODEL_TAG", "value": tag}]
+    return {"spec": {"template": {"spec": {"containers": [{"name": container, "env": env}]}}}}
+
+
+def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str) -> bool:
+    """Patch the Deployment to ``tag`` unless it already runs it.
+
+    Args:
+        apps_api: A ``kubernetes.client.AppsV1Api`` (or anything with the same two methods).
+        name: Deployment name.
+        namespace: Its namespace.
+        container: Serving container name.
+        tag: Model tag to deploy.
+
+    Returns:
+        True when a patch was sent.
+    """
+    current = apps_api.read_namespaced_deployment(name, namespace)
+    as_dict = current.to_dict() if hasattr(current, "to_dict") else current
+    # to_dict() uses snake_case keys; every key read here is spelled the same in both.
+    if deployed_tag(as_dict, container) == tag:
+        log.info("deployment %s/%s already serves %s: nothing to do", namespace, name, tag)
+        return False
+    apps_api.patch_namespaced_deployment(name, namespace, model_tag_patch(container, tag))
+    log.info("deployment %s/%s patched to MODEL_TAG=%s", namespace, name, tag)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: exit 0 when rolled out or already current, 1 on error."""
+    parser = argparse.ArgumentParser(prog="python -m training.rollout", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deployment", default=os.environ.get("ROLLOUT_DEPLOYMENT"))
+    parser.add_argument("--container", default=os.environ.get("ROLLOUT_CONTAINER", "service"))
+    parser.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    parser.add_argument("--tag", help="tag to deploy (default: the promoted version)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not args.deployment:
+        parser.error("--deployment or ROLLOUT_DEPLOYMENT is required")
+    tag = args.tag or Registry(home_from_env()).promotions.current()
+    if not tag:
+        log.error("no promoted version to roll out")
+        return 1
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    rollout(client.AppsV1Api(), args.deployment, args.namespace, args.container, tag)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
