@@ -36,6 +36,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-concurrency", type=int, default=4)
     parser.add_argument("--sides", default=",".join(report.SIDES),
                         help=f"comma-separated subset of {','.join(report.SIDES)}")
+    parser.add_argument("--cells", default="",
+                        help="comma-separated subset of single_c1,single_c8,single_c32,batch100,"
+                             "batch1000 (default: all)")
     parser.add_argument("--workers", type=int, default=None,
                         help="workers for baseline and MLServer (default: the service's)")
     parser.add_argument("--mlserver-venv", type=Path, default=REPO / "var/bench/venv-mlserver")
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     home = home_from_env()
     version, pipeline = served_model(home)
     workers = args.workers or service_workers()
-    cells = report.default_cells(args.batch_concurrency)
+    cells = [c for c in report.default_cells(args.batch_concurrency)
+             if not args.cells or c.key in args.cells.split(",")]
     songs = payloads.load_songs(data_dir, max(c.rows for c in cells))
     bodies = Bodies(run_dir, songs)
     matrix = payloads.model_matrix(songs)

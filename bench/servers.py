@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +42,11 @@ class Launch:
     protocol: str  # "api" (our JSON body) or "v2" (Open Inference Protocol)
     env: dict[str, str] = field(default_factory=dict)
     log: Path | None = None
+    pid: int | None = None
+
+    def worker_pids(self) -> list[int]:
+        """Pids of every process the started server spawned (for profilers)."""
+        return [p.pid for p in _descendants(self.pid)] if self.pid else []
 
     def url(self, path: str) -> str:
         """Absolute loopback URL of ``path`` on this side."""
@@ -66,17 +72,36 @@ def _ready(url: str) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
+def _descendants(pid: int) -> list:
+    import psutil
+
     try:
-        os.killpg(proc.pid, signal.SIGTERM)  # our own process group only (start_new_session)
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """SIGTERM our process group, then make sure every descendant we spawned is gone.
+
+    BentoML's workers run in their own process group, so they are collected by pid first.
+    """
+    import psutil
+
+    children = _descendants(proc.pid)
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # our own group only (start_new_session)
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 @contextmanager
@@ -86,6 +111,7 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
     env = {**os.environ, **launch.env}
     proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    launch.pid = proc.pid
     try:
         deadline = time.monotonic() + ready_timeout_s
         while not _ready(launch.url(launch.ready_path)):
