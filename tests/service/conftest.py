@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_helpers import Server, serve
-
-TOKEN = "s3cret-test-token"
+from service_helpers import TOKEN, Server, serve
 
 
 @pytest.fixture(scope="session")

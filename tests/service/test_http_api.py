@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TOKEN
-from service_helpers import SONG, wait_until
+from service_helpers import SONG, TOKEN, wait_until
 
 from reggaeton.predlog.factory import open_store
 from reggaeton.registry import Registry
