@@ -9,7 +9,10 @@ SERVICE = "service"
 BASELINE = "baseline"
 MLSERVER_BATCHING = "mlserver-batching"
 MLSERVER_PLAIN = "mlserver-no-batching"
+SERVICE_UVLOOP = "service+uvloop"
 SIDES = (SERVICE, MLSERVER_BATCHING, MLSERVER_PLAIN, BASELINE)
+OPTIONAL_SIDES = (SERVICE_UVLOOP,)
+"""Not run by default: our service with uvloop + httptools on PYTHONPATH (an experiment)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def table(results: Results, cells: list[Cell]) -> str:
     head = ("| side | cell | requests/s | rows/s | p50 ms | p99 ms | errors | x baseline "
             "| x MLServer batching | x MLServer no batching |")
     lines = [head, "|" + "---|" * 10]
-    for side in SIDES:
+    for side in (SERVICE, SERVICE_UVLOOP, *SIDES[1:]):
         for cell in cells:
             r = results.get(side, {}).get(cell.key)
             if r is None:

@@ -35,7 +35,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200, help="single-row warm-up requests")
     parser.add_argument("--batch-concurrency", type=int, default=4)
     parser.add_argument("--sides", default=",".join(report.SIDES),
-                        help=f"comma-separated subset of {','.join(report.SIDES)}")
+                        help=f"comma-separated subset of {','.join(report.SIDES)} (optional: "
+                             f"{','.join(report.OPTIONAL_SIDES)})")
     parser.add_argument("--cells", default="",
                         help="comma-separated subset of single_c1,single_c8,single_c32,batch100,"
                              "batch1000 (default: all)")
@@ -97,18 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers or service_workers()
     cells = [c for c in report.default_cells(args.batch_concurrency)
              if not args.cells or c.key in args.cells.split(",")]
-    songs = payloads.load_songs(data_dir, max(c.rows for c in cells))
+    songs = payloads.load_songs(data_dir, max([100] + [c.rows for c in cells]))
     bodies = Bodies(run_dir, songs)
     matrix = payloads.model_matrix(songs)
     frame = pd.DataFrame(matrix, columns=list(MODEL_FEATURES))
     expected = pipeline.predict_proba(matrix)[:, 1]
     store_uri = f"sqlite:///{run_dir / 'predictions.db'}"
+    uvloop_store_uri = f"sqlite:///{run_dir / 'predictions-uvloop.db'}"
     print(f"[bench] model {version.tag}, {workers} workers per side, {args.seconds:g}s per "
           f"cell, run dir {run_dir}", flush=True)
 
     launches = {}
     if report.SERVICE in sides:
         launches[report.SERVICE] = lambda: servers.service_launch(REPO, run_dir, home, store_uri)
+    if report.SERVICE_UVLOOP in sides:
+        launches[report.SERVICE_UVLOOP] = lambda: servers.service_launch(
+            REPO, run_dir, home, uvloop_store_uri,
+            name=report.SERVICE_UVLOOP,
+            extra_path=envs.ensure_service_extras(run_root / "service-extras"))
     for side, batching in ((report.MLSERVER_BATCHING, True), (report.MLSERVER_PLAIN, False)):
         if side in sides:
             launches[side] = lambda b=batching: servers.mlserver_launch(
@@ -140,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(side)
             meta["checks"][side] = {"ok": False, "detail": str(exc)}
             continue
-        if side == report.SERVICE:
-            meta["prediction_log"] = _logged(store_uri, results[side], cells, warm_rows)
+        if side in (report.SERVICE, report.SERVICE_UVLOOP):
+            uri = store_uri if side == report.SERVICE else uvloop_store_uri
+            meta.setdefault("prediction_log", {})[side] = _logged(uri, results[side], cells,
+                                                                  warm_rows)
 
     verdicts = report.targets(results)
     text = "\n\n".join([

@@ -127,15 +127,20 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
         log.close()
 
 
-def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str) -> Launch:
-    """Our BentoML service with prediction logging to ``store_uri`` and gRPC off."""
+def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str,
+                   name: str = "service", extra_path: Path | None = None) -> Launch:
+    """Our BentoML service with prediction logging to ``store_uri`` and gRPC off.
+
+    ``extra_path`` is put on PYTHONPATH (the optional uvloop + httptools experiment).
+    """
     port = free_port()
+    extra = {"PYTHONPATH": str(extra_path)} if extra_path else {}
     return Launch(
-        name="service", cwd=repo, port=port, protocol="api", log=run_dir / "service.log",
+        name=name, cwd=repo, port=port, protocol="api", log=run_dir / f"{name}.log",
         argv=[str(repo / ".venv" / "bin" / "bentoml"), "serve", "service.service:ReggaetonService",
               "--host", HOST, "--port", str(port)],
         env={"BENTOML_HOME": str(bentoml_home), "PREDICTION_STORE_URI": store_uri,
-             "GRPC_PORT": "0", "BENTOML_DO_NOT_TRACK": "true"},
+             "GRPC_PORT": "0", "BENTOML_DO_NOT_TRACK": "true", **extra},
         ready_path="/readyz", single_path="/predict-song", batch_path="/predict-songs",
     )
 
