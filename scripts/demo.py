@@ -55,6 +55,10 @@ def environment(state: Path) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}",
         "PREDICTION_SPILL_DIR": str(state / "spill"),
         "MONITORING_REPORTS_DIR": str(state / "reports"),
+        "MONITORING_STATE_DIR": str(state / "monitoring"),
+        "RETRAIN_MODE": "local",
+        # empty values are ignored by the monitor's loader, so the YAML written below wins
+        "MONITORING_CONFIG": "", "MONITORING_AUTO_RETRAIN": "", "ALERT_EMAIL_TO": "",
         "MODEL_WATCH_INTERVAL": "1",
         "API_TOKEN": "",
         "MODEL_TAG": "",
@@ -111,6 +115,7 @@ def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training:
         steps.say("1/6", "training version 1 (MLflow + model store in the state folder)")
         summary["v1"] = steps.train(env, state, training)
         receiver = stack.enter_context(WebhookReceiver())
+        env["ALERT_WEBHOOK_URL"] = receiver.url
         tolerance = [f"gate.f1_tolerance={args.gate_tolerance}",
                      f"gate.pr_auc_tolerance={args.gate_tolerance}"]
         steps.write_monitoring_config(state, receiver.url, training + tolerance)
