@@ -121,14 +121,17 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
                 runtime = get_runtime()
                 response = await handler(request, runtime)
             except ApiError as err:
-                _count_rejection(get_runtime, endpoint, err.status)
+                _count(get_runtime, endpoint, err.status)
                 return err.response()
             except NotReady as exc:
+                _count(get_runtime, endpoint, 503)
                 return ApiError(503, "not_ready", str(exc)).response()
             except Exception:  # noqa: BLE001 - log it, answer 503, never leak a traceback
                 logger.exception("%s failed", endpoint)
+                _count(get_runtime, endpoint, 503)
                 return ApiError(503, "unavailable", "temporary server error, retry").response()
-            runtime.metrics.observe_latency(endpoint, time.perf_counter() - started)
+            runtime.metrics.observe_request(endpoint, response.status_code,
+                                            time.perf_counter() - started)
             return response
 
         route.__name__ = endpoint.strip("/").replace("-", "_") or "root"
@@ -220,6 +223,6 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _count_rejection(get_runtime: Callable[[], Runtime], endpoint: str, status: int) -> None:
+def _count(get_runtime: Callable[[], Runtime], endpoint: str, status: int) -> None:
     with contextlib.suppress(Exception):  # metrics never break an answer
-        get_runtime().metrics.rejected.labels(endpoint, str(status)).inc()
+        get_runtime().metrics.observe_request(endpoint, status, None)

@@ -40,8 +40,8 @@ class ServiceMetrics:
         self.latency = Histogram("reggaeton_request_latency_seconds",
                                  "Server-side latency of scoring requests, by endpoint",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=reg)
-        self.rejected = Counter("reggaeton_rejected_requests_total",
-                                "Requests refused with a 4xx, by endpoint and status",
+        self.requests = Counter("reggaeton_requests_total",
+                                "HTTP requests answered, by endpoint and status code",
                                 ["endpoint", "status"], registry=reg)
         self.queue_depth = Gauge("reggaeton_prediction_log_queue_depth",
                                  "Prediction records waiting in memory for the store",
@@ -61,6 +61,7 @@ class ServiceMetrics:
                                 registry=reg)
         self._children: dict[tuple[int, str], Any] = {}
         self._latency_children: dict[str, Any] = {}
+        self._request_children: dict[tuple[str, int], Any] = {}
         self._writer_seen = dict.fromkeys(_WRITER_COUNTERS, 0)
         self._bounds = np.asarray(PROBABILITY_BUCKETS)
         self._model_labels: tuple[str, str] | None = None
@@ -74,8 +75,15 @@ class ServiceMetrics:
                 self._child(label, source).inc(count)
         self._observe_many(proba)
 
-    def observe_latency(self, endpoint: str, seconds: float) -> None:
-        """Record the latency of one answered request."""
+    def observe_request(self, endpoint: str, status: int, seconds: float | None) -> None:
+        """Count one answered request and, for successes, record its latency."""
+        key = (endpoint, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(endpoint, str(status))
+        counter.inc()
+        if seconds is None:
+            return
         child = self._latency_children.get(endpoint)
         if child is None:
             child = self._latency_children[endpoint] = self.latency.labels(endpoint)
