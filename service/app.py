@@ -144,7 +144,7 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
             matrix = validate_rows([song], offset_index=False)
         except ValidationError as err:
             raise _invalid(err) from None
-        return json_response(runtime.score(matrix, "http", started)[0])
+        return json_response(runtime.score(matrix, "http", started, songs=[song])[0])
 
     async def predict_songs(request: Request, runtime: Runtime) -> Response:
         started = time.perf_counter()
@@ -160,7 +160,7 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
                 matrix = validate_rows(songs)
             except ValidationError as err:
                 raise _invalid(err) from None
-            return runtime.score(matrix, "batch", started, batch=True)
+            return runtime.score(matrix, "batch", started, batch=True, songs=songs)
 
         if len(songs) >= OFFLOAD_ROWS:
             results = await anyio.to_thread.run_sync(work)

@@ -21,7 +21,7 @@ from reggaeton.registry import ModelLoadError, Registry
 from service.config import ServiceConfig
 from service.inference import Predictor, load_predictor, result_rows
 from service.metrics import ServiceMetrics
-from service.validation import row_features
+from service.validation import logged_features
 from service.writer import PredictionWriter
 
 logger = logging.getLogger("reggaeton.service")
@@ -166,8 +166,8 @@ class Runtime:
             raise NotReady("no model version loaded yet")
         return predictor
 
-    def score(self, validated: np.ndarray, source: str, started: float,
-              batch: bool = False) -> list[dict[str, Any]]:
+    def score(self, validated: np.ndarray, source: str, started: float, batch: bool = False,
+              songs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Score validated rows, log every prediction, count it; returns the JSON results.
 
         Args:
@@ -175,6 +175,8 @@ class Runtime:
             source: ``http``, ``grpc`` or ``batch`` (stored in the prediction log).
             started: ``time.perf_counter()`` when the request arrived.
             batch: True for the batch endpoints (ids get a shared prefix and an index).
+            songs: The decoded request objects the matrix came from; logged as sent when
+                they hold only schema features (they are modified: ``id_new`` is dropped).
         """
         predictor = self.current()  # one read: the whole request uses one version
         proba, labels = predictor.predict(validated)
@@ -186,7 +188,7 @@ class Runtime:
         tag = predictor.tag
         records = [
             PredictionRecord(rid, tag, feats, p, lab, latency_ms, source, now)
-            for rid, feats, p, lab in zip(ids, row_features(validated), proba.tolist(),
+            for rid, feats, p, lab in zip(ids, logged_features(songs, validated), proba.tolist(),
                                           labels.tolist(), strict=True)
         ]
         self.writer.submit_many(records)

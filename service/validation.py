@@ -117,6 +117,30 @@ def _culprit(record: Any) -> str:
     return ""
 
 
+_COLUMN_SET = frozenset(COLUMNS)
+
+
+def logged_features(songs: Sequence[Any] | None, matrix: np.ndarray) -> list[dict[str, Any]]:
+    """The features to log for each validated song.
+
+    A decoded request object that holds nothing but schema features once ``id_new`` is
+    dropped is logged as sent (no copy: the cheapest way to keep the raw values); anything
+    else is rebuilt from the validated matrix.
+    """
+    if songs is None:
+        return row_features(matrix)
+    out: list[dict[str, Any]] = []
+    rebuilt: list[dict[str, float]] | None = None
+    for i, song in enumerate(songs):
+        song.pop("id_new", None)
+        if song.keys() <= _COLUMN_SET and None not in song.values():
+            out.append(song)
+        else:
+            rebuilt = rebuilt or row_features(matrix)
+            out.append(rebuilt[i])
+    return out
+
+
 def row_features(matrix: np.ndarray) -> list[dict[str, float]]:
     """The validated values of each row as ``{feature: value}`` (absent optional ones left out)."""
     rows = matrix.tolist()

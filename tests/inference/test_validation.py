@@ -14,6 +14,7 @@ from service.validation import (
     COLUMNS,
     FAST_MIN_ROWS,
     MODEL_INDEX,
+    logged_features,
     row_features,
     validate_rows,
 )
@@ -102,3 +103,14 @@ def test_row_features_keep_every_schema_feature_and_drop_absent_optional_ones():
     assert set(first) == set(COLUMNS) and "id_new" not in first
     assert set(second) == set(COLUMNS) - {"time_signature"}
     assert matrix[:, MODEL_INDEX].shape == (2, 11)
+
+
+def test_logged_features_are_the_sent_values_without_identifiers_or_extras():
+    songs = [dict(SONG), {**SONG, "genre": "pop"}, {**SONG, "time_signature": None}]
+    matrix = validate_rows(songs)
+    logged = logged_features(songs, matrix)
+    assert logged[0] is songs[0] and "id_new" not in logged[0]  # logged as sent, no copy
+    assert logged[0]["popularity"] == 60
+    assert set(logged[1]) == set(COLUMNS)  # the unknown key is not logged
+    assert set(logged[2]) == set(COLUMNS) - {"time_signature"}
+    assert logged_features(None, matrix) == row_features(matrix)
