@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict = {"started": stamp, "model": version.tag, "workers": workers,
                   "seconds_per_cell": args.seconds, "cpus": os.cpu_count(),
                   "python": platform.python_version(), "checks": {}, "loadavg_before": {},
-                  "mlserver_requirements": envs.mlserver_requirements()}
+                  "mlserver_requirements": envs.mlserver_requirements(), **_git_state()}
     failed = []
     for side, make in launches.items():
         meta["loadavg_before"][side] = os.getloadavg()
@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
     verdicts = report.targets(results)
     text = "\n\n".join([
-        f"Model {version.tag}; {workers} workers per side; {args.seconds:g} s per cell; "
+        f"Commit {meta['git_commit']}"
+        + (" (service/ has uncommitted changes)" if meta["service_uncommitted"] else "")
+        + f"; model {version.tag}; {workers} workers per side; {args.seconds:g} s per cell; "
         f"{os.cpu_count()} CPUs shared with hey and any other work (1-minute load average "
         f"before each side: "
         + ", ".join(f"{k} {v[0]:.1f}" for k, v in meta["loadavg_before"].items()) + ").",
@@ -168,6 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{stamp}.md").write_text(text + "\n")
     print(text)
     return 1 if failed else 0
+
+
+def _git_state() -> dict:
+    """The commit measured and whether service/ had uncommitted changes (shared checkout)."""
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    return {"git_commit": git("rev-parse", "--short", "HEAD"),
+            "service_uncommitted": git("status", "--porcelain", "--", "service")}
 
 
 def _logged(store_uri: str, cells: dict, cell_defs, warm_rows: int) -> dict:
