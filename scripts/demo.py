@@ -126,14 +126,16 @@ def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training:
         service.wait_ready(300)
 
         steps.say("2/6", f"clean traffic: {args.requests} predictions over HTTP and gRPC")
-        clean = steps.traffic_phase(service, args.requests, args.seed, [], args.feedback)
+        pool = steps.traffic_pool(training)
+        summary["traffic_pool"] = {"songs": len(pool), "excluded": "the training hold-out"}
+        clean = steps.traffic_phase(service, pool, args.requests, args.seed, [], args.feedback)
         summary["traffic_clean"] = clean["counts"]
 
         steps.say("3/6", "monitor on the clean window")
         summary["monitor_clean"] = steps.monitor(env, state, clean["window"], retrain=False)
 
         steps.say("4/6", f"drifted traffic ({', '.join(drifts)}) with true labels as feedback")
-        drifted = steps.traffic_phase(service, args.requests, args.seed + 1, drifts,
+        drifted = steps.traffic_phase(service, pool, args.requests, args.seed + 1, drifts,
                                       args.feedback)
         summary["traffic_drifted"] = drifted["counts"]
         loop = steps.start_client_loop(service.url)

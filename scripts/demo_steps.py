@@ -77,12 +77,35 @@ def write_monitoring_config(state: Path, webhook_url: str, overrides: list[str])
     return path
 
 
-def traffic_phase(service: ServiceProcess, n: int, seed: int, drifts: list[str],
+def traffic_pool(overrides: list[str]) -> Any:
+    """The songs production traffic is drawn from: the labelled seed songs minus the training
+    hold-out (computed with training's own config and split), so that feedback never leaks the
+    hold-out into version 2 and the gate's hold-out comparison stays honest."""
+    import pandas as pd
+
+    from monitoring.simulate import load_songs
+    from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
+    from training.config import load_config
+    from training.data import load_labelled, split_holdout
+
+    config = load_config(overrides=[o for o in overrides if not o.startswith("gate.")])
+    d = config.data
+    labelled, _ = load_labelled(ROOT / d.reggaeton_csv, ROOT / d.other_csv, d.feature_list)
+    _, holdout = split_holdout(labelled, config.split.test_size, config.seed)
+    songs = load_songs(ROOT / "data")
+    songs = songs[songs[LABEL_COLUMN].notna()]
+    keys = list(MODEL_FEATURES)
+    marked = songs.merge(holdout[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    pool = marked[marked["_merge"] == "left_only"].drop(columns="_merge")
+    return pd.DataFrame(pool).reset_index(drop=True)
+
+
+def traffic_phase(service: ServiceProcess, pool: Any, n: int, seed: int, drifts: list[str],
                   feedback: float) -> dict[str, Any]:
     """Send ``n`` songs (1/4 HTTP single, 1/4 HTTP batch, 1/2 gRPC) plus feedback."""
-    from monitoring.simulate import build_traffic, load_songs, parse_drift
+    from monitoring.simulate import build_traffic, parse_drift
 
-    frame = build_traffic(load_songs(ROOT / "data"), n, seed, [parse_drift(d) for d in drifts])
+    frame = build_traffic(pool, n, seed, [parse_drift(d) for d in drifts])
     q = n // 4
     since = datetime.now(UTC)
     sent = traffic.send_http_single(service.url, frame.iloc[:q], concurrency=1)  # in order
