@@ -82,8 +82,10 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2) -> A
 
 
 @contextlib.contextmanager
-def serve(home: Path, store_uri: str, workdir: Path, **env: str) -> Iterator[Server]:
-    """Run ``bentoml serve service.service:ReggaetonService`` on free ports until exit."""
+def serve(home: Path, store_uri: str, workdir: Path, wait_ready: bool = True,
+          **env: str) -> Iterator[Server]:
+    """Run ``bentoml serve service.service:ReggaetonService`` on free ports until exit
+    (waiting for ``/readyz`` unless ``wait_ready`` is False)."""
     port, grpc_port = free_port(), free_port()
     log = workdir / f"serve-{port}.log"
     environ = {**os.environ, "BENTOML_HOME": str(home), "PREDICTION_STORE_URI": store_uri,
@@ -107,7 +109,8 @@ def serve(home: Path, store_uri: str, workdir: Path, **env: str) -> Iterator[Ser
             except OSError:
                 return False
 
-        wait_until(ready, 120, "the service to become ready")
+        if wait_ready:
+            wait_until(ready, 120, "the service to become ready")
         yield server
     finally:
         with contextlib.suppress(ProcessLookupError):
