@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import shutil
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -157,9 +158,16 @@ def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training:
                                   + summary["switch"]["failed"])
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 when the loop closed as expected, 1 otherwise."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started with `&` by a script
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         summary = run(args)
     except KeyboardInterrupt:
