@@ -11,6 +11,7 @@ client sends can produce a 500.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +30,7 @@ from starlette.routing import Route
 
 from reggaeton.schema import ValidationError
 from service.metrics import render
-from service.runtime import NotReady, Runtime
+from service.runtime import NotReady, Runtime, ScoreJob
 from service.validation import validate_rows
 
 logger = logging.getLogger("reggaeton.service")
@@ -111,8 +113,46 @@ def _authorize(request: Request, token: str | None) -> None:
                        "must be 'Bearer <API_TOKEN>'")
 
 
+class Coalescer:
+    """Merges the scoring of requests that reach the same event-loop iteration.
+
+    The adaptive-batching equivalent: a request appends its validated rows and waits; the first
+    one schedules a flush with ``call_soon``, which runs after every other handler that became
+    ready in the same iteration, so concurrent requests share one model call without any added
+    wait (no ``max_latency`` timer, nothing to tune, no 503). Each request is still answered and
+    logged on its own; validation errors never reach the merge.
+    """
+
+    def __init__(self, get_runtime: Callable[[], Runtime]) -> None:
+        self.get_runtime = get_runtime
+        self._pending: list[tuple[ScoreJob, asyncio.Future]] = []
+
+    async def score(self, job: ScoreJob) -> list[dict[str, Any]]:
+        """Score one request, possibly together with others."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((job, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            answers = self.get_runtime().score_many([job for job, _ in pending])
+        except Exception as exc:  # noqa: BLE001 - every merged request gets the error
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), answer in zip(pending, answers, strict=True):
+            if not future.done():
+                future.set_result(answer)
+
+
 def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
     """The Starlette app; ``get_runtime`` returns the worker's runtime (set at startup)."""
+    coalescer = Coalescer(get_runtime)
 
     def guarded(endpoint: str, handler: Callable[[Request, Runtime], Any]) -> Callable:
         async def route(request: Request) -> Response:
@@ -144,7 +184,8 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
             matrix = validate_rows([song], offset_index=False)
         except ValidationError as err:
             raise _invalid(err) from None
-        return json_response(runtime.score(matrix, "http", started, songs=[song])[0])
+        results = await coalescer.score(ScoreJob(matrix, "http", started, songs=[song]))
+        return json_response(results[0])
 
     async def predict_songs(request: Request, runtime: Runtime) -> Response:
         started = time.perf_counter()
@@ -155,17 +196,21 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
             raise ApiError(422 if songs else 422, "validation_error", f"data {rule}", "data",
                            rule)
 
-        def work() -> list[dict[str, Any]]:
+        def check() -> np.ndarray:
             try:
-                matrix = validate_rows(songs)
+                return validate_rows(songs)
             except ValidationError as err:
                 raise _invalid(err) from None
-            return runtime.score(matrix, "batch", started, batch=True, songs=songs)
 
-        if len(songs) >= OFFLOAD_ROWS:
+        if len(songs) >= OFFLOAD_ROWS:  # big: validate and score in a thread, unmerged
+
+            def work() -> list[dict[str, Any]]:
+                return runtime.score(check(), "batch", started, batch=True, songs=songs)
+
             results = await anyio.to_thread.run_sync(work)
         else:
-            results = work()
+            job = ScoreJob(check(), "batch", started, batch=True, songs=songs)
+            results = await coalescer.score(job)
         return json_response({"results": results, "count": len(results),
                               "model_version": results[0]["model_version"]})
 

@@ -40,6 +40,9 @@ class ServiceMetrics:
         self.latency = Histogram("reggaeton_request_latency_seconds",
                                  "Server-side latency of scoring requests, by endpoint",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=reg)
+        self.merged = Histogram("reggaeton_requests_per_model_call",
+                                "Concurrent requests merged into one model call",
+                                buckets=(1, 2, 4, 8, 16, 32, 64), registry=reg)
         self.requests = Counter("reggaeton_requests_total",
                                 "HTTP requests answered, by endpoint and status code",
                                 ["endpoint", "status"], registry=reg)

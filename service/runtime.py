@@ -10,6 +10,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ logger = logging.getLogger("reggaeton.service")
 
 class NotReady(RuntimeError):
     """No model version is loaded yet."""
+
+
+@dataclass
+class ScoreJob:
+    """One request's validated rows waiting to be scored (see :meth:`Runtime.score_many`)."""
+
+    validated: np.ndarray
+    source: str
+    started: float
+    batch: bool = False
+    songs: list[dict[str, Any]] | None = None
 
 
 class Runtime:
@@ -178,21 +190,37 @@ class Runtime:
             songs: The decoded request objects the matrix came from; logged as sent when
                 they hold only schema features (they are modified: ``id_new`` is dropped).
         """
-        predictor = self.current()  # one read: the whole request uses one version
-        proba, labels = predictor.predict(validated)
+        return self.score_many([ScoreJob(validated, source, started, batch, songs)])[0]
+
+    def score_many(self, jobs: list[ScoreJob]) -> list[list[dict[str, Any]]]:
+        """Score several requests with ONE model call (rows stacked), then answer and log
+        each request separately. Returns one result list per job, in order."""
+        predictor = self.current()  # one read: every merged request uses one version
+        if len(jobs) == 1:
+            parts = [predictor.predict(jobs[0].validated)]
+        else:
+            proba, labels = predictor.predict(np.concatenate([j.validated for j in jobs]))
+            cuts = np.cumsum([len(j.validated) for j in jobs])[:-1]
+            parts = list(zip(np.split(proba, cuts), np.split(labels, cuts), strict=True))
+        self.metrics.merged.observe(len(jobs))
+        return [self._finish(predictor, job, proba, labels)
+                for job, (proba, labels) in zip(jobs, parts, strict=True)]
+
+    def _finish(self, predictor: Predictor, job: ScoreJob, proba: np.ndarray,
+                labels: np.ndarray) -> list[dict[str, Any]]:
         prefix = secrets.token_hex(16)
-        ids = [f"{prefix}-{i}" for i in range(len(labels))] if batch else [prefix]
+        ids = [f"{prefix}-{i}" for i in range(len(labels))] if job.batch else [prefix]
         results = result_rows(predictor, proba, labels, ids)
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        latency_ms = (time.perf_counter() - job.started) * 1000.0
         now = datetime.now(UTC)
         tag = predictor.tag
         records = [
-            PredictionRecord(rid, tag, feats, p, lab, latency_ms, source, now)
-            for rid, feats, p, lab in zip(ids, logged_features(songs, validated), proba.tolist(),
-                                          labels.tolist(), strict=True)
+            PredictionRecord(rid, tag, feats, p, lab, latency_ms, job.source, now)
+            for rid, feats, p, lab in zip(ids, logged_features(job.songs, job.validated),
+                                          proba.tolist(), labels.tolist(), strict=True)
         ]
         self.writer.submit_many(records)
-        self.metrics.observe(proba, labels, source)
+        self.metrics.observe(proba, labels, job.source)
         return results
 
     # -- feedback ------------------------------------------------------------------------------

@@ -198,3 +198,21 @@ def test_admin_reload_needs_the_token(server):
     assert server.request("POST", "/admin/reload")[0] == 401
     status, body = server.request("POST", "/admin/reload", headers=AUTH)
     assert status == 200 and body["changed"] is False and body["error"] is None
+
+
+def test_concurrent_requests_are_answered_correctly_each(server):
+    """Concurrent requests may share one model call (service.app.Coalescer): every answer
+    must still be its own song's, with its own id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    songs = [{**SONG, "danceability": i / 48, "energy": 1 - i / 48} for i in range(48)]
+    expected = [server.request("POST", "/predict-song", {"data": s})[1]["probability"]
+                for s in songs]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda s: server.request("POST", "/predict-song", {"data": s}),
+                                songs))
+    assert [status for status, _ in answers] == [200] * 48
+    assert [body["probability"] for _, body in answers] == expected
+    assert len({body["request_id"] for _, body in answers}) == 48
+    text = server.request("GET", "/metrics")[1]
+    assert "reggaeton_requests_per_model_call_bucket" in text
