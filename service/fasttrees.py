@@ -26,20 +26,11 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from service.treecuts import Affine, raw_cuts
+
 PINNED_SKLEARN = "1.9.1"
 SMALL_BATCH = 16
 """From this many rows on, the Cython ``predict_stages`` beats the numpy walk."""
-_INT64_MIN = np.int64(np.iinfo(np.int64).min)
-_DBL_MAX = np.finfo(np.float64).max
-
-
-@dataclass(frozen=True)
-class _Affine:
-    """How one estimator input column is made from a raw column."""
-
-    raw_column: int
-    mean: float | None  # subtracted when not None
-    scale: float | None  # divided by when not None
 
 
 @dataclass(frozen=True)
@@ -160,14 +151,14 @@ def compile_pipeline(pipeline: Any, n_features: int) -> FlatGBM | None:
     return _flatten(gbm, columns, init_raw, n_features)
 
 
-def _column_map(pre: Any, n_features: int) -> list[_Affine] | None:
+def _column_map(pre: Any, n_features: int) -> list[Affine] | None:
     """Estimator input column -> (raw column, affine), or None when unsupported."""
     from sklearn.preprocessing import StandardScaler
 
     if getattr(pre, "sparse_output_", True) or getattr(pre, "n_features_in_", None) != n_features:
         return None
     width = sum(s.stop - s.start for s in pre.output_indices_.values())
-    out: list[_Affine | None] = [None] * width
+    out: list[Affine | None] = [None] * width
     for name, trans, _ in pre.transformers_:
         indices = list(pre._transformer_to_input_indices.get(name, []))
         where = pre.output_indices_.get(name, slice(0, 0))
@@ -176,7 +167,7 @@ def _column_map(pre: Any, n_features: int) -> list[_Affine] | None:
         if where.stop - where.start != len(indices):
             return None
         if _is_identity(trans):
-            affines = [_Affine(c, None, None) for c in indices]
+            affines = [Affine(c, None, None) for c in indices]
         elif type(trans) is StandardScaler:
             affines = _scaler_affines(trans, indices)
             if affines is None:
@@ -199,7 +190,7 @@ def _is_identity(trans: Any) -> bool:
             and not trans.validate)
 
 
-def _scaler_affines(scaler: Any, indices: list[int]) -> list[_Affine] | None:
+def _scaler_affines(scaler: Any, indices: list[int]) -> list[Affine] | None:
     mean = scaler.mean_ if scaler.with_mean else None
     scale = scaler.scale_ if scaler.with_std else None
     for arr in (mean, scale):
@@ -208,13 +199,13 @@ def _scaler_affines(scaler: Any, indices: list[int]) -> list[_Affine] | None:
     if scale is not None and not np.all(scale > 0):
         return None
     return [
-        _Affine(c, None if mean is None else float(mean[k]),
+        Affine(c, None if mean is None else float(mean[k]),
                 None if scale is None else float(scale[k]))
         for k, c in enumerate(indices)
     ]
 
 
-def _flatten(gbm: Any, columns: list[_Affine], init_raw: float, n_features: int) -> FlatGBM:
+def _flatten(gbm: Any, columns: list[Affine], init_raw: float, n_features: int) -> FlatGBM:
     feats, thresholds, children, values, roots = [], [], [], [], []
     depth, offset = 0, 0
     lr = float(gbm.learning_rate)
@@ -250,54 +241,3 @@ def _flatten(gbm: Any, columns: list[_Affine], init_raw: float, n_features: int)
         means=np.array([0.0 if c.mean is None else c.mean for c in columns]),
         scales=np.array([1.0 if c.scale is None else c.scale for c in columns]),
     )
-
-
-def _goes_left(raw: np.ndarray, thresholds: np.ndarray, affine: _Affine) -> np.ndarray:
-    """sklearn's decision for raw values: scale in float64, cast to float32, ``<=`` in double."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = raw.astype(np.float64)
-        if affine.mean is not None:
-            scaled = scaled - affine.mean
-        if affine.scale is not None:
-            scaled = scaled / affine.scale
-        return scaled.astype(np.float32).astype(np.float64) <= thresholds
-
-
-def _to_key(x: np.ndarray) -> np.ndarray:
-    bits = x.view(np.int64)
-    return np.where(bits >= 0, bits, _INT64_MIN - bits)
-
-
-def _from_key(key: np.ndarray) -> np.ndarray:
-    bits = np.where(key >= 0, key, _INT64_MIN - key)
-    return bits.astype(np.int64).view(np.float64)
-
-
-def raw_cuts(thresholds: np.ndarray, affine: _Affine) -> np.ndarray:
-    """Largest raw float64 value that goes left at each threshold (bisection on float order).
-
-    Args:
-        thresholds: Split thresholds of one estimator input column.
-        affine: How that column is computed from the raw column.
-
-    Returns:
-        Cuts such that ``raw <= cut`` equals sklearn's ``float32(scaled(raw)) <= threshold``
-        for every finite raw value.
-    """
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    n = thresholds.shape[0]
-    lo = _to_key(np.full(n, -_DBL_MAX))  # goes left (scaled value is very negative)
-    hi = _to_key(np.full(n, _DBL_MAX))  # goes right
-    left_at_lo = _goes_left(_from_key(lo), thresholds, affine)
-    left_at_hi = _goes_left(_from_key(hi), thresholds, affine)
-    for _ in range(66):
-        active = hi > lo + 1  # (hi - lo could overflow int64)
-        if not active.any():
-            break
-        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # overflow-free floor average
-        left = _goes_left(_from_key(mid), thresholds, affine)
-        lo = np.where(active & left, mid, lo)
-        hi = np.where(active & ~left, mid, hi)
-    cut = _from_key(lo)
-    cut = np.where(left_at_hi, np.inf, cut)  # everything goes left
-    return np.where(~left_at_lo, -np.inf, cut)  # nothing goes left

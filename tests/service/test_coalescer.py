@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from service_helpers import SONG
 
-from service.app import Coalescer
+from service.coalesce import Coalescer
 from service.config import ServiceConfig
 from service.runtime import NotReady, Runtime, ScoreJob
 from service.validation import validate_rows
