@@ -72,8 +72,13 @@ def table(results: Results, cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
-def targets(results: Results) -> list[dict[str, Any]]:
-    """The issue's targets for our service, each with the measured value and met/not met."""
+def targets(results: Results, prediction_log: dict[str, Any] | None = None
+            ) -> list[dict[str, Any]]:
+    """The issue's targets for our service, each with the measured value and met/not met.
+
+    ``prediction_log`` (``{"logged_rows", "answered_rows"}`` of our service) adds the check that
+    every answered prediction reached the log.
+    """
     ours = results.get(SERVICE, {})
 
     def get(cell: str, key: str, side: str = SERVICE) -> float | None:
@@ -100,6 +105,10 @@ def targets(results: Results) -> list[dict[str, Any]]:
          bool(ours) and all(c.get("errors", 0) == 0 for c in ours.values()),
          f"{sum(c.get('errors', 0) for c in ours.values())} errors"),
     ]
+    if prediction_log and "logged_rows" in prediction_log:
+        logged, answered = prediction_log["logged_rows"], prediction_log["answered_rows"]
+        checks.append(("every answered prediction is in the prediction log", logged,
+                       logged == answered, f"{logged:,} logged of {answered:,} answered"))
     return [{"target": name, "value": value, "met": bool(met), "measured": text}
             for name, value, met, text in checks]
 

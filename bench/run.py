@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             meta.setdefault("prediction_log", {})[side] = _logged(uri, results[side], cells,
                                                                   warm_rows)
 
-    verdicts = report.targets(results)
+    verdicts = report.targets(results, meta.get("prediction_log", {}).get(report.SERVICE))
     text = "\n\n".join([
         f"Commit {meta['git_commit']}"
         + (" (service/ has uncommitted changes)" if meta["service_uncommitted"] else "")

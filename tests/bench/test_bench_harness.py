@@ -132,3 +132,11 @@ def test_mlserver_templates_serve_predict_proba_with_and_without_batching():
 def test_parse_hey_falls_back_to_the_slowest_answer_for_p99_on_few_requests():
     text = HEY_OUTPUT.replace("  99% in 0.0420 secs\n", "")
     assert parse_hey(text, rows_per_request=1).p99_ms == pytest.approx(50.0)
+
+
+def test_an_incomplete_prediction_log_is_a_missed_target():
+    results = {report.SERVICE: {"single_c1": _cell(500)}}
+    verdicts = report.targets(results, {"logged_rows": 90, "answered_rows": 100})
+    assert verdicts[-1]["target"] == "every answered prediction is in the prediction log"
+    assert not verdicts[-1]["met"]
+    assert report.targets(results, {"logged_rows": 100, "answered_rows": 100})[-1]["met"]
