@@ -82,7 +82,8 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"example": {"request_id": "5f0c...e1",
                                                              "label": 1}})
-    request_id: str
+    request_id: str = Field(..., min_length=1, max_length=200,
+                            description="The request_id returned with the prediction")
     label: Literal[0, 1] = Field(..., description="1 = reggaeton, 0 = other")
 
 
