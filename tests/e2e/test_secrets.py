@@ -70,9 +70,15 @@ def test_no_secret_in_chart_defaults_or_bentofile():
         spec = yaml.safe_load(bentofile.read_text()) or {}
         names = {e.get("name", "") for e in spec.get("envs") or []}
         assert not {n for n in names if SECRET_KEY.search(n)}, names
+        # the image holds code, not state: no var/ (stores, spill), no .env files
+        included = " ".join(spec.get("include") or [])
+        assert "var/" not in included and ".env" not in included, included
 
 
-def test_no_token_literal_in_service_code():
+def test_no_token_literal_in_service_code_and_constant_time_comparison():
+    uses_compare_digest = False
     for path in (support.ROOT / "service").rglob("*.py"):
         text = Path(path).read_text()
         assert not re.search(r"API_TOKEN\s*=\s*['\"][^'\"]+['\"]", text), path
+        uses_compare_digest |= "hmac.compare_digest" in text
+    assert uses_compare_digest, "the token must be compared in constant time"
