@@ -44,7 +44,11 @@ class Feature:
         """Return None when ``value`` is valid for this feature, else the rule it breaks."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"must be a number, got {type(value).__name__}"
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float, e.g. 10**400
+            return "is out of range (too large)"
+        if not finite:
             return "must be a finite number (NaN and Infinity are not accepted)"
         if self.dtype == "int" and float(value) != int(value):
             return "must be a whole number"
@@ -100,15 +104,13 @@ class ValidationError(ValueError):
         self.field = field
         self.rule = rule
         self.index = index
-        where = f"data[{index}].{field}" if index is not None else f"data.{field}"
-        super().__init__(f"{where}: {rule}")
+        super().__init__(f"{self.location}: {rule}")
 
     @property
     def location(self) -> str:
-        """Dotted path of the bad field, e.g. ``data[3].tempo``."""
-        if self.index is not None:
-            return f"data[{self.index}].{self.field}"
-        return f"data.{self.field}"
+        """Dotted path of the bad field, e.g. ``data[3].tempo`` (``data[3]`` for the record)."""
+        where = f"data[{self.index}]" if self.index is not None else "data"
+        return f"{where}.{self.field}" if self.field else where
 
 
 def validate_record(

@@ -50,6 +50,7 @@ def test_valid_record_returns_floats_and_ignores_extras():
     ("duration", 0, "must be greater than 0"),
     ("key", 2.5, "whole number"),
     ("loudness", math.nan, "finite"),
+    ("popularity", 10**400, "too large"),
 ])
 def test_invalid_values_name_the_field(field, value, rule):
     record = dict(SONG)
@@ -65,5 +66,6 @@ def test_invalid_values_name_the_field(field, value, rule):
 
 
 def test_non_mapping_record_is_rejected():
-    with pytest.raises(ValidationError, match="JSON object"):
-        validate_record([1, 2, 3])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="JSON object") as info:
+        validate_record([1, 2, 3], index=1)  # type: ignore[arg-type]
+    assert info.value.location == "data[1]"
