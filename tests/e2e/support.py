@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +18,9 @@ from typing import Any
 
 import requests
 
+from scripts.procs import ServiceProcess, free_port, run_module
+
 ROOT = Path(__file__).resolve().parents[2]
-try:
-    from scripts.procs import ServiceProcess, free_port, run_module
-except ModuleNotFoundError:  # plain `pytest` (not `python -m pytest`) leaves the root off the path
-    sys.path.insert(0, str(ROOT))
-    from scripts.procs import ServiceProcess, free_port, run_module
 
 __all__ = ["ServiceProcess", "free_port", "run_module", "ROOT", "SONG", "Deployment",
            "deploy", "shared_deployment", "stored_ids", "wait_until"]
