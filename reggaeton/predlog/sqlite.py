@@ -20,6 +20,7 @@ lost on power failure.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,6 +92,7 @@ class SQLiteStore(PredictionStore):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._insert_cache: dict[tuple[str, ...], str] = {}
         conn = self._conn()
         conn.executescript(_ddl())
         self._features = self._load_feature_columns(conn)
@@ -102,6 +104,9 @@ class SQLiteStore(PredictionStore):
         conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Up to 32 MiB of page cache (default 2 MiB): inserts land at random places of the
+        # request_id index, which a small cache keeps re-reading once the log is large.
+        conn.execute("PRAGMA cache_size = -32768")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -153,25 +158,37 @@ class SQLiteStore(PredictionStore):
         if not records:
             return 0
         conn = self._conn()
-        seen: set[str] = set()
-        for record in records:
-            cols.check_record(record)
-            seen.update(record.features)
-        features = self._ensure_features(conn, seen)
+        built = _rows(records, self._features)
+        if built is None:  # a feature without a column yet: add it, then build the rows
+            seen: set[str] = set()
+            for record in records:
+                cols.check_record(record)  # refuse a bad batch before altering the table
+                seen.update(record.features)
+            built = _rows(records, self._ensure_features(conn, seen))
+            if built is None:
+                raise RuntimeError("prediction log: feature columns changed during a write")
+        features, rows = built
         # Only a request_id conflict is ignored (INSERT OR IGNORE would also silently skip
         # NOT NULL violations, e.g. a NaN probability): other bad rows raise IntegrityError.
-        sql = ("INSERT INTO predictions (request_id, ts_us, model_version, source, "
-               "probability, prediction, latency_ms"
-               + "".join(f', "{cols.PREFIX}{n}"' for n in features)
-               + ") VALUES (" + ", ".join("?" * (7 + len(features)))
-               + ") ON CONFLICT (request_id) DO NOTHING")
-        rows = [(r.request_id, cols.to_us(r.timestamp), r.model_version, r.source,
-                 float(r.probability), int(r.prediction), float(r.latency_ms),
-                 *[r.features.get(n) for n in features]) for r in records]
+        sql = self._insert_sql(features)
         before = conn.total_changes
         with _transaction(conn):
             conn.executemany(sql, rows)
         return conn.total_changes - before
+
+    def _insert_sql(self, features: list[str]) -> str:
+        key = tuple(features)
+        sql = self._insert_cache.get(key)
+        if sql is None:
+            if len(self._insert_cache) > 64:
+                self._insert_cache.clear()
+            sql = ("INSERT INTO predictions (request_id, ts_us, model_version, source, "
+                   "probability, prediction, latency_ms"
+                   + "".join(f', "{cols.PREFIX}{n}"' for n in features)
+                   + ") VALUES (" + ", ".join("?" * (7 + len(features)))
+                   + ") ON CONFLICT (request_id) DO NOTHING")
+            self._insert_cache[key] = sql
+        return sql
 
     def add_feedback(self, request_id: str, label: int, at: datetime | None = None) -> bool:
         """Set the latest feedback on the prediction and append it to the history."""
@@ -278,6 +295,65 @@ class _transaction:  # noqa: N801 - used like a function
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+
+def _rows(records: Sequence[PredictionRecord], features: list[str]
+          ) -> tuple[list[str], list[tuple]] | None:
+    """Feature columns to insert and one SQL row per record, each record checked.
+
+    Hot path of the prediction log: one tuple per record, no per-row dicts. When every record
+    carries the same feature names (one request's rows do), only those columns are bound;
+    otherwise every known column is (NULL where a record lacks the feature). The timestamp
+    conversion is cached (a batch from one request shares one datetime) and a record of plain
+    ``str``/``float``/``int`` values skips the full :func:`~reggaeton.predlog.columns.check_record`.
+
+    Returns:
+        None when a record carries a feature that has no column yet.
+
+    Raises:
+        ValueError: a record cannot be logged (names the field).
+    """
+    first = records[0].features
+    used = [n for n in features if n in first]
+    if len(used) == len(first):
+        rows = _build(records, used, first.keys())
+        if rows is not None:
+            return used, rows
+    rows = _build(records, features, None)
+    return None if rows is None else (features, rows)
+
+
+def _build(records: Sequence[PredictionRecord], names: list[str],
+           same_keys: Any) -> list[tuple] | None:
+    """Rows binding ``names``; None when a record's feature names differ from ``same_keys``
+    (when given) or are not all in ``names``."""
+    getter = operator.itemgetter(*names) if len(names) >= 2 else None
+    known = set(names)
+    last_ts: Any = None
+    last_us = 0
+    rows: list[tuple] = []
+    append = rows.append
+    for r in records:
+        rid, p, pred, lat = r.request_id, r.probability, r.prediction, r.latency_ms
+        if not (type(rid) is str and rid and type(p) is float and 0.0 <= p <= 1.0
+                and type(pred) is int and (pred == 0 or pred == 1)
+                and type(lat) is float and lat >= 0.0):
+            cols.check_record(r)  # raises, or accepts other number types: normalise them
+            p, pred, lat = float(p), int(pred), float(lat)
+        ts = r.timestamp
+        if ts is not last_ts:
+            last_us, last_ts = cols.to_us(ts), ts
+        f = r.features
+        if same_keys is not None:
+            if f.keys() != same_keys:
+                return None
+            values = getter(f) if getter is not None else tuple(map(f.get, names))
+        elif known.issuperset(f):
+            values = tuple(map(f.get, names))
+        else:
+            return None
+        append((rid, last_us, r.model_version, r.source, p, pred, lat, *values))
+    return rows
 
 
 def _bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:

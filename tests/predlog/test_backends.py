@@ -117,3 +117,33 @@ def test_sqlite_never_skips_a_constraint_violation_silently(tmp_path: Path) -> N
         store.write_many([records(1, "good")[0], bad])
     assert store.count() == 0  # the batch is rolled back, never silently shortened
     store.close()
+
+
+def test_sqlite_mixed_batch_keeps_every_value(tmp_path: Path) -> None:
+    """One batch mixing feature sets, number types and timestamps (the fast and slow paths)."""
+    import numpy as np
+
+    store = SQLiteStore(tmp_path / "p.db")
+    full = {"tempo": 120.0, "energy": 0.5, "key": 3}
+    batch = [
+        PredictionRecord("a", "m:1", dict(full), 0.25, 1, 1.5, timestamp=T0),
+        PredictionRecord("b", "m:1", dict(full), np.float64(0.5), np.int64(0), 2,
+                         timestamp=T0 + timedelta(seconds=1)),
+        PredictionRecord("c", "m:1", {"tempo": 99.0}, 1, 1, 0.0, timestamp=T0),
+        PredictionRecord("d", "m:1", {**full, "brand_new": 7.0}, 0.0, 0, 0.0, timestamp=T0),
+    ]
+    assert store.write_many(batch) == 4
+    assert store.write_many(batch) == 0  # idempotent on request_id
+    got = {rid: store.get(rid) for rid in "abcd"}
+    assert got["a"]["probability"] == 0.25 and got["a"]["latency_ms"] == 1.5
+    assert got["a"]["energy"] == 0.5 and got["a"]["key"] == 3 and "brand_new" not in got["a"]
+    assert (got["b"]["prediction"], got["b"]["latency_ms"]) == (0, 2.0)
+    assert got["b"]["timestamp"] == T0 + timedelta(seconds=1)
+    assert got["c"]["tempo"] == 99.0 and "energy" not in got["c"]
+    assert got["d"]["brand_new"] == 7.0
+    bad = PredictionRecord("e", "m:1", {"other_new": 1.0}, 0.5, 2)
+    with pytest.raises(ValueError, match="prediction"):
+        store.write_many([PredictionRecord("f", "m:1", dict(full), 0.5, 1), bad])
+    assert store.count() == 4
+    assert "other_new" not in store.export().columns  # refused before the table changed
+    store.close()
