@@ -2,11 +2,14 @@
 
 ``submit`` appends to a bounded in-memory queue (a lock and a deque append). One background
 thread drains it in batches (``batch_size`` records or every ``flush_interval`` seconds) into
-the store with the idempotent ``write_many``. When a write fails, the batch goes to an
-append-only spill file (JSON lines, fsync'd); while the spill holds records, newer batches are
-appended behind them, so order is kept. The thread probes the store with ``ping`` (exponential
-backoff) and, once it answers, replays the spill in file order and truncates it only after a
-complete replay (re-sent records are skipped by ``write_many``, so there are no duplicates).
+the store with the idempotent ``write_many``; when the queue is backlogged it takes up to
+``max_batch`` records at once (default 10 x ``batch_size``), so the per-transaction cost is
+spread over more records exactly when the store falls behind. When a write fails, the batch
+goes to an append-only spill file (JSON lines, fsync'd); while the spill holds records, newer
+batches are appended behind them, so order is kept. The thread probes the store with ``ping``
+(exponential backoff) and, once it answers, replays the spill in file order and truncates it
+only after a complete replay (re-sent records are skipped by ``write_many``, so there are no
+duplicates).
 
 Delivery guarantee (the deliberate choice): a record is acknowledged once it is in memory.
 Whatever the store does, it ends up in the store, in the spill file (durable, replayed later),
@@ -50,7 +53,9 @@ class PredictionWriter:
         spill_path: Spill file (JSON lines), e.g. ``var/spill/predictions.jsonl``. Records the
             store refuses for their content go to ``<spill_path>.rejected.jsonl``.
         max_queue: Records held in memory at most; more are dropped (counted, logged).
-        batch_size: Records per ``write_many``.
+        batch_size: Records per ``write_many`` in steady state (a full batch wakes the thread).
+        max_batch: Records per ``write_many`` at most when the queue is backlogged (default
+            ``10 * batch_size``).
         flush_interval: Seconds a partial batch may wait before it is written.
         backoff: (first, max) seconds between store probes after a failure (doubling).
         fsync_spill: fsync every spill append (default) so spilled records survive a crash.
@@ -58,9 +63,11 @@ class PredictionWriter:
 
     def __init__(self, store_factory: Callable[[], PredictionStore], spill_path: Path,
                  max_queue: int = 100_000, batch_size: int = 500, flush_interval: float = 0.2,
-                 backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True) -> None:
+                 backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True,
+                 max_batch: int | None = None) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
             raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0")
+        self.max_batch = max(batch_size, max_batch if max_batch is not None else 10 * batch_size)
         self.store_factory = store_factory
         self.spill = SpillFile(spill_path, fsync=fsync_spill)
         self.rejects = SpillFile(rejected_path(Path(spill_path)), fsync=fsync_spill)
@@ -194,8 +201,9 @@ class PredictionWriter:
             if wait and len(self._queue) < self.batch_size and not self._closing and not (
                     self._flushers and self._queue):
                 self._wake.wait(self.flush_interval)
-            n = min(self.batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(n)]
+            n = min(self.max_batch, len(self._queue))  # a backlog goes in bigger batches
+            popleft = self._queue.popleft
+            batch = [popleft() for _ in range(n)]
             return batch, self._closing and not self._queue
 
     def _done(self, n: int) -> None:

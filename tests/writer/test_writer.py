@@ -36,6 +36,30 @@ def test_close_writes_every_record(db_path: Path, spill_path: Path) -> None:
     assert writer.stats()["dropped"] == 1
 
 
+def test_a_backlog_is_written_in_bigger_batches(db_path: Path, spill_path: Path) -> None:
+    gate = threading.Event()
+    sizes: list[int] = []
+
+    class Recording(SQLiteStore):
+        def write_many(self, records):  # noqa: ANN001, ANN202
+            sizes.append(len(records))
+            return super().write_many(records)
+
+    def slow_factory() -> SQLiteStore:
+        gate.wait(30)  # the store comes up late: a backlog builds meanwhile
+        return Recording(db_path)
+
+    writer = PredictionWriter(slow_factory, spill_path, batch_size=10, max_batch=40,
+                              flush_interval=0.05).start()
+    records = make_records(500)
+    assert writer.submit_many(records) == 500
+    gate.set()
+    writer.close(timeout=30)
+    assert writer.stats()["written"] == 500
+    assert max(sizes) == 40 and sum(sizes) == 500  # never more than max_batch at once
+    assert ids_in_insert_order(db_path) == [r.request_id for r in records]
+
+
 def test_flush_makes_a_record_visible_at_once(db_path: Path, spill_path: Path) -> None:
     writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, batch_size=500,
                               flush_interval=60.0).start()
