@@ -12,15 +12,9 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import (
-    average_precision_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-)
 
 from monitoring.config import PerformanceConfig
+from reggaeton.metrics import classification_metrics
 
 
 def compute_metrics(labels: np.ndarray, predictions: np.ndarray,
@@ -33,14 +27,8 @@ def compute_metrics(labels: np.ndarray, predictions: np.ndarray,
         probabilities: Predicted probability of reggaeton.
     """
     y = np.asarray(labels, dtype=int)
-    yhat = np.asarray(predictions, dtype=int)
-    both = len(np.unique(y)) == 2
     return {
-        "precision": float(precision_score(y, yhat, zero_division=0)),
-        "recall": float(recall_score(y, yhat, zero_division=0)),
-        "f1": float(f1_score(y, yhat, zero_division=0)),
-        "pr_auc": float(average_precision_score(y, probabilities)) if both else None,
-        "confusion_matrix": confusion_matrix(y, yhat, labels=[0, 1]).tolist(),
+        **classification_metrics(y, predictions, probabilities),
         "n_labelled": int(y.size),
         "n_positive": int((y == 1).sum()),
         "n_negative": int((y == 0).sum()),

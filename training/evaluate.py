@@ -7,17 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold
+
+from reggaeton.metrics import classification_metrics
 
 METRIC_NAMES = ("precision", "recall", "f1", "pr_auc", "roc_auc", "accuracy")
 
@@ -34,19 +27,8 @@ def metrics_at(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, 
         ``precision, recall, f1, pr_auc, roc_auc, accuracy`` (floats; the AUCs are None
         when ``y`` holds one class) and ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``.
     """
-    y = np.asarray(y).astype(int)
     proba = np.asarray(proba, dtype=float)
-    pred = (proba >= threshold).astype(int)
-    both = len(np.unique(y)) == 2
-    return {
-        "precision": float(precision_score(y, pred, zero_division=0)),
-        "recall": float(recall_score(y, pred, zero_division=0)),
-        "f1": float(f1_score(y, pred, zero_division=0)),
-        "pr_auc": float(average_precision_score(y, proba)) if both else None,
-        "roc_auc": float(roc_auc_score(y, proba)) if both else None,
-        "accuracy": float(accuracy_score(y, pred)),
-        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
-    }
+    return classification_metrics(y, (proba >= threshold).astype(int), proba)
 
 
 def choose_threshold(y: np.ndarray, proba: np.ndarray, strategy: str = "f1",
