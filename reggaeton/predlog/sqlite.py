@@ -19,6 +19,7 @@ lost on power failure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import sqlite3
@@ -92,9 +93,11 @@ class SQLiteStore(PredictionStore):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        self._insert_cache: dict[tuple[str, ...], str] = {}
+        self._insert_cache: dict[tuple[tuple[str, ...], int], str] = {}
         conn = self._conn()
         conn.executescript(_ddl())
+        # Parameters one statement may bind (32766 since SQLite 3.32, 999 before).
+        self._max_vars = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._features = self._load_feature_columns(conn)
 
     # -- connections -------------------------------------------------------------------------
@@ -170,23 +173,30 @@ class SQLiteStore(PredictionStore):
         features, rows = built
         # Only a request_id conflict is ignored (INSERT OR IGNORE would also silently skip
         # NOT NULL violations, e.g. a NaN probability): other bad rows raise IntegrityError.
-        sql = self._insert_sql(features)
+        # Many rows per INSERT statement rather than executemany: sqlite3 releases the GIL
+        # around every statement step, and a thread that gives the GIL up once per row waits
+        # a whole switch interval (5 ms) to get it back whenever a request thread is busy.
+        per = max(1, self._max_vars // (7 + len(features)))
         before = conn.total_changes
         with _transaction(conn):
-            conn.executemany(sql, rows)
+            for start in range(0, len(rows), per):
+                chunk = rows[start:start + per]
+                conn.execute(self._insert_sql(features, len(chunk)),
+                             list(itertools.chain.from_iterable(chunk)))
         return conn.total_changes - before
 
-    def _insert_sql(self, features: list[str]) -> str:
-        key = tuple(features)
+    def _insert_sql(self, features: list[str], n_rows: int) -> str:
+        key = (tuple(features), n_rows)
         sql = self._insert_cache.get(key)
         if sql is None:
-            if len(self._insert_cache) > 64:
+            if len(self._insert_cache) > 32:
                 self._insert_cache.clear()
+            row = "(" + ", ".join("?" * (7 + len(features))) + ")"
             sql = ("INSERT INTO predictions (request_id, ts_us, model_version, source, "
                    "probability, prediction, latency_ms"
                    + "".join(f', "{cols.PREFIX}{n}"' for n in features)
-                   + ") VALUES (" + ", ".join("?" * (7 + len(features)))
-                   + ") ON CONFLICT (request_id) DO NOTHING")
+                   + ") VALUES " + ", ".join([row] * n_rows)
+                   + " ON CONFLICT (request_id) DO NOTHING")
             self._insert_cache[key] = sql
         return sql
 
