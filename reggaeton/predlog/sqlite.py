@@ -15,6 +15,11 @@ Concurrency: one connection per thread (WAL lets readers run beside the single w
 its own connection, so a reader can consume chunks while the same thread writes.
 ``synchronous=NORMAL``: a committed transaction survives a process crash; the last ones may be
 lost on power failure.
+
+Write path (the service's prediction log, tens of thousands of rows a second): records become
+plain tuples (only the feature columns the batch uses), inserted with multi-row ``INSERT``
+statements in one transaction. Not ``executemany``: it releases the GIL around every row's step,
+and under load the writer thread then waits a switch interval for the GIL after each row.
 """
 
 from __future__ import annotations

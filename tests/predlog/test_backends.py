@@ -147,3 +147,13 @@ def test_sqlite_mixed_batch_keeps_every_value(tmp_path: Path) -> None:
     assert store.count() == 4
     assert "other_new" not in store.export().columns  # refused before the table changed
     store.close()
+
+
+def test_sqlite_large_batch_spans_several_statements(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "p.db")
+    store._max_vars = 8 * 8  # 8 columns (one feature), 8 rows per INSERT: 3 full and a rest
+    batch = records(30, "big")
+    assert store.write_many(batch[:5]) == 5
+    assert store.write_many(batch) == 25  # the first five are skipped, the rest inserted
+    assert list(store.export()["request_id"]) == [r.request_id for r in batch]
+    store.close()
