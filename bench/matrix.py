@@ -61,6 +61,21 @@ def check_answers(launch: Launch, bodies: Bodies, expected: np.ndarray,
     return {"ok": worst < 1e-6, "max_abs_diff": worst, "detail": "single and batch checked"}
 
 
+def process_cpu(launch: Launch) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by the side's process and its descendants,
+    by pid: shows how the load spread over the workers."""
+    import psutil
+
+    out: dict[int, float] = {}
+    for pid in [launch.pid, *launch.worker_pids()] if launch.pid else []:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        out[pid] = times.user + times.system
+    return out
+
+
 def run_side(launch: Launch, bodies: Bodies, cells: list[Cell], seconds: float,
              warmup_requests: int) -> tuple[dict[str, dict[str, Any]], int]:
     """Warm each endpoint, then load every cell for ``seconds``.
@@ -77,11 +92,14 @@ def run_side(launch: Launch, bodies: Bodies, cells: list[Cell], seconds: float,
     out: dict[str, dict[str, Any]] = {}
     for cell in cells:
         path = launch.single_path if cell.rows == 1 else launch.batch_path
+        before = process_cpu(launch)
         result = run_hey(launch.url(path), bodies.path(launch.protocol, cell.rows),
                          cell.concurrency, seconds, cell.rows)
-        out[cell.key] = result.to_dict()
+        cpu = [round(process_cpu(launch).get(pid, t) - t, 2) for pid, t in before.items()]
+        out[cell.key] = {**result.to_dict(), "process_cpu_s": cpu}
         print(f"[bench] {launch.name:22s} {cell.label:18s} {result.requests_per_s:9,.0f} req/s "
               f"{result.rows_per_s:11,.0f} rows/s p50 {result.p50_ms or 0:.2f} ms "
               f"p99 {result.p99_ms or 0:.2f} ms "
-              f"errors {result.errors}", flush=True)
+              f"errors {result.errors}; CPU s per server process "
+              f"{'/'.join(f'{c:.1f}' for c in cpu if c >= 0.05) or '-'}", flush=True)
     return out, warm_rows

@@ -23,6 +23,7 @@ import anyio.to_thread
 import numpy as np
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from reggaeton.schema import ValidationError
 from service.coalesce import Coalescer
 from service.metrics import render
+from service.recycle import ConnectionRecycler
 from service.runtime import NotReady, Runtime, ScoreJob
 from service.validation import validate_rows
 
@@ -114,7 +116,11 @@ def _authorize(request: Request, token: str | None) -> None:
 
 
 def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
-    """The Starlette app; ``get_runtime`` returns the worker's runtime (set at startup)."""
+    """The Starlette app, behind keep-alive connection recycling (:mod:`service.recycle`).
+
+    Args:
+        get_runtime: Returns the worker's runtime (set at startup; raises before).
+    """
     coalescer = Coalescer(get_runtime)
 
     def guarded(endpoint: str, handler: Callable[[Request, Runtime], Any]) -> Callable:
@@ -228,7 +234,16 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
         Route("/admin/reload", guarded("/admin/reload", reload), methods=["POST"]),
         Route("/metrics", guarded("/metrics", metrics), methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    recycle = Middleware(ConnectionRecycler, limits=lambda: _recycle_limits(get_runtime))
+    return Starlette(routes=routes, middleware=[recycle])
+
+
+def _recycle_limits(get_runtime: Callable[[], Runtime]) -> tuple[int, float] | None:
+    try:
+        config = get_runtime().config
+    except NotReady:
+        return None
+    return config.http_max_requests_per_connection, config.http_max_connection_age
 
 
 def _count(get_runtime: Callable[[], Runtime], endpoint: str, status: int) -> None:

@@ -47,6 +47,11 @@ class ServiceConfig:
         log_queue: In-memory prediction-log queue size per worker (``PREDICTION_LOG_QUEUE``).
         log_batch: Records per store write (``PREDICTION_LOG_BATCH``).
         log_flush_interval: Seconds a partial batch waits (``PREDICTION_LOG_FLUSH_S``).
+        http_max_requests_per_connection: A keep-alive connection's last request
+            (``HTTP_MAX_REQUESTS_PER_CONNECTION``, 0 = unlimited): its response says
+            ``Connection: close`` so the client reconnects (see :mod:`service.recycle`).
+        http_max_connection_age: Seconds after which the next response closes the connection
+            (``HTTP_MAX_CONNECTION_AGE_S``, 0 = unlimited).
         fast_path: Use the compiled trees when the model supports them
             (``INFERENCE_FAST_PATH``, default 1; 0 forces the generic pipeline path).
     """
@@ -65,6 +70,8 @@ class ServiceConfig:
     log_queue: int = 200_000
     log_batch: int = 1_000
     log_flush_interval: float = 0.2
+    http_max_requests_per_connection: int = 1_000
+    http_max_connection_age: float = 1.0
     fast_path: bool = True
 
     @classmethod
@@ -86,6 +93,9 @@ class ServiceConfig:
             log_queue=_int(env, "PREDICTION_LOG_QUEUE", 200_000),
             log_batch=_int(env, "PREDICTION_LOG_BATCH", 1_000),
             log_flush_interval=_float(env, "PREDICTION_LOG_FLUSH_S", 0.2),
+            http_max_requests_per_connection=_int(env, "HTTP_MAX_REQUESTS_PER_CONNECTION",
+                                                  1_000),
+            http_max_connection_age=_float(env, "HTTP_MAX_CONNECTION_AGE_S", 1.0),
             fast_path=env.get("INFERENCE_FAST_PATH", "1").strip().lower() not in ("0", "false",
                                                                                "no", "off"),
         )

@@ -15,10 +15,12 @@ from service_helpers import TOKEN, Server, serve
 @pytest.fixture(scope="session")
 def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service on the session's trained model, a fresh SQLite log, API_TOKEN set, and
-    small limits (50 rows, 64 KiB) so the limit tests stay cheap."""
+    small limits (50 rows, 64 KiB, 5 requests per keep-alive connection) so the limit tests
+    stay cheap."""
     work = tmp_path_factory.mktemp("service")
     uri = f"sqlite:///{work / 'predictions.db'}"
     with serve(trained_home, uri, work, API_TOKEN=TOKEN, MAX_BATCH_ROWS="50",
-               MAX_BODY_BYTES="65536") as running:
+               MAX_BODY_BYTES="65536", HTTP_MAX_REQUESTS_PER_CONNECTION="5",
+               HTTP_MAX_CONNECTION_AGE_S="0") as running:
         running.store_uri = uri  # type: ignore[attr-defined]
         yield running

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 
 import pytest
@@ -216,3 +217,26 @@ def test_concurrent_requests_are_answered_correctly_each(server):
     assert len({body["request_id"] for _, body in answers}) == 48
     text = server.request("GET", "/metrics")[1]
     assert "reggaeton_requests_per_model_call_bucket" in text
+
+
+def test_keep_alive_connections_are_recycled_after_their_request_limit(server):
+    """HTTP_MAX_REQUESTS_PER_CONNECTION=5 here: the 5th response on one connection says
+    ``Connection: close`` and the server closes it; the client's next request reconnects."""
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"data": SONG})
+    seen = []
+    try:
+        for _ in range(5):
+            conn.request("POST", "/predict-song", body, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.read()
+            resp.read()
+            seen.append(resp.getheader("connection"))
+            sock_alive = conn.sock is not None
+        assert seen[:4] == [None] * 4
+        assert seen[4] == "close" and not sock_alive  # http.client closed it as told
+        conn.request("POST", "/predict-song", body, {"Content-Type": "application/json"})
+        assert conn.getresponse().status == 200  # a new connection
+    finally:
+        conn.close()
