@@ -18,8 +18,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.
 _WRITER_COUNTERS = {
     "write_failures": "Failed writes/probes of the prediction store (records then spill)",
     "spilled": "Prediction records written to the local spill file while the store was down",
+    "overflowed": "Prediction records spilled because the in-memory queue was full",
     "replayed": "Spilled prediction records replayed into the store",
-    "dropped": "Prediction records that could not be recorded (queue full, spill unwritable)",
+    "dropped": "Prediction records that could not be recorded (spill unwritable)",
     "written": "Prediction records written to the store",
 }
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class SpillFile:
     def __init__(self, path: str | Path, fsync: bool = True) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self._lock = threading.Lock()
 
     def size(self) -> int:
         """Current size in bytes (0 when the file does not exist or cannot be reached)."""
@@ -94,23 +96,34 @@ class SpillFile:
         except OSError:
             return 0
 
-    def append(self, records: Sequence[PredictionRecord]) -> None:
-        """Append records and flush them to disk.
+    @staticmethod
+    def encode(records: Sequence[PredictionRecord]) -> bytes:
+        """The JSON lines :meth:`append` writes for ``records`` (encode outside any lock)."""
+        return "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n"
+                       for r in records).encode()
+
+    def append(self, records: Sequence[PredictionRecord], encoded: bytes | None = None) -> None:
+        """Append records and flush them to disk (thread-safe: appends never interleave).
+
+        Args:
+            records: The records.
+            encoded: ``encode(records)``, when the caller already has it.
 
         Raises:
             OSError: when the disk is full or the file cannot be written.
         """
         if not records:
             return
-        data = "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in records)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab") as fh:
-            if fh.tell() > 0 and not self._ends_with_newline():
-                fh.write(b"\n")  # never glue onto a line a crash cut short
-            fh.write(data.encode())
-            fh.flush()
-            if self.fsync:
-                os.fsync(fh.fileno())
+        data = self.encode(records) if encoded is None else encoded
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as fh:
+                if fh.tell() > 0 and not self._ends_with_newline():
+                    fh.write(b"\n")  # never glue onto a line a crash cut short
+                fh.write(data)
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:
@@ -146,8 +159,23 @@ class SpillFile:
                               self.path, exc)
         return records, offset, corrupt
 
-    def truncate(self) -> None:
-        """Empty the file (after a complete replay)."""
+    def truncate(self, expected_size: int | None = None) -> bool:
+        """Empty the file (after a complete replay).
+
+        Args:
+            expected_size: Truncate only if the file still has exactly this size, i.e. nothing
+                was appended since the replay read its end (checked under the append lock).
+
+        Returns:
+            False when the file grew meanwhile (nothing truncated).
+        """
+        with self._lock:
+            if expected_size is not None and self.size() != expected_size:
+                return False
+            self._truncate()
+            return True
+
+    def _truncate(self) -> None:
         if self.path.exists():
             with open(self.path, "r+b") as fh:
                 fh.truncate(0)

@@ -13,10 +13,12 @@ duplicates).
 
 Delivery guarantee (the deliberate choice): a record is acknowledged once it is in memory.
 Whatever the store does, it ends up in the store, in the spill file (durable, replayed later),
-or counted in ``dropped`` and logged (queue overflow, spill disk full or unwritable, a crashed
-spill line). A clean ``close()`` flushes the queue and tries a last replay. A hard kill
-(SIGKILL, OOM, power loss) loses the bounded window still in memory: the queued records (at
-most ``max_queue``) plus the batch being written. There is no per-record durable mode: an fsync
+or counted in ``dropped`` and logged (spill disk full or unwritable, a crashed spill line).
+When the queue is full (a store slower than the traffic) or the writer is closing, the
+submitting thread appends the records to the spill file itself instead of dropping them.
+A clean ``close()`` flushes the queue and tries a last replay. A hard kill (SIGKILL, OOM,
+power loss) loses the bounded window still in memory: the queued records (at most
+``max_queue``) plus the batch being written. There is no per-record durable mode: an fsync
 per prediction would cost more than the prediction itself. Callers that need a record to be in
 the store before going on (``/feedback`` on a just-answered request) call ``flush()``.
 
@@ -87,8 +89,9 @@ class PredictionWriter:
         self._replay_offset = 0  # bytes of the spill file already replayed
         self._submitted = self._processed = 0
         self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
-                                      "spilled", "replayed", "rejected", "dropped"), 0)
-        self._last_drop_log = 0.0
+                                      "spilled", "overflowed", "replayed", "rejected",
+                                      "dropped"), 0)
+        self._last_drop_log = self._last_overflow_log = 0.0
 
     # -- producer side (request threads) -----------------------------------------------------
     def start(self) -> PredictionWriter:
@@ -101,33 +104,63 @@ class PredictionWriter:
         return self
 
     def submit(self, record: PredictionRecord) -> bool:
-        """Queue one record without blocking. False (counted in ``dropped``) when full/closed."""
-        with self._wake:
-            if not self._closing and len(self._queue) < self.max_queue:
-                self._queue.append(record)
-                self._submitted += 1
-                if len(self._queue) >= self.batch_size:
-                    self._wake.notify()
-                return True
-            self._counts["dropped"] += 1
-        self._log_drop(1, "writer closed" if self._closing else "queue full")
-        return False
+        """Queue one record without blocking (see :meth:`submit_many` when the queue is full).
+
+        Returns:
+            False when the record could not be recorded at all (counted in ``dropped``).
+        """
+        return self.submit_many([record]) == 1
 
     def submit_many(self, records: Iterable[PredictionRecord]) -> int:
-        """Queue records without blocking; returns how many were accepted (the rest dropped)."""
+        """Queue records without blocking on the store.
+
+        Records the queue cannot take (it is full because the store is slower than the
+        traffic, or the writer is closing) are appended to the spill file from the caller's
+        thread and replayed like any spill: the request that outran the store pays a file
+        append, no record is lost. Only when the spill file cannot be written either are
+        they dropped (counted in ``dropped``, logged).
+
+        Returns:
+            How many records were accepted (queued or spilled).
+        """
         records = list(records)
         with self._wake:
             room = 0 if self._closing else max(0, self.max_queue - len(self._queue))
-            accepted = records[:room]
+            accepted = records[:room] if room < len(records) else records
             self._queue.extend(accepted)
             self._submitted += len(accepted)
-            lost = len(records) - len(accepted)
-            self._counts["dropped"] += lost
             if len(self._queue) >= self.batch_size:
                 self._wake.notify()
-        if lost:
-            self._log_drop(lost, "writer closed" if self._closing else "queue full")
-        return len(accepted)
+            reason = "writer closed" if self._closing else "queue full"
+        if len(accepted) == len(records):
+            return len(accepted)
+        return len(accepted) + self._overflow(records[len(accepted):], reason)
+
+    def _overflow(self, records: list[PredictionRecord], reason: str) -> int:
+        """Spill records the queue could not take (caller's thread); returns how many."""
+        try:
+            encoded = self.spill.encode(records)  # outside the lock
+            # Under the writer lock: "the spill holds records" and the append are one step
+            # for the replay, which empties the file under the same lock.
+            with self._wake:
+                self.spill.append(records, encoded)
+                self._counts["spilled"] += len(records)
+                self._counts["overflowed"] += len(records)
+                self._pending = True
+                self._wake.notify()
+        except OSError as exc:
+            self._count(dropped=len(records))
+            self._log_drop(len(records), f"{reason} and spill file unwritable: {exc}",
+                           force=True)
+            return 0
+        now = time.monotonic()
+        if now - self._last_overflow_log >= 5.0:  # every record counted; log throttled
+            self._last_overflow_log = now
+            log.warning("prediction log: %s, %d records spilled to %s by the request thread "
+                        "(replayed when the writer catches up); %d so far (logged at most "
+                        "every 5 s)", reason, len(records), self.spill.path,
+                        self._counts["overflowed"])
+        return len(records)
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every record submitted so far is in the store (or refused/dropped).
@@ -170,10 +203,12 @@ class PredictionWriter:
 
         Keys: ``queue_depth``; ``written`` (records the store accepted, replays included);
         ``inserted`` (of those, new to the store); ``write_failures`` (failed batch writes);
-        ``probe_failures``; ``spilled`` (records appended to the spill file); ``replayed``
+        ``probe_failures``; ``spilled`` (records appended to the spill file); ``overflowed``
+        (of those, records the full queue sent there from the request thread); ``replayed``
         (records sent from the spill file); ``rejected`` (records the store refused for their
-        content, kept in the ``.rejected.jsonl`` file); ``dropped`` (records lost: queue full,
-        writer closed, spill unwritable, unreadable spill line); ``spill_pending``;
+        content, kept in the ``.rejected.jsonl`` file); ``dropped`` (records lost: spill
+        unwritable while the store is down or the queue full, unreadable spill line);
+        ``spill_pending``;
         ``spill_bytes``.
         """
         with self._wake:
@@ -312,7 +347,13 @@ class PredictionWriter:
         while True:
             records, offset, corrupt = self.spill.read(offset, self.batch_size)
             if not records and not corrupt and offset >= self.spill.size():
-                break
+                with self._progress:  # a request thread may have appended meanwhile
+                    if self.spill.truncate(expected_size=offset):
+                        self._replay_offset = 0
+                        self._pending = False
+                        self._progress.notify_all()
+                        break
+                continue
             try:
                 if records:
                     self._write(records, replay=True)
@@ -326,12 +367,7 @@ class PredictionWriter:
             if batch:  # do not let the queue overflow during a long replay
                 self._spill_or_drop(batch)
                 self._done(len(batch))
-        self.spill.truncate()
-        self._replay_offset = 0
         self._delay = self.backoff[0]
-        with self._progress:
-            self._pending = False
-            self._progress.notify_all()
         log.info("prediction log: spill replayed, store is back")
 
 

@@ -32,8 +32,8 @@ def test_close_writes_every_record(db_path: Path, spill_path: Path) -> None:
     assert stats["written"] == stats["inserted"] == 1234
     assert stats["queue_depth"] == stats["dropped"] == stats["spilled"] == 0
     assert ids_in_insert_order(db_path) == [r.request_id for r in records]
-    assert writer.submit(make_records(1, start=5000)[0]) is False  # closed: counted
-    assert writer.stats()["dropped"] == 1
+    assert writer.submit(make_records(1, start=5000)[0]) is True  # closed: spilled
+    assert writer.stats()["dropped"] == 0 and writer.stats()["overflowed"] == 1
 
 
 def test_a_backlog_is_written_in_bigger_batches(db_path: Path, spill_path: Path) -> None:
@@ -125,8 +125,8 @@ def test_partial_writes_and_failed_replays_leave_no_duplicates(db_path: Path,
     inner.close()
 
 
-def test_queue_overflow_is_counted_and_logged(db_path: Path, spill_path: Path,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_queue_overflow_spills_from_the_request_thread_and_loses_nothing(
+        db_path: Path, spill_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     gate = threading.Event()
 
     def slow_factory() -> SQLiteStore:
@@ -136,19 +136,101 @@ def test_queue_overflow_is_counted_and_logged(db_path: Path, spill_path: Path,
     writer = PredictionWriter(slow_factory, spill_path, max_queue=100, batch_size=10,
                               flush_interval=0.05).start()
     records = make_records(400)
-    with caplog.at_level(logging.ERROR, logger="service.writer"):
+    with caplog.at_level(logging.WARNING, logger="service.writer"):
         accepted = writer.submit_many(records[:150])
         wait_until(lambda: writer.stats()["queue_depth"] <= 100)
         accepted += sum(writer.submit(r) for r in records[150:])
-    assert accepted < 400
-    assert writer.stats()["dropped"] == 400 - accepted
-    assert "dropped (queue full)" in caplog.text
+    stats = writer.stats()
+    assert accepted == 400 and stats["dropped"] == 0
+    # the writer thread appends its own batches behind the overflow (order is kept)
+    assert stats["overflowed"] >= 200 and stats["spilled"] >= stats["overflowed"]
+    assert stats["queue_depth"] + stats["spilled"] <= 400
+    assert len(spill_path.read_bytes().splitlines()) == stats["spilled"]
+    assert "queue full" in caplog.text and "spilled to" in caplog.text
     gate.set()
+    assert writer.flush(timeout=30) is True  # waits for the spill's replay too
     writer.close(timeout=30)
-    assert writer.stats()["written"] == accepted
-    store = SQLiteStore(db_path)
-    assert store.count() == accepted
-    store.close()
+    stored = ids_in_insert_order(db_path)
+    assert sorted(stored) == [r.request_id for r in records]  # each exactly once
+    assert writer.stats()["written"] == 400 and spill_path.stat().st_size == 0
+
+
+def test_overflow_spills_racing_the_replay_lose_nothing(db_path: Path,
+                                                        spill_path: Path) -> None:
+    """Four threads outrun a tiny queue while the writer replays what they spill: the
+    replay's final truncate must never swallow a record appended after its last read."""
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, max_queue=20,
+                              batch_size=10, flush_interval=0.01, backoff=(0.01, 0.05)).start()
+    parts = [make_records(1500, start=k * 1500) for k in range(4)]
+
+    def produce(part: list) -> None:
+        for i in range(0, len(part), 25):
+            writer.submit_many(part[i:i + 25])
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in parts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert writer.flush(timeout=60) is True
+    writer.close(timeout=30)
+    stats = writer.stats()
+    assert stats["overflowed"] > 0 and stats["dropped"] == 0
+    assert sorted(ids_in_insert_order(db_path)) == sorted(r.request_id for p in parts for r in p)
+    assert spill_path.stat().st_size == 0
+
+
+def test_a_spill_appended_between_the_replays_last_read_and_its_truncate_is_kept(
+        db_path: Path, spill_path: Path) -> None:
+    """The exact race: a request thread spills right after the replay read the end of the
+    file. The replay must not empty the file over that record."""
+    flaky = FlakyStore(SQLiteStore(db_path))
+    writer = PredictionWriter(lambda: flaky, spill_path, **FAST)
+    late = make_records(3, start=100)
+    real_read, real_size, armed, raced = writer.spill.read, writer.spill.size, [], []
+
+    def read(offset: int, n: int):
+        out = real_read(offset, n)
+        if not out[0] and not raced and not flaky.down.is_set():  # the replay reached EOF
+            armed.append(True)
+        return out
+
+    def size() -> int:
+        value = real_size()
+        if armed and not raced:  # the replay's "is this the end?" check just ran
+            raced.append(True)
+            writer.max_queue = 0  # the queue is "full": the next submit spills
+            t = threading.Thread(target=writer.submit_many, args=(late,))
+            t.start()
+            t.join()
+            writer.max_queue = 100_000
+        return value
+
+    writer.spill.read, writer.spill.size = read, size
+    flaky.down.set()
+    writer.start()
+    writer.submit_many(make_records(20))
+    wait_until(lambda: writer.stats()["spilled"] >= 20)
+    flaky.down.clear()  # the store is back: the replay runs
+    assert writer.flush(timeout=20) is True
+    writer.close(timeout=10)
+    assert raced
+    assert sorted(ids_in_insert_order(db_path)) == sorted(
+        r.request_id for r in make_records(20) + late)
+    flaky.inner.close()
+
+
+def test_records_submitted_after_close_go_to_the_spill_for_the_next_start(
+        db_path: Path, spill_path: Path) -> None:
+    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    writer.submit_many(make_records(5))
+    writer.close(timeout=10)
+    assert writer.submit_many(make_records(3, start=5)) == 3  # a late in-flight request
+    assert writer.stats()["dropped"] == 0 and writer.stats()["overflowed"] == 3
+    again = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
+    assert again.flush(timeout=20) is True
+    again.close()
+    assert sorted(ids_in_insert_order(db_path)) == [r.request_id for r in make_records(8)]
 
 
 @pytest.mark.parametrize("where", ["disk_full", "not_a_directory"])
