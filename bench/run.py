@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] {side} ready; answer check: {meta['checks'][side]}", flush=True)
                 results[side], warm_rows = run_side(launch, bodies, cells, args.seconds,
                                                     args.warmup)
+                if side in (report.SERVICE, report.SERVICE_UVLOOP):
+                    uri = store_uri if side == report.SERVICE else uvloop_store_uri
+                    settle = _settle(uri, run_dir / f"spill-{side}")
+                    meta.setdefault("log_settle_s", {})[side] = settle
+                    print(f"[bench] {side}: prediction log settled {settle:.1f} s after the "
+                          "load (queues written, spill replayed)", flush=True)
         except Exception as exc:  # noqa: BLE001 - report the side as failed, run the others
             print(f"[bench] {side} FAILED: {exc}", flush=True)
             failed.append(side)
@@ -180,6 +187,28 @@ def _git_state() -> dict:
 
     return {"git_commit": git("rev-parse", "--short", "HEAD"),
             "service_uncommitted": git("status", "--porcelain", "--", "service")}
+
+
+def _settle(store_uri: str, spill_dir: Path, timeout: float = 180.0) -> float:
+    """Wait until the service's writers caught up after the load: spill files empty and the
+    log's row count unchanged for 1 s. Returns the seconds waited (``timeout`` at most)."""
+    from reggaeton.predlog.factory import open_store
+
+    started = time.monotonic()
+    store = open_store(store_uri)
+    try:
+        last = -1
+        while time.monotonic() - started < timeout:
+            spilled = sum(p.stat().st_size for p in spill_dir.glob("*.jsonl")) \
+                if spill_dir.exists() else 0
+            count = store.count()
+            if spilled == 0 and count == last:
+                break
+            last = count
+            time.sleep(1.0)
+    finally:
+        store.close()
+    return time.monotonic() - started
 
 
 def _logged(store_uri: str, cells: dict, cell_defs, warm_rows: int) -> dict:

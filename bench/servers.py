@@ -140,6 +140,7 @@ def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str
         argv=[str(repo / ".venv" / "bin" / "bentoml"), "serve", "service.service:ReggaetonService",
               "--host", HOST, "--port", str(port)],
         env={"BENTOML_HOME": str(bentoml_home), "PREDICTION_STORE_URI": store_uri,
+             "PREDICTION_SPILL_DIR": str(run_dir / f"spill-{name}"),
              "GRPC_PORT": "0", "BENTOML_DO_NOT_TRACK": "true", **extra},
         ready_path="/readyz", single_path="/predict-song", batch_path="/predict-songs",
     )

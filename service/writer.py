@@ -86,6 +86,9 @@ class PredictionWriter:
         self._delay = backoff[0]
         self._next_probe = 0.0
         self._pending = self.spill.size() > 0  # a spill left by an earlier run is replayed
+        # The last store operation failed (an outage, not an overflow); a spill left by an
+        # earlier run counts as one, so it is replayed before anything newer is written.
+        self._store_failed = self._pending
         self._replay_offset = 0  # bytes of the spill file already replayed
         self._submitted = self._processed = 0
         self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
@@ -280,6 +283,7 @@ class PredictionWriter:
         return self._store
 
     def _failed(self, what: str, exc: BaseException) -> None:
+        self._store_failed = True
         self._count(**{"probe_failures" if what == "probe" else "write_failures": 1})
         self._next_probe = time.monotonic() + self._delay
         log.warning("prediction log: %s failed (%s: %s); spilling, next try in %.1f s",
@@ -302,9 +306,11 @@ class PredictionWriter:
                     replayed=accepted if replay else 0)
 
     def _handle(self, batch: list[PredictionRecord]) -> None:
-        # While the spill holds records, newer ones go behind them (order); if the spill
-        # cannot be written, a direct write out of order still beats losing them.
-        if not self._pending and self._try_write(batch):
+        # After a store failure, while the spill holds records, newer ones go behind them
+        # (order); if the spill cannot be written, a direct write out of order still beats
+        # losing them. When the spill only holds a full queue's overflow, the store is up:
+        # write directly (no second trip through the file) and replay the spill in between.
+        if (not self._pending or not self._store_failed) and self._try_write(batch):
             return
         if self._to_spill(batch) or (self._pending and self._try_write(batch)):
             return
@@ -318,6 +324,7 @@ class PredictionWriter:
             self._failed("write", exc)
             return False
         self._delay = self.backoff[0]
+        self._store_failed = False
         return True
 
     def _to_spill(self, batch: list[PredictionRecord]) -> bool:
@@ -365,9 +372,10 @@ class PredictionWriter:
             self._replay_offset = offset  # what precedes is in the store: never resent
             batch, _ = self._take(wait=False)
             if batch:  # do not let the queue overflow during a long replay
-                self._spill_or_drop(batch)
+                self._handle(batch)
                 self._done(len(batch))
         self._delay = self.backoff[0]
+        self._store_failed = False
         log.info("prediction log: spill replayed, store is back")
 
 

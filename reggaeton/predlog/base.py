@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,10 +53,11 @@ class PredictionRecord:
     timestamp: datetime = field(default_factory=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (timestamp as ISO-8601 string)."""
-        out = asdict(self)
-        out["timestamp"] = self.timestamp.isoformat()
-        return out
+        """JSON-friendly dict (timestamp as ISO-8601 string; ``features`` copied, shallow)."""
+        return {"request_id": self.request_id, "model_version": self.model_version,
+                "features": dict(self.features), "probability": self.probability,
+                "prediction": self.prediction, "latency_ms": self.latency_ms,
+                "source": self.source, "timestamp": self.timestamp.isoformat()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PredictionRecord:

@@ -142,8 +142,9 @@ def test_queue_overflow_spills_from_the_request_thread_and_loses_nothing(
         accepted += sum(writer.submit(r) for r in records[150:])
     stats = writer.stats()
     assert accepted == 400 and stats["dropped"] == 0
-    # the writer thread appends its own batches behind the overflow (order is kept)
-    assert stats["overflowed"] >= 200 and stats["spilled"] >= stats["overflowed"]
+    # the store is slow, not failing: only the overflow goes through the file, the writer's
+    # own batches go straight to the store
+    assert stats["overflowed"] >= 200 and stats["spilled"] == stats["overflowed"]
     assert stats["queue_depth"] + stats["spilled"] <= 400
     assert len(spill_path.read_bytes().splitlines()) == stats["spilled"]
     assert "queue full" in caplog.text and "spilled to" in caplog.text
