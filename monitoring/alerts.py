@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -69,7 +70,27 @@ def send_email(config: AlertConfig, subject: str, body: str) -> None:
         smtp.send_message(msg)
 
 
-def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any]) -> None:
+def secrets_of(config: AlertConfig) -> list[str]:
+    """Texts that must never reach a log line, a report or the store: the webhook URL (Slack
+    and most webhooks carry their token in the path or the query) and the SMTP password."""
+    out = []
+    if config.webhook_url:
+        parts = urlsplit(config.webhook_url)
+        out += [config.webhook_url, parts.path, parts.query]
+    out.append(config.smtp_password)
+    return sorted({s for s in out if s and len(s) > 1}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret (and its URL-quoted form) replaced by ``<redacted>``."""
+    for secret in secrets:
+        for form in {secret, quote(secret), quote(secret, safe="")}:
+            text = text.replace(form, "<redacted>")
+    return text
+
+
+def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any],
+             secrets: list[str]) -> None:
     """Run ``action`` with retries; record success or failure, never raise."""
     for attempt in range(retries + 1):
         try:
@@ -77,7 +98,7 @@ def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any]) -
             outcome["sent"].append(channel)
             return
         except Exception as exc:  # any delivery problem is counted, not raised
-            err = f"{type(exc).__name__}: {exc}"
+            err = redact(f"{type(exc).__name__}: {exc}", secrets)
             log.warning(json.dumps({"event": "alert_delivery_failed", "channel": channel,
                                     "attempt": attempt + 1, "error": err}))
             if attempt < retries:
@@ -113,7 +134,7 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
     if config.webhook_url:
         payload = alert_payload(summary)
         _attempt("webhook", lambda: send_webhook(config.webhook_url, payload, config.timeout_s),
-                 config.retries, outcome)
+                 config.retries, outcome, secrets_of(config))
     if config.email_to:
         if not config.smtp_host:
             outcome["failures"] += 1
@@ -124,5 +145,6 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
             body = headline(summary) + "\n\n" + json.dumps(alert_payload(summary)["monitoring"],
                                                            indent=2, default=str)
             subject = f"[reggaeton] monitoring {status.upper()} ({summary.get('model_version')})"
-            _attempt("email", lambda: send_email(config, subject, body), config.retries, outcome)
+            _attempt("email", lambda: send_email(config, subject, body), config.retries,
+                     outcome, secrets_of(config))
     return outcome

@@ -209,6 +209,7 @@ ENV_KEYS = {
     "ALERT_EMAIL_FROM": ("alerts", "email_from"),
     "SMTP_HOST": ("alerts", "smtp_host"),
     "SMTP_PORT": ("alerts", "smtp_port"),
+    "SMTP_STARTTLS": ("alerts", "smtp_starttls"),
     "SMTP_USER": ("alerts", "smtp_user"),
     "SMTP_PASSWORD": ("alerts", "smtp_password"),
     "RETRAIN_NAMESPACE": ("retrain", "namespace"),
@@ -246,7 +247,7 @@ def load_config(path: str | Path | None = None,
             target = getattr(target, key)
         if keys[-1] == "email_to":
             value = tuple(v.strip() for v in value.split(",") if v.strip())
-        elif keys[-1] == "enabled":
+        elif keys[-1] in ("enabled", "smtp_starttls"):
             value = value.strip().lower() in ("1", "true", "yes", "on")
         elif keys[-1] == "smtp_port":
             value = int(value)

@@ -1,9 +1,11 @@
 """Roll the serving Deployment to the promoted version (the Kubernetes train Job's last step).
 
-The train CronJob runs ``python -m training.train ... && python -m training.rollout``. When the
-gate promoted a new version, this patches the ``MODEL_TAG`` env var of the serving container,
-which starts a rolling update; ``kubectl rollout undo`` (``make rollback``) is the way back.
-When the promoted tag is already the one deployed, nothing is patched.
+The train CronJob runs ``python -m training.train --promoted-tag-file F ... && python -m
+training.rollout --tag-file F``. When that training's gate promoted its version (the file holds
+the tag), this patches the ``MODEL_TAG`` env var of the serving container, which starts a
+rolling update; ``kubectl rollout undo`` (``make rollback``) is the way back. When the training
+did not promote (the file is empty), nothing is patched, so a rejected candidate never undoes a
+rollback; when the tag is already the one deployed, nothing is patched either.
 
 Environment (set by the chart): ``ROLLOUT_DEPLOYMENT`` (Deployment name), ``ROLLOUT_CONTAINER``
 (container name, default ``service``), ``POD_NAMESPACE``, ``BENTOML_HOME``.
@@ -16,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from reggaeton.registry import Registry, home_from_env
@@ -76,10 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--container", default=os.environ.get("ROLLOUT_CONTAINER", "service"))
     parser.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     parser.add_argument("--tag", help="tag to deploy (default: the promoted version)")
+    parser.add_argument("--tag-file", type=Path, metavar="FILE",
+                        help="deploy the tag in FILE (training.train --promoted-tag-file); "
+                             "missing or empty: this training promoted nothing, do nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not args.deployment:
         parser.error("--deployment or ROLLOUT_DEPLOYMENT is required")
+    if args.tag_file is not None:
+        text = args.tag_file.read_text().strip() if args.tag_file.exists() else ""
+        if not text:
+            log.info("the training promoted no version (%s is empty): nothing to roll out",
+                     args.tag_file)
+            return 0
+        args.tag = text
     tag = args.tag or Registry(home_from_env()).promotions.current()
     if not tag:
         log.error("no promoted version to roll out")

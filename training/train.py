@@ -197,12 +197,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train on labelled production rows from PREDICTION_STORE_URI too")
     p.add_argument("--if-empty", action="store_true",
                    help="do nothing when a promoted version already exists")
+    p.add_argument("--promoted-tag-file", type=Path, metavar="FILE",
+                   help="write the new tag here when (and only when) this run promotes it; "
+                        "emptied otherwise (the Kubernetes train Job rolls out only then)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     args = parse_args(argv)
+    if args.promoted_tag_file is not None:  # stale content must never trigger a rollout
+        args.promoted_tag_file.parent.mkdir(parents=True, exist_ok=True)
+        args.promoted_tag_file.write_text("")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -228,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
           f"  recall {m['recall']:.4f}  roc_auc {m['roc_auc']:.4f}  threshold "
           f"{result.threshold:.4f}")
     print(f"gate: {'PROMOTED' if result.promoted else 'NOT PROMOTED'}: {result.decision.reason}")
+    if result.promoted and args.promoted_tag_file is not None:
+        args.promoted_tag_file.write_text(result.tag + "\n")
     return 0
 
 

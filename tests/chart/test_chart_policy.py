@@ -125,10 +125,11 @@ def test_monitor_cronjob(rendered):
     env = {e["name"]: e for e in container["env"]}
     assert env["RETRAIN_CRONJOB"]["value"] == f"{RELEASE}-train"
     assert env["RETRAIN_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-    # Exit codes 1 (warning) and 2 (alert) are statuses: fail the Job at once, no retries.
+    # Exit codes 1 (warning), 2 (alert), 3 (insufficient data) are statuses: fail the Job at
+    # once, no retries (4, an error, is retried).
     rule = job["podFailurePolicy"]["rules"][0]
     assert rule["action"] == "FailJob"
-    assert rule["onExitCodes"] == {"containerName": "monitor", "operator": "In", "values": [1, 2]}
+    assert rule["onExitCodes"] == {"containerName": "monitor", "operator": "In", "values": [1, 2, 3]}
     store = [m for m in container["volumeMounts"] if m["name"] == "model-store"][0]
     assert store["readOnly"] is True
     assert job["template"]["spec"]["serviceAccountName"] == f"{RELEASE}-monitor"

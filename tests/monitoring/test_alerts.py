@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,29 @@ def test_ok_status_only_logs(caplog, webhook):
     outcome = deliver({"status": "ok", "reasons": [], "window": {}}, AlertConfig(webhook_url=url))
     assert outcome["logged"] and outcome["skipped"] and received == []
     assert '"event": "monitoring_run"' in caplog.text
+
+
+def test_a_failing_webhook_never_leaks_its_token(caplog, make_log, registry, config):
+    """Slack-style webhooks carry their secret in the URL; requests' errors quote the URL."""
+    token = "T0SECRET/B0SECRET/xoxSECRETSECRET"
+    dead = _free_port()
+    config.alerts = AlertConfig(webhook_url=f"http://127.0.0.1:{dead}/services/{token}?k=qs1ret",
+                                smtp_password="hunter2pw", timeout_s=2, retries=0)
+    store, _ = make_log(n=1000, seed=21, drift=("tempo=+20",))
+    with caplog.at_level(logging.DEBUG):
+        summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
+                      progress=None)
+    assert summary["alerts"]["failures"] == 1
+    error = summary["alerts"]["errors"][0]["error"]
+    assert "ConnectionError" in error and "<redacted>" in error  # still says what failed
+    stored = json.dumps(store.monitoring_runs(limit=1), default=str)
+    report = Path(summary["report_json"]).read_text()
+    for text in (caplog.text, stored, report, error):
+        assert "SECRET" not in text and "qs1ret" not in text and "hunter2pw" not in text
+
+
+def test_smtp_starttls_is_read_from_the_environment():
+    from monitoring.config import load_config
+
+    assert load_config(environ={"SMTP_STARTTLS": "true"}).alerts.smtp_starttls is True
+    assert load_config(environ={}).alerts.smtp_starttls is False

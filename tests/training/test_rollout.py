@@ -55,3 +55,34 @@ def test_unset_tag_counts_as_different():
     assert deployed_tag(dep, "service") is None
     with pytest.raises(KeyError, match="no container named 'web'"):
         deployed_tag(dep, "web")
+
+
+def test_an_empty_tag_file_means_this_training_promoted_nothing(tmp_path, caplog):
+    """A rejected candidate must not re-patch MODEL_TAG (that would undo a rollback): rollout
+    returns before it even looks for a cluster."""
+    import logging
+
+    from training.rollout import main
+
+    tag_file = tmp_path / "promoted-tag"
+    tag_file.write_text("")
+    with caplog.at_level(logging.INFO, logger="training.rollout"):
+        assert main(["--deployment", "reggaeton", "--tag-file", str(tag_file)]) == 0
+        assert main(["--deployment", "reggaeton", "--tag-file", str(tmp_path / "none")]) == 0
+    assert "promoted no version" in caplog.text
+
+
+def test_train_writes_the_tag_file_only_when_it_promotes(home_copy, monkeypatch, tmp_path):
+    from reggaeton.registry import Registry
+    from training.train import main as train_main
+
+    monkeypatch.setenv("BENTOML_HOME", str(home_copy))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tag_file = tmp_path / "promoted-tag"
+    tag_file.write_text("reggaeton_clf:stale\n")  # left by an earlier run: must be emptied
+    worse = ["--set", "model.params.n_estimators=1", "--set", "cv.folds=2"]
+    assert train_main([*worse, "--promoted-tag-file", str(tag_file)]) == 0
+    assert tag_file.read_text() == ""
+    assert train_main([*worse, "--force", "--promoted-tag-file", str(tag_file)]) == 0
+    assert tag_file.read_text().strip() == Registry(home_copy).promotions.current()
