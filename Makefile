@@ -29,6 +29,8 @@ HELM = $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 KUBECTL = $(shell command -v kubectl 2>/dev/null || echo $(TOOLS)/kubectl)
 
 ARGS ?=
+# Image tag of `make image`: the chart's appVersion (what the chart deploys by default).
+APP_VERSION := $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/reggaeton/Chart.yaml)
 
 .PHONY: help install serve test test-fast train experiment mlflow-ui monitor simulate demo \
         build image tools chart-lint manifests deploy retrain rollback bench lint format clean
@@ -76,12 +78,14 @@ simulate: $(STAMP) ## Write simulated traffic into the prediction log (ARGS="--d
 demo: $(STAMP) ## The closed loop on this laptop: train, serve, traffic, drift, alert, retrain, switch
 	$(PY) -m scripts.demo $(ARGS)
 
-build: $(STAMP) ## Build the Bento (service, shared code, proto, pinned requirements)
+build: $(STAMP) ## Build the Bentos: the lean service (bentofile.yaml) and the jobs (k8s/bentofile.jobs.yaml)
 	$(PY) -m training.train --if-empty
 	$(VENV)/bin/bentoml build
+	$(VENV)/bin/bentoml build -f k8s/bentofile.jobs.yaml .
 
-image: build ## Containerize the Bento (needs Docker or buildah; not run in tests)
-	$(VENV)/bin/bentoml containerize reggaeton_service:latest $(ARGS)
+image: build ## Containerize both Bentos as <name>:<chart appVersion> (needs Docker; not run in tests)
+	$(VENV)/bin/bentoml containerize reggaeton_service:latest -t reggaeton_service:$(APP_VERSION) $(ARGS)
+	$(VENV)/bin/bentoml containerize reggaeton_jobs:latest -t reggaeton_jobs:$(APP_VERSION) $(ARGS)
 
 tools: ## Fetch helm and kubectl into .tools/ unless they are on PATH
 	@bash scripts/fetch_tools.sh "$(TOOLS)"

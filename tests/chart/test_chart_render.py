@@ -197,7 +197,11 @@ def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
     defaults = rendered[("defaults", KUBE_VERSIONS[-1])]
     images = {c["image"] for o in defaults if pod_spec(o)
               for c in pod_spec(o)["containers"]}
-    assert images == {"reggaeton_service:0.1.0"}  # jobImage empty: the service image
+    # the chart's defaults run: serving on the lean image, the jobs on the jobs image
+    assert images == {"reggaeton_service:0.1.0", "reggaeton_jobs:0.1.0"}
+    serving = pod_spec(one(defaults, "Deployment", RELEASE))
+    assert serving["containers"][0]["image"] == "reggaeton_service:0.1.0"
+    assert serving["initContainers"][0]["image"] == "reggaeton_jobs:0.1.0"
 
 
 def test_train_schedule_can_be_enabled(rendered):
