@@ -140,7 +140,8 @@ class MonitoringConfig:
         state_dir: Profiles (``profiles/<run>.bin``) and the retrain lock live here.
         max_window_hours: The default window starts at the previous run, at most this far back.
         chunk_size: Records per chunk read from the log (memory stays flat).
-        mlflow_tracking_uri: Passed to local retraining.
+        mlflow_tracking_uri: Passed to local retraining (None: ``MLFLOW_TRACKING_URI`` or the
+            local default ``sqlite:///var/mlflow.db``).
     """
 
     store_uri: str | None = None

@@ -200,6 +200,17 @@ def split_feedback(feedback: pd.DataFrame,
     return feedback.iloc[:cut].reset_index(drop=True), feedback.iloc[cut:].reset_index(drop=True)
 
 
+def rows_in(frame: pd.DataFrame, other: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Boolean mask of ``frame``'s rows whose ``features`` values all equal a row of ``other``
+    (e.g. production feedback rows that are hold-out songs)."""
+    if frame.empty or other.empty:
+        return np.zeros(len(frame), dtype=bool)
+    known = set(other[features].itertuples(index=False, name=None))
+    return np.fromiter((row in known for row in frame[features].itertuples(index=False,
+                                                                           name=None)),
+                       dtype=bool, count=len(frame))
+
+
 def class_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Rows per class name, e.g. ``{"reggaeton": 56, "other": 1716}``."""
     counts = frame[LABEL_COLUMN].value_counts()

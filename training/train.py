@@ -68,6 +68,14 @@ def prepare_data(config: TrainConfig, *, root: Path, include_feedback: bool = Fa
         log.info("feedback: %d labelled production rows (%d trained on, %d for the gate)",
                  len(feedback), len(fb_train), len(fb_eval))
         extra = fb_train.drop(columns=["timestamp"])
+        # A production row that is a hold-out song (same feature values) would leak the
+        # hold-out into training and flatter the candidate at the gate: drop it.
+        in_holdout = datamod.rows_in(extra, holdout, features)
+        fb_rows["feedback_dropped_holdout"] = int(in_holdout.sum())
+        if in_holdout.any():
+            log.info("feedback: %d rows dropped (they are hold-out songs)", in_holdout.sum())
+        extra = extra[~in_holdout]
+        fb_rows["feedback_train"] = len(extra)
         train = pd.concat([train, extra], ignore_index=True)
         trained_on = pd.concat([labelled, extra], ignore_index=True)
     rows = {"raw": cleaning.rows_in, "dropped_missing": cleaning.dropped_missing,

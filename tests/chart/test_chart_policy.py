@@ -129,7 +129,8 @@ def test_monitor_cronjob(rendered):
     # once, no retries (4, an error, is retried).
     rule = job["podFailurePolicy"]["rules"][0]
     assert rule["action"] == "FailJob"
-    assert rule["onExitCodes"] == {"containerName": "monitor", "operator": "In", "values": [1, 2, 3]}
+    assert rule["onExitCodes"] == {"containerName": "monitor", "operator": "In",
+                                   "values": [1, 2, 3]}
     store = [m for m in container["volumeMounts"] if m["name"] == "model-store"][0]
     assert store["readOnly"] is True
     assert job["template"]["spec"]["serviceAccountName"] == f"{RELEASE}-monitor"

@@ -158,8 +158,8 @@ def test_local_trigger_lock(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path,
-                                            repo_root) -> None:
+def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path, repo_root,
+                                            monkeypatch) -> None:
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     registry = Registry(home)
@@ -169,6 +169,8 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path,
     config.retrain.enabled, config.retrain.mode = True, "local"
     config.retrain.include_feedback = False
     config.retrain.training_overrides = ("model.params.n_estimators=5", "cv.folds=2")
+    mlflow_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)  # config.mlflow_tracking_uri is None
     store, _ = make_log(n=800, seed=31, drift=("tempo=+20",))
     summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
                   progress=None)
@@ -178,6 +180,12 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path,
     assert retrain["result"]["tag"] not in before
     assert {v.tag for v in registry.list()} == before | {retrain["result"]["tag"]}
     assert not (tmp_path / "s" / "retrain.lock").exists()
+    # logged to MLflow like every training (the monitor config names no tracking URI)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.data.tags["bento_tag"] for r in runs] == [retrain["result"]["tag"]]
     assert training_runner(config)  # the same runner the job builds
     # Records of two versions in one window: each is compared with its own reference.
     new_tag = retrain["result"]["tag"]

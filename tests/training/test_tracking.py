@@ -11,6 +11,7 @@ from reggaeton.predlog import PredictionRecord, open_store
 from reggaeton.predlog.base import utcnow
 from reggaeton.schema import MODEL_FEATURES
 from training import experiment
+from training.data import load_labelled, rows_in, split_holdout
 from training.train import run_training
 
 
@@ -74,8 +75,16 @@ def test_feedback_is_trained_on_and_gates_on_recent_production(
     config = config_with("model.params.n_estimators=1", "cv.folds=2", "gate.min_feedback_rows=10")
     result = run_training(config, registry_copy, root=repo_root, include_feedback=True,
                           store_uri=f"sqlite:///{tmp_path / 'pred.db'}")
-    assert (result.rows["feedback_train"], result.rows["feedback_eval"]) == (42, 18)
-    assert result.rows["train"] == 1772 + 42
+    # the oldest 42 rows are for training, minus those that are hold-out songs (no leak)
+    labelled, _ = load_labelled(repo_root / "data/data_reggaeton.csv",
+                                repo_root / "data/data_todotipo.csv", list(MODEL_FEATURES))
+    _, holdout = split_holdout(labelled, config.split.test_size, config.seed)
+    oldest = rows.head(42).assign(**{f: rows.head(42)[f].astype(float) for f in MODEL_FEATURES})
+    leaked = int(rows_in(oldest, holdout, list(MODEL_FEATURES)).sum())
+    assert leaked > 0  # the test data does hold hold-out songs
+    assert result.rows["feedback_dropped_holdout"] == leaked
+    assert (result.rows["feedback_train"], result.rows["feedback_eval"]) == (42 - leaked, 18)
+    assert result.rows["train"] == 1772 + 42 - leaked
     details = result.decision.details
     assert details["candidate_production"]["f1"] is not None
     assert details["current_production"]["pr_auc"] is not None
