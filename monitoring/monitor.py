@@ -97,11 +97,18 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     others = {t: {k: a.get(k) for k in ("rows", "status", "reasons")} | {
         "drifted_features": (a.get("data_drift") or {}).get("drifted", [])}
         for t, a in assessed.items() if t != serving.tag}
-    status = main["status"]
+    # The run's status is the worst over every version with records in the window: pods can
+    # serve another version than the promotion record names (a pinned MODEL_TAG, a
+    # `kubectl rollout undo`), and their traffic must not go unwatched.
+    status, status_version = main["status"], serving.tag
     reasons = list(main["reasons"])
     for tag, other in others.items():
         if SEVERITY[other["status"]] > 0:
-            reasons.append(f"other version {tag} ({other['rows']} records): {other['status']}")
+            reasons.append(f"other version {tag} ({other['rows']} records): {other['status']}"
+                           + (f", drift in {', '.join(other['drifted_features'])}"
+                              if other["drifted_features"] else ""))
+        if SEVERITY[other["status"]] > SEVERITY[status]:
+            status, status_version = other["status"], tag
     ref = load(serving.tag)
     wl_cols = ref.numeric + ref.categorical + list(FEATURE_COLUMNS_FOR_WHYLOGS)
     state = Path(config.state_dir)
@@ -115,7 +122,8 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     perf = main.get("performance") or {}
     summary: dict[str, Any] = {
         "run_id": run_id, "started_at": started.isoformat(), "status": status,
-        "model_version": serving.tag, "reasons": reasons, "notes": main.get("notes", []),
+        "status_version": status_version, "model_version": serving.tag, "reasons": reasons,
+        "notes": main.get("notes", []),
         "window": {"since": start.isoformat(), "until": end.isoformat(), "rows": scan.rows,
                    "chunks": scan.chunks},
         "drifted_features": (main.get("data_drift") or {}).get("drifted", []),

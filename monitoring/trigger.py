@@ -27,6 +27,11 @@ CONDITION_LABEL = "reggaeton.io/condition"
 def condition_of(summary: Mapping[str, Any]) -> str:
     """A stable description of what triggered: drifted features and failing metrics."""
     parts = []
+    version = summary.get("status_version")
+    if version and version != summary.get("model_version"):  # another version alerted
+        other = (summary.get("other_versions") or {}).get(version) or {}
+        drifted = other.get("drifted_features") or []
+        return f"version:{version}" + ("|drift:" + ",".join(sorted(drifted)) if drifted else "")
     if summary.get("drifted_features"):
         parts.append("drift:" + ",".join(sorted(summary["drifted_features"])))
     perf = summary.get("performance_status")

@@ -17,10 +17,12 @@ from monitoring.trigger import (
     TRIGGER_LABEL,
     KubernetesTrigger,
     LocalTrigger,
+    condition_of,
     job_from_cronjob,
     job_is_active,
 )
 from reggaeton.registry import Registry
+from training.promote import promote_version
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 K8S_VERSIONS = ("1.33.0", "1.35.0")
@@ -192,10 +194,18 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path, r
     simulate(store, registry, n=400, seed=32, model_tag=new_tag, start=NOW - timedelta(hours=1),
              end=NOW, data_dir=repo_root / "data")
     config.retrain.enabled = False
+    # the new version serves (as after a promotion), the old one's traffic is still there
+    promote_version(registry, new_tag, force=True)
     again = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
                 progress=None)
     serving = registry.serving_version().tag
     assessed = {serving: again["drifted_features"]} | {
         tag: o["drifted_features"] for tag, o in again["other_versions"].items()}
     old_tag = next(iter(before))
+    assert serving == new_tag
     assert assessed == {old_tag: ["tempo"], new_tag: []}
+    # the older version's traffic still drifts: the run alerts on it, and says which version
+    assert again["status"] == "alert" and again["status_version"] == old_tag
+    assert f"other version {old_tag}" in " ".join(again["reasons"])
+    assert "drift in tempo" in " ".join(again["reasons"])
+    assert condition_of(again) == f"version:{old_tag}|drift:tempo"
