@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reggaeton.schema import LABEL_COLUMN
+from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
 from training import tracking
 from training.config import ConfigError, TrainConfig, apply_override, from_dict, load_raw
 from training.data import DataError, load_labelled, split_holdout
@@ -28,8 +28,7 @@ from training.pipeline import fit_pipeline, to_matrix
 
 log = logging.getLogger("training.experiment")
 EXPERIMENT = "reggaeton_clf-experiments"
-ALL_SCALED = "model.scale=[popularity, danceability, energy, speechiness, acousticness, " \
-             "instrumentalness, liveness, valence, duration, loudness, tempo]"
+ALL_SCALED = "model.scale=[" + ", ".join(MODEL_FEATURES) + "]"
 
 CANDIDATES: dict[str, list[str]] = {
     "gbm_smote (original)": [],

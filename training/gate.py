@@ -45,11 +45,28 @@ def shortfalls(candidate: dict[str, Any], current: dict[str, Any],
     return out
 
 
+def holdout_mismatch(candidate_meta: dict[str, Any], current_meta: dict[str, Any]) -> str | None:
+    """Why the two versions' hold-outs differ (the serving version may have trained on part of
+    the candidate's hold-out, which inflates its score), or None when they are the same rows:
+    same seed, same ``split.test_size`` and the same data files (SHA-256)."""
+    cand_cfg, cur_cfg = candidate_meta.get("config") or {}, current_meta.get("config") or {}
+    diffs = []
+    if cand_cfg.get("seed") != cur_cfg.get("seed"):
+        diffs.append(f"seed {cur_cfg.get('seed')} -> {cand_cfg.get('seed')}")
+    cand_split = (cand_cfg.get("split") or {}).get("test_size")
+    cur_split = (cur_cfg.get("split") or {}).get("test_size")
+    if cand_split != cur_split:
+        diffs.append(f"split.test_size {cur_split} -> {cand_split}")
+    if (candidate_meta.get("data_files") or {}) != (current_meta.get("data_files") or {}):
+        diffs.append("the data files changed")
+    return "; ".join(diffs) or None
+
+
 def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
            tolerances: dict[str, float], *, force: bool = False,
            candidate_prod: dict[str, Any] | None = None,
            current_prod: dict[str, Any] | None = None,
-           current_tag: str | None = None) -> GateDecision:
+           current_tag: str | None = None, mismatch: str | None = None) -> GateDecision:
     """Decide whether to promote.
 
     Args:
@@ -60,6 +77,8 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
         candidate_prod: Metrics of the new version on recent labelled production rows.
         current_prod: Same for the serving version.
         current_tag: Tag of the serving version, for the record.
+        mismatch: :func:`holdout_mismatch` of the two versions: the comparison is not fair,
+            so the candidate is not promoted unless forced.
 
     Returns:
         The decision with a human reason and the numbers.
@@ -73,6 +92,14 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
         reason = "no promoted version yet" if current_tag is None else \
             f"current version {current_tag} cannot be scored"
         return GateDecision(True, f"{reason}; forced" if force else reason, force, details)
+    if mismatch:
+        details["holdout_mismatch"] = mismatch
+        why = (f"hold-out not comparable with current {current_tag} ({mismatch}): it may have "
+               "trained on part of this hold-out")
+        if force:
+            return GateDecision(True, f"forced promotion ({why})", True, details)
+        return GateDecision(False, f"{why}; review the numbers and promote with --force",
+                            False, details)
     failures = shortfalls(candidate, current, tolerances, "hold-out")
     if candidate_prod is not None and current_prod is not None:
         failures += shortfalls(candidate_prod, current_prod, tolerances, "production feedback")

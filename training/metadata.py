@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -18,13 +19,16 @@ LIBRARIES = ("scikit-learn", "imbalanced-learn", "numpy", "pandas", "scipy", "jo
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the working tree, or ``"unknown"``."""
+    """``git rev-parse HEAD`` of the working tree; else ``GIT_COMMIT`` from the environment
+    (an image has no ``.git``: set it at build or deploy time); else ``"unknown"``."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
                              text=True, timeout=10, check=True)
-        return out.stdout.strip() or "unknown"
+        if out.stdout.strip():
+            return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        pass
+    return os.environ.get("GIT_COMMIT", "").strip() or "unknown"
 
 
 def library_versions() -> dict[str, str]:

@@ -165,10 +165,11 @@ def _gate(config: TrainConfig, registry: Registry, version: ModelVersion,
           force: bool) -> gate.GateDecision:
     tolerances = {"f1": config.gate.f1_tolerance, "pr_auc": config.gate.pr_auc_tolerance}
     current_tag = registry.promotions.current()
-    current = cand_prod = cur_prod = None
+    current = cand_prod = cur_prod = mismatch = None
     if current_tag:
         try:
             current_version = registry.get(current_tag)
+            mismatch = gate.holdout_mismatch(version.metadata, current_version.metadata)
             current = gate.score_version(registry, current_version, ds.holdout)
             if gate.usable_for_gate(ds.feedback_eval, config.gate.min_feedback_rows):
                 cand_prod = gate.score_version(registry, version, ds.feedback_eval)
@@ -177,7 +178,7 @@ def _gate(config: TrainConfig, registry: Registry, version: ModelVersion,
             log.warning("gate: current version %s cannot be scored: %s", current_tag, exc)
             current = None
     return gate.decide(holdout, current, tolerances, force=force, candidate_prod=cand_prod,
-                       current_prod=cur_prod, current_tag=current_tag)
+                       current_prod=cur_prod, current_tag=current_tag, mismatch=mismatch)
 
 
 def _track(uri: str, version: ModelVersion, meta: dict[str, Any], holdout: dict[str, Any],

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from reggaeton.registry import PromotionError
-from training.gate import decide
+from training.gate import decide, holdout_mismatch
 from training.promote import format_listing, promote_version
 from training.promote import main as promote_main
 from training.train import run_training
@@ -97,3 +97,25 @@ def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root, monkeypatc
     assert "no earlier promoted version" in capsys.readouterr().err
     empty = run("training.train", "--if-empty")
     assert empty.returncode == 0 and "nothing to do" in empty.stdout
+
+
+def test_a_different_split_is_not_compared_unless_forced():
+    meta = {"config": {"seed": 42, "split": {"test_size": 0.2}}, "data_files": {"a.csv": "x"}}
+    assert holdout_mismatch(meta, meta) is None
+    other = {"config": {"seed": 7, "split": {"test_size": 0.2}}, "data_files": {"a.csv": "y"}}
+    why = holdout_mismatch(other, meta)
+    assert "seed 42 -> 7" in why and "data files changed" in why
+    better = {"f1": 0.9, "pr_auc": 0.9}
+    d = decide(better, CURRENT, TOL, current_tag="t", mismatch=why)
+    assert not d.promote and "not comparable" in d.reason and "--force" in d.reason
+    forced = decide(better, CURRENT, TOL, current_tag="t", mismatch=why, force=True)
+    assert forced.promote and forced.forced and forced.details["holdout_mismatch"] == why
+
+
+def test_training_with_another_seed_is_saved_but_not_promoted(registry_copy, config_with,
+                                                                repo_root):
+    before = registry_copy.promotions.current()
+    result = run_training(config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
+                          registry_copy, root=repo_root)
+    assert not result.promoted and "not comparable" in result.decision.reason
+    assert registry_copy.promotions.current() == before
