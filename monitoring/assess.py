@@ -102,6 +102,7 @@ def assess_version(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any
     prediction = assess_prediction_drift(scan, config)
     labels, preds, probs = scan.labels()
     perf = assess_performance(labels, preds, probs, ref.metadata, config.performance)
+    perf["late_labelled"] = scan.late_labelled  # of n_labelled: predicted before the window
     quality = assess_quality(scan.quality, config.quality, OPTIONAL)
     status = worst(data_drift["status"], prediction["status"], perf["status"], quality["status"])
     if data_drift["status"] == "insufficient_data" and perf["status"] == "insufficient_data":

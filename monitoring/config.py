@@ -56,6 +56,9 @@ class PerformanceConfig:
         alpha: Significance level of the one-sided Fisher exact test of each drop.
         metrics: Rates tested against the hold-out confusion matrix (F1 and PR-AUC are
             reported with their drops but follow from these).
+        late_feedback_days: Ground truth arrives after the prediction, often after its
+            window was monitored: a run also counts predictions made up to this many days
+            before its window whose feedback arrived during the window (0 disables).
     """
 
     min_labelled: int = 50
@@ -64,6 +67,7 @@ class PerformanceConfig:
     warn_drop: float = 0.08
     alpha: float = 0.01
     metrics: tuple[str, ...] = ("precision", "recall")
+    late_feedback_days: float = 30.0
 
 
 @dataclass

@@ -16,7 +16,7 @@ from monitoring import alerts, report, trigger
 from monitoring.assess import SEVERITY, assess_version
 from monitoring.config import MonitoringConfig
 from monitoring.reference import reference_loader
-from monitoring.window import resolve_window, scan_window
+from monitoring.window import add_late_feedback, resolve_window, scan_window
 from reggaeton import profiles
 from reggaeton.predlog.base import PredictionStore
 from reggaeton.registry import Registry
@@ -88,6 +88,11 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     start, end = resolve_window(since, until, window, None if since or window else
                                 _previous_until(store), config.max_window_hours, now)
     scan = scan_window(store, start, end, load, config.chunk_size, progress)
+    late = add_late_feedback(scan, store, config.performance.late_feedback_days, load,
+                             config.chunk_size)
+    if progress and late:
+        print(f"monitor: {late:,} earlier predictions got their feedback in this window",
+              file=progress, flush=True)
     t_scan = time.perf_counter()
     assessed = {tag: assess_version(v, config) for tag, v in scan.versions.items()}
     main = assessed.get(serving.tag)

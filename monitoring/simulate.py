@@ -106,7 +106,7 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
              drifts: Sequence[Drift] = (), feedback: float = 0.0, flip: float = 0.0,
              start: datetime | None = None, end: datetime | None = None,
              model_tag: str | None = None, data_dir: str | Path = "data",
-             batch: int = 10_000) -> dict[str, Any]:
+             batch: int = 10_000, feedback_at: datetime | None = None) -> dict[str, Any]:
     """Score and log ``n`` simulated requests; return what was written.
 
     Args:
@@ -119,6 +119,8 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
         model_tag: Score with this version (default: the promoted one).
         data_dir: Folder of the seed CSVs.
         batch: Records per ``write_many`` call.
+        feedback_at: When the feedback labels arrive (default: now), e.g. a day after the
+            predictions, as ground truth usually does.
     """
     for name, value in (("--feedback", feedback), ("--flip", flip)):
         if not 0.0 <= value <= 1.0:
@@ -154,7 +156,7 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
     invert = give & (rng.random(n) < flip)
     for i in np.flatnonzero(give):
         label = int(labels[i]) ^ int(invert[i])
-        if store.add_feedback(f"sim-{token}-{i}", label):
+        if store.add_feedback(f"sim-{token}-{i}", label, at=feedback_at):
             fed += 1
             flipped += int(invert[i])
     return {"written": written, "feedback": fed, "flipped": flipped,

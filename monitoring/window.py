@@ -70,6 +70,7 @@ class VersionScan:
     positives: int = 0
     quality: QualityAccumulator | None = None
     labelled: list[np.ndarray] = field(default_factory=list)
+    late_labelled: int = 0
 
     def __post_init__(self) -> None:
         ref = self.reference
@@ -103,6 +104,16 @@ class VersionScan:
         has = ~np.isnan(label)
         if has.any():
             self.labelled.append(np.column_stack([label[has], prediction[has], probability[has]]))
+
+    def add_late_labels(self, chunk: pd.DataFrame) -> None:
+        """Labelled records predicted before the window whose feedback came during it: they
+        count for performance only (their inputs belong to an earlier window's drift)."""
+        label = _floats(chunk["feedback_label"])
+        has = ~np.isnan(label)
+        if has.any():
+            self.labelled.append(np.column_stack([label[has], _floats(chunk["prediction"])[has],
+                                                  _floats(chunk["probability"])[has]]))
+            self.late_labelled += int(has.sum())
 
     def labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, predictions, probabilities)`` of the labelled records."""
@@ -165,6 +176,25 @@ def scan_window(store: PredictionStore, since: datetime, until: datetime,
     scan.profile = profiles.merge(views) if views else None
     scan.seconds = time.perf_counter() - start
     return scan
+
+
+def add_late_feedback(scan: WindowScan, store: PredictionStore, days: float,
+                      reference_for: Callable[[str], Reference | None],
+                      chunk_size: int = 50_000) -> int:
+    """Fold into ``scan`` the predictions of the ``days`` before its window whose feedback
+    arrived during the window (see ``performance.late_feedback_days``). Returns how many."""
+    if days <= 0:
+        return 0
+    total = 0
+    for chunk in store.iter_late_feedback(scan.since, scan.until,
+                                          scan.since - timedelta(days=days), scan.since,
+                                          chunk_size=chunk_size):
+        total += len(chunk)
+        for tag, part in chunk.groupby("model_version", sort=False):
+            if tag not in scan.versions:
+                scan.versions[tag] = VersionScan(str(tag), reference_for(str(tag)))
+            scan.versions[tag].add_late_labels(part)
+    return total
 
 
 def _floats(column: pd.Series) -> np.ndarray:

@@ -111,6 +111,14 @@ class PredictionStore(abc.ABC):
         ``feedback_at`` are UTC datetimes; ``feedback_label`` is NaN without feedback.
         """
 
+    @abc.abstractmethod
+    def iter_late_feedback(self, feedback_since: datetime, feedback_until: datetime,
+                           predicted_since: datetime, predicted_until: datetime,
+                           chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream predictions made in ``[predicted_since, predicted_until)`` whose latest
+        feedback arrived in ``[feedback_since, feedback_until)`` (ground truth that came after
+        the prediction's own monitoring window), as frames like :meth:`iter_window`'s."""
+
     def export(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """The whole window as one DataFrame (see :meth:`iter_window`)."""
         frames = list(self.iter_window(since, until))

@@ -100,6 +100,8 @@ class MongoStore(PredictionStore):
         if not self._indexed:
             self.predictions.create_index("request_id", unique=True)
             self.predictions.create_index([("timestamp", 1), ("_id", 1)])
+            self.predictions.create_index(
+                "feedback_at", partialFilterExpression={"feedback_at": {"$exists": True}})
             self.feedback.create_index([("request_id", 1), ("_id", 1)])
             self.runs.create_index([("finished_at", -1), ("_id", -1)])
             self._indexed = True
@@ -163,9 +165,24 @@ class MongoStore(PredictionStore):
     def iter_window(self, since: datetime | None = None, until: datetime | None = None,
                     chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
         """Stream a window oldest first, in DataFrames of at most ``chunk_size`` rows."""
+        return self._stream(_window(since, until), chunk_size)
+
+    def iter_late_feedback(self, feedback_since: datetime, feedback_until: datetime,
+                           predicted_since: datetime, predicted_until: datetime,
+                           chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Predictions of ``[predicted_since, predicted_until)`` whose feedback arrived in
+        ``[feedback_since, feedback_until)``, oldest prediction first."""
+        query = _window(predicted_since, predicted_until) | {"feedback_at": {
+            "$gte": cols.as_utc(feedback_since), "$lt": cols.as_utc(feedback_until)}}
+        return self._stream(query, chunk_size)
+
+    def _stream(self, query: dict[str, Any], chunk_size: int) -> Iterator[pd.DataFrame]:
         if chunk_size < 1:
             raise ValueError("chunk_size: must be >= 1")
-        cursor = (self.predictions.find(_window(since, until), {"_id": 0})
+        return self._chunks(query, chunk_size)  # (indexes are the writers' job)
+
+    def _chunks(self, query: dict[str, Any], chunk_size: int) -> Iterator[pd.DataFrame]:
+        cursor = (self.predictions.find(query, {"_id": 0})
                   .sort([("timestamp", 1), ("_id", 1)]).batch_size(min(chunk_size, 10_000)))
         try:
             batch: list[dict[str, Any]] = []

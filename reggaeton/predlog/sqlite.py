@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     feedback_at_us INTEGER{features}
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts_us);
+CREATE INDEX IF NOT EXISTS predictions_feedback_at ON predictions (feedback_at_us)
+    WHERE feedback_at_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -271,6 +273,29 @@ class SQLiteStore(PredictionStore):
             cur = conn.execute(self._select(features) + " WHERE ts_us >= ? AND ts_us < ? "
                                "ORDER BY ts_us, rowid", _bounds(since, until))
             cur.arraysize = chunk_size
+            while rows := cur.fetchmany(chunk_size):
+                yield cols.frame_from_rows(rows, features)
+        finally:
+            conn.close()
+
+    def iter_late_feedback(self, feedback_since: datetime, feedback_until: datetime,
+                           predicted_since: datetime, predicted_until: datetime,
+                           chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Predictions of ``[predicted_since, predicted_until)`` whose feedback arrived in
+        ``[feedback_since, feedback_until)``, oldest prediction first (a partial index on
+        ``feedback_at_us`` keeps this cheap and costs the write path nothing)."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size: must be >= 1")
+        conn = self._connect()
+        try:
+            features = self._load_feature_columns(conn)
+            conn.execute("BEGIN")
+            cur = conn.execute(
+                self._select(features) + " WHERE feedback_at_us IS NOT NULL"
+                " AND feedback_at_us >= ? AND feedback_at_us < ? AND ts_us >= ? AND ts_us < ?"
+                " ORDER BY ts_us, rowid",
+                (*_bounds(feedback_since, feedback_until), *_bounds(predicted_since,
+                                                                   predicted_until)))
             while rows := cur.fetchmany(chunk_size):
                 yield cols.frame_from_rows(rows, features)
         finally:

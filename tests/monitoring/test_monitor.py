@@ -10,6 +10,7 @@ import pytest
 
 from monitoring import job
 from monitoring.monitor import run
+from monitoring.simulate import simulate
 from reggaeton import profiles
 from reggaeton.predlog.base import PredictionRecord
 from reggaeton.schema import FEATURES
@@ -72,6 +73,26 @@ def test_performance_alert_when_feedback_shows_a_drop(make_log, registry, config
     assert perf["status"] == "alert" and summary["status"] == "alert"
     assert perf["n_labelled"] > 500 and perf["metrics"]["confusion_matrix"]
     assert any("below the model's" in r for r in summary["reasons"])
+
+
+def test_late_feedback_counts_in_the_window_it_arrives(make_log, registry, config,
+                                                        repo_root) -> None:
+    """Predictions of two days ago, labelled (badly) during today's window: today's run
+    judges performance on them; their inputs do not enter today's drift tests."""
+    store, _ = make_log(n=300, seed=18, name="late.db")  # today's unlabelled traffic
+    old = simulate(store, registry, n=2000, seed=19, feedback=0.6, flip=0.3,
+                   start=NOW - timedelta(hours=50), end=NOW - timedelta(hours=48),
+                   feedback_at=NOW - timedelta(hours=1), data_dir=repo_root / "data")
+    summary = _run(config, store, registry)
+    perf = summary["serving"]["performance"]
+    assert perf["late_labelled"] == perf["n_labelled"] == old["feedback"] > 500
+    assert perf["status"] == "alert" and summary["status"] == "alert"
+    assert summary["serving"]["rows"] == 300 and summary["window"]["rows"] == 300
+    config.performance.late_feedback_days = 0  # off: those labels are never seen
+    off = _run(config, store, registry)
+    assert off["serving"]["performance"]["status"] == "insufficient_data"
+    config.performance.late_feedback_days = 1  # predictions older than the look-back: ignored
+    assert _run(config, store, registry)["serving"]["performance"]["n_labelled"] == 0
 
 
 def test_insufficient_data_below_minimum_sample(make_log, registry, config, capsys) -> None:

@@ -192,3 +192,18 @@ def test_export_chunks_carry_their_feedback(store: PredictionStore) -> None:
     assert joined == {"req-0000": (1.0, pd.Timestamp(T0)),
                       "req-0004": (0.0, pd.Timestamp(T0 + timedelta(hours=4))),
                       "req-0006": (1.0, pd.Timestamp(T0 + timedelta(hours=6)))}
+
+
+def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> None:
+    store.write_many([rec(i) for i in range(6)])  # predicted at T0 + i seconds
+    store.add_feedback("req-0001", 1, at=T0 + timedelta(hours=2))  # late, inside
+    store.add_feedback("req-0003", 0, at=T0 + timedelta(hours=1))  # late, inside (bound)
+    store.add_feedback("req-0002", 0, at=T0 + timedelta(hours=3))  # after the feedback range
+    store.add_feedback("req-0004", 1, at=T0 + timedelta(hours=2))  # predicted too late
+    frames = list(store.iter_late_feedback(T0 + timedelta(hours=1), T0 + timedelta(hours=3),
+                                           T0, T0 + timedelta(seconds=4), chunk_size=1))
+    assert [list(f["request_id"]) for f in frames] == [["req-0001"], ["req-0003"]]
+    assert [float(f["feedback_label"].iloc[0]) for f in frames] == [1.0, 0.0]
+    assert frames[0]["tempo"].iloc[0] == rec(1).features["tempo"]
+    assert list(store.iter_late_feedback(T0, T0 + timedelta(minutes=30), T0,
+                                         T0 + timedelta(hours=9))) == []
