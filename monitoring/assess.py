@@ -26,8 +26,9 @@ OPTIONAL = ("time_signature",)
 
 
 def worst(*statuses: str) -> str:
-    """The most severe status (``insufficient_data`` counts as ok)."""
-    return max(statuses, key=lambda s: SEVERITY[s], default="ok")
+    """The most severe status (``insufficient_data`` is below ``ok``: a section that could be
+    judged says more than one that could not)."""
+    return max(statuses, key=lambda s: (SEVERITY[s], s != "insufficient_data"), default="ok")
 
 
 def assess_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:

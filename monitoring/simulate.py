@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feedback", type=float, default=0.0, help="fraction with feedback labels")
     p.add_argument("--flip", type=float, default=0.0, help="fraction of feedback inverted")
     p.add_argument("--hours", type=float, default=1.0, help="spread over the last N hours")
+    p.add_argument("--ago-hours", type=float, default=0.0,
+                   help="the traffic ends this many hours ago (default 0: now); with "
+                        "--feedback, labels are stamped now: late ground truth")
     p.add_argument("--data-dir", default="data")
     args = p.parse_args(argv)
     from reggaeton.predlog.factory import open_store
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = open_store(args.store or _env("PREDICTION_STORE_URI"))
         registry = Registry(args.home or home_from_env())
-        end = datetime.now(UTC)
+        end = datetime.now(UTC) - timedelta(hours=args.ago_hours)
         out = simulate(store, registry, n=args.n, seed=args.seed, drifts=args.drift,
                        feedback=args.feedback, flip=args.flip,
                        start=end - timedelta(hours=args.hours), end=end,
