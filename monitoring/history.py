@@ -1,4 +1,9 @@
-"""Merge the profiles stored by past runs (e.g. a week) without re-reading the raw log."""
+"""Merge the profiles stored by past runs (e.g. a week) without re-reading the raw log.
+
+Each run keeps its whylogs profile twice: ``<state_dir>/profiles/<run_id>.bin`` (a laptop) and
+in the prediction store as the run artifact ``profile.bin`` (Kubernetes, where the job's files
+go with its pod); its HTML report is stored as ``report.html`` the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from reggaeton import profiles
+from reggaeton.predlog.base import PredictionStore
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+PROFILE_ARTIFACT = "profile.bin"
+REPORT_ARTIFACT = "report.html"
 
 
 def stored_profiles(state_dir: str | Path, since: datetime | None = None,
@@ -41,3 +49,17 @@ def merged_profile(state_dir: str | Path, since: datetime | None = None,
     if not paths:
         raise ValueError(f"no stored profile in {state_dir}/profiles for that range")
     return profiles.merge(profiles.deserialize(p.read_bytes()) for p in paths)
+
+
+def merged_stored_profile(store: PredictionStore, since: datetime | None = None,
+                          until: datetime | None = None) -> Any:
+    """One whylogs profile of every run started in ``[since, until)``, read from the store.
+
+    Raises:
+        ValueError: when the store holds no profile in the range.
+    """
+    views = [profiles.deserialize(data)
+             for _, _, data in store.run_artifacts(PROFILE_ARTIFACT, since, until)]
+    if not views:
+        raise ValueError("no stored profile in the prediction store for that range")
+    return profiles.merge(views)

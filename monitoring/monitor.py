@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from monitoring import alerts, report, trigger
 from monitoring.assess import SEVERITY, assess_version
 from monitoring.config import MonitoringConfig
+from monitoring.history import PROFILE_ARTIFACT, REPORT_ARTIFACT
 from monitoring.reference import reference_loader
 from monitoring.window import add_late_feedback, resolve_window, scan_window
 from reggaeton import profiles
@@ -117,11 +118,12 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     ref = load(serving.tag)
     wl_cols = ref.numeric + ref.categorical + list(FEATURE_COLUMNS_FOR_WHYLOGS)
     state = Path(config.state_dir)
-    profile_path = None
+    profile_path = profile_bytes = None
     if scan.profile is not None:
         (state / "profiles").mkdir(parents=True, exist_ok=True)
         profile_path = state / "profiles" / f"{run_id}.bin"
-        profile_path.write_bytes(profiles.serialize(scan.profile))
+        profile_bytes = profiles.serialize(scan.profile)
+        profile_path.write_bytes(profile_bytes)
     reports = Path(config.reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
     perf = main.get("performance") or {}
@@ -155,6 +157,13 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     t_end = time.perf_counter()
     summary["timings_s"] = {"scan": round(t_scan - t0, 3), "total": round(t_end - t0, 3)}
     summary["finished_at"] = datetime.now(UTC).isoformat()
+    # The profile and the HTML also go to the store: a CronJob's pod (and its files) is gone
+    # after the run; `monitoring.history` merges stored profiles over weeks from there.
+    summary["stored_artifacts"] = [PROFILE_ARTIFACT] * (profile_bytes is not None) + [
+        REPORT_ARTIFACT]
     Path(summary["report_json"]).write_text(json.dumps(summary, indent=2, default=str))
     store.save_monitoring_run(json.loads(json.dumps(summary, default=str)))
+    if profile_bytes is not None:
+        store.save_run_artifact(run_id, PROFILE_ARTIFACT, started, profile_bytes)
+    store.save_run_artifact(run_id, REPORT_ARTIFACT, started, html.encode())
     return summary

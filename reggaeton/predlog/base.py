@@ -137,6 +137,18 @@ class PredictionStore(abc.ABC):
         """Most recent monitoring runs, newest first."""
 
     @abc.abstractmethod
+    def save_run_artifact(self, run_id: str, name: str, started_at: datetime,
+                          data: bytes) -> None:
+        """Keep one file of a monitoring run (its whylogs profile, its HTML report) beside the
+        run's summary, so nothing is lost with the job's pod; saving again replaces it."""
+
+    @abc.abstractmethod
+    def run_artifacts(self, name: str, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[tuple[str, datetime, bytes]]:
+        """``(run_id, started_at, data)`` of the artifact ``name`` of every run started in
+        ``[since, until)``, oldest first."""
+
+    @abc.abstractmethod
     def ping(self) -> None:
         """Raise if the store cannot be reached."""
 

@@ -28,7 +28,8 @@ from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, PredictionSto
 
 DEFAULT_DATABASE = "reggaeton"
 DEFAULT_COLLECTIONS = {"collection": "predictions", "feedback_collection": "feedback",
-                       "runs_collection": "monitoring_runs"}
+                       "runs_collection": "monitoring_runs",
+                       "artifacts_collection": "monitoring_artifacts"}
 """URI query options naming the collections, with their defaults."""
 
 CLIENT_DEFAULTS = {"serverSelectionTimeoutMS": 2000, "connectTimeoutMS": 2000,
@@ -53,9 +54,11 @@ class MongoStore(PredictionStore):
 
     def __init__(self, client: Any, database: str = DEFAULT_DATABASE,
                  collection: str = "predictions", feedback_collection: str = "feedback",
-                 runs_collection: str = "monitoring_runs") -> None:
+                 runs_collection: str = "monitoring_runs",
+                 artifacts_collection: str = "monitoring_artifacts") -> None:
         self.client = client
         db = client[database]
+        self.artifacts = db[artifacts_collection]
         self.predictions = db[collection]
         self.feedback = db[feedback_collection]
         self.runs = db[runs_collection]
@@ -66,8 +69,9 @@ class MongoStore(PredictionStore):
         """Open ``mongodb://[user:pass@]host[:port][,host...]/[db][?options]``.
 
         The path names the database (default ``reggaeton``); the query options ``collection``,
-        ``feedback_collection`` and ``runs_collection`` name the collections (defaults
-        ``predictions``, ``feedback``, ``monitoring_runs``) and are removed before the URI
+        ``feedback_collection``, ``runs_collection`` and ``artifacts_collection`` name the
+        collections (defaults ``predictions``, ``feedback``, ``monitoring_runs``,
+        ``monitoring_artifacts``) and are removed before the URI
         reaches pymongo. ``mongodb+srv://`` works too. ``mongomock://name/db`` gives an
         in-memory server (mongomock, a dev dependency) shared by every store opened with the
         same ``name`` in this process.
@@ -94,7 +98,7 @@ class MongoStore(PredictionStore):
             clean = urlunsplit((parts.scheme, parts.netloc, "/" + database, urlencode(rest), ""))
             client = pymongo.MongoClient(clean, tz_aware=True, connect=False, **options)
         return cls(client, database, names["collection"], names["feedback_collection"],
-                   names["runs_collection"])
+                   names["runs_collection"], names["artifacts_collection"])
 
     def _ensure_indexes(self) -> None:
         if not self._indexed:
@@ -104,6 +108,8 @@ class MongoStore(PredictionStore):
                 "feedback_at", partialFilterExpression={"feedback_at": {"$exists": True}})
             self.feedback.create_index([("request_id", 1), ("_id", 1)])
             self.runs.create_index([("finished_at", -1), ("_id", -1)])
+            self.artifacts.create_index([("run_id", 1), ("name", 1)], unique=True)
+            self.artifacts.create_index([("name", 1), ("started_at", 1)])
             self._indexed = True
 
     # -- writes ------------------------------------------------------------------------------
@@ -139,6 +145,26 @@ class MongoStore(PredictionStore):
         doc, finished = cols.normalise_run(run)
         self._ensure_indexes()
         self.runs.insert_one({"finished_at": finished, "doc": doc})
+
+    def save_run_artifact(self, run_id: str, name: str, started_at: datetime,
+                          data: bytes) -> None:
+        """Keep one file of a monitoring run (replaces an earlier one of the same name)."""
+        self._ensure_indexes()
+        self.artifacts.replace_one(
+            {"run_id": run_id, "name": name},
+            {"run_id": run_id, "name": name, "started_at": cols.as_utc(started_at),
+             "data": bytes(data)}, upsert=True)
+
+    def run_artifacts(self, name: str, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[tuple[str, datetime, bytes]]:
+        """``(run_id, started_at, data)`` of artifact ``name`` of runs in the range, oldest
+        first."""
+        query: dict[str, Any] = {"name": name}
+        bounds = _window(since, until).get("timestamp")
+        if bounds:
+            query["started_at"] = bounds
+        for doc in self.artifacts.find(query).sort([("started_at", 1), ("run_id", 1)]):
+            yield doc["run_id"], cols.as_utc(doc["started_at"]), bytes(doc["data"])
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, request_id: str) -> dict[str, Any] | None:

@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS monitoring_runs (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS monitoring_runs_finished ON monitoring_runs (finished_us);
+CREATE TABLE IF NOT EXISTS monitoring_artifacts (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE INDEX IF NOT EXISTS monitoring_artifacts_name ON monitoring_artifacts (name, started_us);
 CREATE VIEW IF NOT EXISTS predictions_readable AS
     SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ts_us / 1000000.0, 'unixepoch') AS timestamp, *
     FROM predictions;
@@ -228,6 +236,26 @@ class SQLiteStore(PredictionStore):
         with _transaction(conn):
             conn.execute("INSERT INTO monitoring_runs (finished_us, finished_at, doc) "
                          "VALUES (?, ?, ?)", (cols.to_us(finished), finished.isoformat(), doc))
+
+    def save_run_artifact(self, run_id: str, name: str, started_at: datetime,
+                          data: bytes) -> None:
+        """Keep one file of a monitoring run (replaces an earlier one of the same name)."""
+        conn = self._conn()
+        with _transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO monitoring_artifacts (run_id, name, started_us, "
+                         "data) VALUES (?, ?, ?, ?)",
+                         (run_id, name, cols.to_us(started_at), sqlite3.Binary(bytes(data))))
+
+    def run_artifacts(self, name: str, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[tuple[str, datetime, bytes]]:
+        """``(run_id, started_at, data)`` of artifact ``name`` of runs in the range, oldest
+        first."""
+        cur = self._conn().execute(
+            "SELECT run_id, started_us, data FROM monitoring_artifacts WHERE name = ? AND "
+            "started_us >= ? AND started_us < ? ORDER BY started_us, run_id",
+            (name, *_bounds(since, until)))
+        for run_id, started_us, data in cur:
+            yield run_id, cols.from_us(started_us), bytes(data)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, request_id: str) -> dict[str, Any] | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from monitoring.config import load_config
-from monitoring.history import merged_profile, stored_profiles
+from monitoring.history import merged_profile, merged_stored_profile, stored_profiles
 from monitoring.monitor import run
 from monitoring.simulate import simulate
 from monitoring.window import resolve_window
@@ -70,3 +72,13 @@ def test_runs_on_mongodb_backend_and_profiles_merge(registry, config, repo_root)
     assert profiles.row_count(week, "tempo") == 1200
     with pytest.raises(ValueError, match="no stored profile"):
         merged_profile(config.state_dir, since=NOW + timedelta(days=1))
+    # The same from the store alone (a CronJob's files are gone with its pod).
+    shutil.rmtree(config.state_dir)
+    from_store = merged_stored_profile(store, since=NOW - timedelta(days=7))
+    assert profiles.row_count(from_store, "tempo") == 1200
+    reports = list(store.run_artifacts("report.html"))
+    assert len(reports) == 2
+    assert reports[-1][2].decode() == Path(summary["report_html"]).read_text()
+    assert summary["stored_artifacts"] == ["profile.bin", "report.html"]
+    with pytest.raises(ValueError, match="no stored profile"):
+        merged_stored_profile(store, since=NOW + timedelta(days=1))

@@ -207,3 +207,20 @@ def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> No
     assert frames[0]["tempo"].iloc[0] == rec(1).features["tempo"]
     assert list(store.iter_late_feedback(T0, T0 + timedelta(minutes=30), T0,
                                          T0 + timedelta(hours=9))) == []
+
+
+def test_run_artifacts_are_kept_replaced_and_listed_by_time(store: PredictionStore) -> None:
+    blob = bytes(range(256)) * 3  # binary, with NUL bytes
+    store.save_run_artifact("run-b", "profile.bin", T0 + timedelta(hours=2), blob)
+    store.save_run_artifact("run-a", "profile.bin", T0, b"first")
+    store.save_run_artifact("run-a", "report.html", T0, b"<html></html>")
+    store.save_run_artifact("run-a", "profile.bin", T0, b"replaced")
+    got = list(store.run_artifacts("profile.bin"))
+    assert [(r, d) for r, _, d in got] == [("run-a", b"replaced"), ("run-b", blob)]
+    assert got[0][1] == T0 and got[0][1].tzinfo is not None
+    assert [r for r, _, _ in store.run_artifacts("profile.bin", since=T0 + timedelta(hours=1))
+            ] == ["run-b"]
+    assert [r for r, _, _ in store.run_artifacts("profile.bin", until=T0 + timedelta(hours=1))
+            ] == ["run-a"]
+    assert list(store.run_artifacts("report.html"))[0][2] == b"<html></html>"
+    assert list(store.run_artifacts("missing")) == []
