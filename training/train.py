@@ -153,8 +153,13 @@ def run_training(config: TrainConfig, registry: Registry, tracking_uri: str | No
     log.info("gate: %s (%s)", "PROMOTED" if decision.promote else "NOT promoted", decision.reason)
     run_id = None
     if tracking_uri:
-        run_id = _track(tracking_uri, version, meta, holdout, y_hold, hold_proba, decision)
-        log.info("mlflow: run %s logged to %s", run_id, tracking_uri)
+        try:
+            run_id = _track(tracking_uri, version, meta, holdout, y_hold, hold_proba, decision)
+            log.info("mlflow: run %s logged to %s", run_id, tracking_uri)
+        except Exception as exc:  # noqa: BLE001 - the version is saved and gated already
+            log.error("mlflow: logging to %s failed (%s: %s); %s is saved and %s all the same",
+                      tracking_uri, type(exc).__name__, exc, version.tag,
+                      "promoted" if decision.promote else "not promoted")
     return TrainingResult(tag=version.tag, promoted=decision.promote, decision=decision,
                           metrics=meta["metrics"], cv_metrics=cv_metrics, threshold=threshold,
                           version=version, mlflow_run_id=run_id, rows=ds.rows)

@@ -88,3 +88,13 @@ def test_feedback_is_trained_on_and_gates_on_recent_production(
     details = result.decision.details
     assert details["candidate_production"]["f1"] is not None
     assert details["current_production"]["pr_auc"] is not None
+
+
+def test_an_mlflow_outage_does_not_fail_a_gated_training(registry_copy, tiny_config, repo_root,
+                                                         tmp_path, caplog):
+    (tmp_path / "blocker").write_text("a file where the tracking folder should be")
+    bad_uri = f"sqlite:///{tmp_path / 'blocker' / 'mlflow.db'}"
+    result = run_training(tiny_config, registry_copy, bad_uri, root=repo_root, force=True)
+    assert result.promoted and result.mlflow_run_id is None
+    assert registry_copy.promotions.current() == result.tag
+    assert "mlflow: logging to" in caplog.text and "promoted all the same" in caplog.text
