@@ -65,14 +65,36 @@ def test_no_secret_in_chart_defaults_or_bentofile():
         pytest.skip("charts/reggaeton/values.yaml is missing (Kubernetes part not landed)")
     values = yaml.safe_load(values_file.read_text())
     assert list(_secret_values(values)) == []
-    bentofile = support.ROOT / "bentofile.yaml"
-    if bentofile.exists():
+    for bentofile in (support.ROOT / "bentofile.yaml", support.ROOT / "k8s/bentofile.jobs.yaml"):
+        assert bentofile.exists(), bentofile
         spec = yaml.safe_load(bentofile.read_text()) or {}
         names = {e.get("name", "") for e in spec.get("envs") or []}
-        assert not {n for n in names if SECRET_KEY.search(n)}, names
-        # the image holds code, not state: no var/ (stores, spill), no .env files
+        assert not {n for n in names if SECRET_KEY.search(n)}, (bentofile, names)
+        # the images hold code, not state: no var/ (stores, spill), no .env files
         included = " ".join(spec.get("include") or [])
-        assert "var/" not in included and ".env" not in included, included
+        assert "var/" not in included and ".env" not in included, (bentofile, included)
+
+
+def test_the_token_check_itself_uses_a_constant_time_comparison(monkeypatch):
+    """Call the real check: hmac.compare_digest decides, for right and wrong tokens."""
+    import hmac
+
+    from service import app
+
+    seen = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(app.hmac, "compare_digest",
+                        lambda a, b: seen.append((a, b)) or real(a, b))
+
+    class Req:
+        def __init__(self, header: str) -> None:
+            self.headers = {"authorization": header}
+
+    app._authorize(Req("Bearer s3cret-token"), "s3cret-token")
+    with pytest.raises(app.ApiError) as wrong:
+        app._authorize(Req("Bearer s3cret-tokex"), "s3cret-token")
+    assert wrong.value.status == 401
+    assert seen == [(b"s3cret-token", b"s3cret-token"), (b"s3cret-tokex", b"s3cret-token")]
 
 
 def test_no_token_literal_in_service_code_and_constant_time_comparison():
