@@ -121,6 +121,9 @@ class RetrainConfig:
         include_feedback: Local training also learns from labelled production rows.
         namespace: Kubernetes namespace of the CronJob.
         cronjob: Name of the train CronJob (``<release>-train``).
+        cooldown_hours: After a triggered training for a condition (drifted features,
+            performance, ...), the same condition does not trigger again for this long (0 = no
+            cooldown); a different condition may trigger at once.
     """
 
     enabled: bool = False
@@ -130,6 +133,7 @@ class RetrainConfig:
     include_feedback: bool = True
     namespace: str = "default"
     cronjob: str = "reggaeton-train"
+    cooldown_hours: float = 6.0
 
 
 @dataclass
@@ -219,6 +223,7 @@ ENV_KEYS = {
     "SMTP_PASSWORD": ("alerts", "smtp_password"),
     "RETRAIN_NAMESPACE": ("retrain", "namespace"),
     "RETRAIN_CRONJOB": ("retrain", "cronjob"),
+    "RETRAIN_COOLDOWN_HOURS": ("retrain", "cooldown_hours"),
 }
 
 
@@ -256,5 +261,7 @@ def load_config(path: str | Path | None = None,
             value = value.strip().lower() in ("1", "true", "yes", "on")
         elif keys[-1] == "smtp_port":
             value = int(value)
+        elif keys[-1] == "cooldown_hours":
+            value = float(value)
         setattr(target, keys[-1], value)
     return config.validate()

@@ -49,13 +49,15 @@ def make_retrainer(config: MonitoringConfig,
     mode = config.retrain.mode
     if mode == "auto":
         mode = "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
+    cooldown = config.retrain.cooldown_hours
     if mode == "kubernetes":
-        return trigger.KubernetesTrigger(config.retrain.namespace, config.retrain.cronjob)
+        return trigger.KubernetesTrigger(config.retrain.namespace, config.retrain.cronjob,
+                                         cooldown_hours=cooldown)
     if train is None:
         from monitoring.local_training import training_runner
 
         train = training_runner(config)
-    return trigger.LocalTrigger(config.state_dir, train)
+    return trigger.LocalTrigger(config.state_dir, train, cooldown_hours=cooldown)
 
 
 def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,

@@ -5,8 +5,14 @@ Never twice while a triggered training still runs:
 * local: a lock file (``<state_dir>/retrain.lock``, created with ``O_EXCL``) holds the pid
   and the condition; a live pid means "still running" and the trigger is skipped; a dead
   pid (crash) is a stale lock and is replaced;
-* Kubernetes: Jobs created by the monitor carry the label ``reggaeton.io/triggered-by=
-  monitoring``; while one of them is active no new Job is created.
+* Kubernetes: while any Job of the train CronJob's template is active (one the monitor
+  created, a ``make retrain``, a scheduled run: all carry the template's labels) no new Job
+  is created. Jobs created by the monitor also carry ``reggaeton.io/triggered-by=monitoring``
+  and ``reggaeton.io/condition=<hash>``.
+
+And not again for the same condition within ``retrain.cooldown_hours`` of the last triggered
+training for it (a change the retrained model cannot fix, e.g. a new catalogue, would otherwise
+retrain on every run); a different condition may trigger at once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +72,30 @@ class LocalTrigger:
             (see :func:`training_runner`).
     """
 
-    def __init__(self, state_dir: str | Path, train: Callable[[], Any]) -> None:
+    def __init__(self, state_dir: str | Path, train: Callable[[], Any],
+                 cooldown_hours: float = 0.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.state_dir = Path(state_dir)
         self.lock = self.state_dir / "retrain.lock"
         self.state = self.state_dir / "retrain_state.json"
         self.train = train
+        self.cooldown = timedelta(hours=cooldown_hours)
+        self.clock = clock
+
+    def _cooling(self, condition: str) -> str | None:
+        """Why the same condition must wait (the last training for it was recent), or None."""
+        if self.cooldown <= timedelta(0):
+            return None
+        try:
+            last = json.loads(self.state.read_text())
+            when = datetime.fromisoformat(last["finished_at"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        age = self.clock() - when
+        if last.get("condition") == condition and age < self.cooldown:
+            return (f"cooldown: a training for the same condition finished {_ago(age)} ago "
+                    f"(retrain.cooldown_hours={self.cooldown.total_seconds() / 3600:g})")
+        return None
 
     def running(self) -> dict[str, Any] | None:
         """The lock's content when a triggered training is still running, else None."""
@@ -90,6 +115,10 @@ class LocalTrigger:
             return {"mode": "local", "triggered": False, "condition": condition,
                     "reason": f"training already running (pid {busy['pid']}, "
                               f"condition {busy.get('condition')})"}
+        cooling = self._cooling(condition)
+        if cooling:
+            return {"mode": "local", "triggered": False, "condition": condition,
+                    "reason": cooling}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         info = {"pid": os.getpid(), "condition": condition,
                 "started_at": datetime.now(UTC).isoformat()}
@@ -107,7 +136,7 @@ class LocalTrigger:
             outcome.update(error=f"{type(exc).__name__}: {exc}")
         finally:
             self.lock.unlink(missing_ok=True)
-        outcome["finished_at"] = datetime.now(UTC).isoformat()
+        outcome["finished_at"] = self.clock().isoformat()
         self.state.write_text(json.dumps(outcome, indent=2, default=str))
         return outcome
 
@@ -171,10 +200,14 @@ class KubernetesTrigger:
         api: A ``kubernetes.client.BatchV1Api`` (default: in-cluster config, else kubeconfig).
     """
 
-    def __init__(self, namespace: str, cronjob: str, api: Any = None) -> None:
+    def __init__(self, namespace: str, cronjob: str, api: Any = None,
+                 cooldown_hours: float = 0.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.namespace = namespace
         self.cronjob = cronjob
         self._api = api
+        self.cooldown = timedelta(hours=cooldown_hours)
+        self.clock = clock
 
     @property
     def api(self) -> Any:
@@ -199,14 +232,23 @@ class KubernetesTrigger:
         out: dict[str, Any] = {"mode": "kubernetes", "triggered": False, "condition": condition,
                                "namespace": self.namespace, "cronjob": self.cronjob}
         try:
-            jobs = self._plain(self.api.list_namespaced_job(
-                self.namespace, label_selector=f"{TRIGGER_LABEL}=monitoring"))
-            active = [j["metadata"]["name"] for j in jobs.get("items", []) if job_is_active(j)]
+            cronjob = self._plain(self.api.read_namespaced_cron_job(self.cronjob,
+                                                                    self.namespace))
+            labels = ((cronjob.get("spec", {}).get("jobTemplate", {}).get("metadata") or {})
+                      .get("labels") or {})
+            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) \
+                or f"{TRIGGER_LABEL}=monitoring"
+            jobs = self._plain(self.api.list_namespaced_job(self.namespace,
+                                                            label_selector=selector)).get(
+                "items", [])
+            active = [j["metadata"]["name"] for j in jobs if job_is_active(j)]
             if active:
                 out["reason"] = f"training already running: {', '.join(active)}"
                 return out
-            cronjob = self._plain(self.api.read_namespaced_cron_job(self.cronjob,
-                                                                    self.namespace))
+            cooling = self._cooling(jobs, condition)
+            if cooling:
+                out["reason"] = cooling
+                return out
             stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
             body = job_from_cronjob(cronjob, f"{self.cronjob}-mon-{stamp}"[:63],
                                     {TRIGGER_LABEL: "monitoring",
@@ -218,3 +260,26 @@ class KubernetesTrigger:
         except Exception as exc:  # API unreachable, RBAC, ... : reported, not raised
             out["error"] = f"{type(exc).__name__}: {exc}"
         return out
+
+    def _cooling(self, jobs: list[dict[str, Any]], condition: str) -> str | None:
+        """Why the same condition must wait (a monitor Job for it started recently), or None."""
+        if self.cooldown <= timedelta(0):
+            return None
+        wanted = condition_hash(condition)
+        for job in jobs:
+            meta = job.get("metadata") or {}
+            job_labels = meta.get("labels") or {}
+            created = meta.get("creationTimestamp")
+            if job_labels.get(CONDITION_LABEL) != wanted or not created:
+                continue
+            age = self.clock() - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            if age < self.cooldown:
+                return (f"cooldown: Job {meta.get('name')} trained for the same condition "
+                        f"{_ago(age)} ago (retrain.cooldown_hours="
+                        f"{self.cooldown.total_seconds() / 3600:g})")
+        return None
+
+
+def _ago(age: timedelta) -> str:
+    minutes = max(0, int(age.total_seconds() // 60))
+    return f"{minutes // 60} h {minutes % 60} min"

@@ -110,9 +110,13 @@ class FakeBatchApi:
         self.jobs, self.created = jobs, []
 
     def list_namespaced_job(self, namespace: str, label_selector: str):
-        assert label_selector == f"{TRIGGER_LABEL}=monitoring"
+        # every Job of the CronJob's template, whoever created it
+        assert label_selector == "app.kubernetes.io/component=train"
+        wanted = dict(kv.split("=", 1) for kv in label_selector.split(","))
+        items = [j for j in self.jobs
+                 if wanted.items() <= ((j.get("metadata") or {}).get("labels") or {}).items()]
         return _model({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
-                       "items": self.jobs}, "V1JobList")
+                       "items": items}, "V1JobList")
 
     def read_namespaced_cron_job(self, name: str, namespace: str):
         assert (name, namespace) == ("reggaeton-train", "ml")
@@ -124,14 +128,19 @@ class FakeBatchApi:
         assert isinstance(body, V1Job)  # what the typed client (kubernetes >= 35) expects
         body = ApiClient().sanitize_for_serialization(body)
         self.created.append(body)
-        self.jobs.append({"metadata": {"name": body["metadata"]["name"]},
+        self.jobs.append({"metadata": {"name": body["metadata"]["name"],
+                                       "labels": body["metadata"]["labels"],
+                                       "creationTimestamp": "2026-03-01T12:00:00Z"},
                           "status": {"active": 1}})
         return body
 
 
+TRAIN = {"app.kubernetes.io/component": "train"}
+
+
 def test_kubernetes_trigger_never_twice_while_running() -> None:
-    api = FakeBatchApi([{"metadata": {"name": "old"}, "status": {"succeeded": 1,
-                        "completionTime": "2026-02-01T00:00:00Z"}}])
+    api = FakeBatchApi([{"metadata": {"name": "old", "labels": TRAIN},
+                         "status": {"succeeded": 1, "completionTime": "2026-02-01T00:00:00Z"}}])
     trig = KubernetesTrigger("ml", "reggaeton-train", api=api)
     first = trig.trigger("drift:tempo")
     assert first["triggered"] and len(api.created) == 1, first
@@ -144,6 +153,43 @@ def test_kubernetes_trigger_never_twice_while_running() -> None:
     assert len(api.created) == 1
     assert job_is_active({"status": {}}) and not job_is_active(
         {"status": {"conditions": [{"type": "Failed", "status": "True"}]}})
+
+
+def test_a_make_retrain_job_blocks_and_the_same_condition_cools_down() -> None:
+    # `make retrain` (kubectl create job --from=cronjob/...) carries the template's labels only
+    manual = {"metadata": {"name": "reggaeton-retrain-20260301", "labels": TRAIN},
+              "status": {"active": 1}}
+    api = FakeBatchApi([manual])
+    clock = [NOW]
+    trig = KubernetesTrigger("ml", "reggaeton-train", api=api, cooldown_hours=6,
+                             clock=lambda: clock[0])
+    busy = trig.trigger("drift:tempo")
+    assert not busy["triggered"] and "reggaeton-retrain-20260301" in busy["reason"]
+    manual["status"] = {"succeeded": 1, "completionTime": "2026-03-01T11:00:00Z"}
+    assert trig.trigger("drift:tempo")["triggered"]  # the manual run set no condition
+    api.jobs[-1]["status"] = {"succeeded": 1, "completionTime": "2026-03-01T12:30:00Z"}
+    clock[0] = NOW + timedelta(hours=2)
+    again = trig.trigger("drift:tempo")
+    assert not again["triggered"] and again["reason"].startswith("cooldown: Job reggaeton-train")
+    assert "2 h 0 min ago" in again["reason"]
+    assert trig.trigger("performance")["triggered"]  # another condition: at once
+    api.jobs[-1]["status"] = {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}
+    clock[0] = NOW + timedelta(hours=7)
+    assert trig.trigger("drift:tempo")["triggered"]  # cooled down
+    assert len(api.created) == 3
+
+
+def test_local_trigger_cools_down_per_condition(tmp_path) -> None:
+    clock = [NOW]
+    trig = LocalTrigger(tmp_path, lambda: {"tag": "t"}, cooldown_hours=6,
+                        clock=lambda: clock[0])
+    assert trig.trigger("drift:tempo")["triggered"]
+    clock[0] = NOW + timedelta(hours=1)
+    cooling = trig.trigger("drift:tempo")
+    assert not cooling["triggered"] and cooling["reason"].startswith("cooldown:")
+    assert trig.trigger("performance")["triggered"]
+    clock[0] = NOW + timedelta(hours=8)
+    assert trig.trigger("performance")["triggered"]
 
 
 def test_local_trigger_lock(tmp_path) -> None:
