@@ -115,5 +115,14 @@ def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilitie
         f"{worst} {metrics[worst]:.3f} is {drops[worst]:.3f} below the model's "
         f"{reference[worst]:.3f} on {n} labelled records (one-sided Fisher p = "
         f"{pvalues[worst]:.2g})")
-    base.update(status=status, metrics=metrics, drops=drops, pvalues=pvalues, reason=reason)
+    # Large drops the test cannot confirm are shown, not alerted on: say so (the hold-out's
+    # few positives make the reference rates uncertain).
+    unconfirmed = [
+        f"{name} {metrics[name]:.3f} is {drops[name]:.3f} below the model's "
+        f"{reference[name]:.3f}, not significant (one-sided Fisher p = "
+        f"{pvalues.get(name, 1.0):.2g} >= alpha {config.alpha:g})"
+        for name in config.metrics
+        if drops.get(name, 0.0) > config.warn_drop and pvalues.get(name, 1.0) >= config.alpha]
+    base.update(status=status, metrics=metrics, drops=drops, pvalues=pvalues, reason=reason,
+                unconfirmed=unconfirmed)
     return base

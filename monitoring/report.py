@@ -118,9 +118,13 @@ def _performance_section(perf: Mapping[str, Any]) -> str:
         out.append(f"<p>{escape(perf.get('reason', 'insufficient data'))}</p>")
         return "\n".join(out)
     m, ref = perf["metrics"], perf["reference"]
-    rows = [[k, m.get(k), ref.get(k), perf["drops"].get(k)]
+    pvalues = perf.get("pvalues") or {}
+    rows = [[k, m.get(k), ref.get(k), perf["drops"].get(k), pvalues.get(k, "")]
             for k in ("precision", "recall", "f1", "pr_auc")]
-    out.append(_table(["metric", "window", "model (hold-out)", "drop"], rows))
+    out.append(_table(["metric", "window", "model (hold-out)", "drop",
+                       "p (drop, one-sided Fisher)"], rows))
+    for line in perf.get("unconfirmed") or []:
+        out.append(f"<p class='note'>Not alerted: {escape(line)}.</p>")
     (tn, fp), (fn, tp) = m["confusion_matrix"]
     out.append(_table(["confusion matrix", "predicted other", "predicted reggaeton"],
                       [["actual other", tn, fp], ["actual reggaeton", fn, tp]]))

@@ -75,6 +75,9 @@ def test_performance_guards_and_drop() -> None:
     noisy = assess_performance(y6, np.array([1, 1, 1, 0, 0, 0] + [0] * 60), np.full(66, .5),
                                ref, cfg)
     assert noisy["drops"]["recall"] > cfg.max_drop and noisy["status"] == "ok"
+    assert len(noisy["unconfirmed"]) == 1 and noisy["unconfirmed"][0].startswith(
+        "recall 0.500 is 0.300 below the model's 0.800, not significant")
+    assert bad["unconfirmed"] == [] and good["unconfirmed"] == []
 
 
 def test_quality_counts_missing_invalid_and_out_of_range() -> None:
