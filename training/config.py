@@ -179,8 +179,33 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     kwargs = {}
     for name, value in raw.items():
         sub = _SECTIONS.get(name) if not prefix else None
+        if sub is None:
+            _check_type(f"{prefix}{name}", value, str(fields[name].type))
         kwargs[name] = _build(sub, value, f"{name}.") if sub else value
     return cls(**kwargs)
+
+
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
+               "None": "null", "list[str]": "a list of strings", "dict[str, Any]": "a mapping"}
+
+
+def _check_type(key: str, value: Any, annotation: str) -> None:
+    """Refuse a value that does not fit the field's annotation (``str | None``, ``list[str]``,
+    ...), naming the key: a typo in YAML or ``--set`` must not surface as a traceback later."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    for kind in kinds:
+        if ((kind == "None" and value is None)
+                or (kind == "str" and isinstance(value, str))
+                or (kind == "bool" and isinstance(value, bool))
+                or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
+                or (kind == "float" and isinstance(value, int | float)
+                    and not isinstance(value, bool))
+                or (kind == "list[str]" and isinstance(value, list)
+                    and all(isinstance(v, str) for v in value))
+                or (kind.startswith("dict") and isinstance(value, dict))):
+            return
+    wanted = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+    raise ConfigError(f"{key} must be {wanted}, got {value!r}")
 
 
 _SECTIONS: dict[str, type] = {
@@ -222,6 +247,9 @@ def validate(config: TrainConfig) -> None:
     _check_number("gate.f1_tolerance", config.gate.f1_tolerance, 0.0, 1.0)
     _check_number("gate.pr_auc_tolerance", config.gate.pr_auc_tolerance, 0.0, 1.0)
     _check_number("data.feedback_eval_fraction", config.data.feedback_eval_fraction, 0.0, 0.9)
+    _check_number("data.feedback_days", config.data.feedback_days, 1, 3650, integer=True)
+    _check_number("gate.min_feedback_rows", config.gate.min_feedback_rows, 1, 10**7,
+                  integer=True)
     features = config.data.feature_list
     for name in features:
         if name not in FEATURES_BY_NAME:

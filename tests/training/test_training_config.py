@@ -39,6 +39,13 @@ def test_dotted_overrides_are_typed(tmp_path):
     ("model.scale=[bpm]", "model.scale"),
     ("data.features=[tempo, nonsense]", "data.features"),
     ("noequals", "key=value"),
+    ("data.reggaeton_csv=5", "data.reggaeton_csv must be a string, got 5"),
+    ("data.features=tempo", "data.features must be a list of strings or null"),
+    ("gate.min_feedback_rows=abc", "gate.min_feedback_rows must be an integer"),
+    ("gate.min_feedback_rows=0", "gate.min_feedback_rows must be an integer in"),
+    ("data.feedback_days=-1", "data.feedback_days"),
+    ("split.test_size=true", "split.test_size must be a number"),
+    ("model.params=[1, 2]", "model.params must be a mapping"),
 ])
 def test_bad_config_names_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
