@@ -2,8 +2,9 @@
 
 ``python -m training.promote --list`` shows every version and the promotion history,
 ``--rollback`` returns to the previously promoted version, ``VERSION`` promotes a version
-(it must pass the gate against the current one on its own hold-out numbers unless
-``--force``; the decision is recorded either way).
+(it must pass the gate against the current one on the stored hold-out numbers, within the
+configured tolerances and only when both share a hold-out, unless ``--force``; the decision is
+recorded either way).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from reggaeton.registry import ModelLoadError, PromotionError, Registry, home_from_env
-from training.gate import COMPARED
+from training.gate import decide, holdout_mismatch
 
 
 def format_listing(registry: Registry) -> str:
@@ -35,15 +36,17 @@ def format_listing(registry: Registry) -> str:
 
 
 def promote_version(registry: Registry, tag: str, force: bool = False) -> dict:
-    """Promote a stored version by hand.
+    """Promote a stored version by hand, through the same gate as a training run.
 
     Without ``force`` the version's stored hold-out F1 and PR-AUC must be at least those
-    stored for the current version (hold-outs are the same when the data and split seed
-    are; ``python -m training.train`` re-scores on one hold-out for a strict comparison).
+    stored for the current version, within the candidate's configured ``gate.*_tolerance``.
+    Stored numbers are comparable only when both versions were evaluated on the same hold-out
+    (same seed, ``split.test_size`` and data files); otherwise the promotion is refused as
+    "not comparable" unless forced.
 
     Raises:
         ModelLoadError: unknown or unusable version.
-        PromotionError: the version is worse and ``force`` is False (rejection recorded).
+        PromotionError: the gate refuses and ``force`` is False (rejection recorded).
     """
     version = registry.get(tag)
     registry.load_pipeline(version)  # refuse a version that cannot be served
@@ -51,13 +54,17 @@ def promote_version(registry: Registry, tag: str, force: bool = False) -> dict:
     if current_tag == version.tag:
         raise PromotionError(f"{version.tag} is already the serving version")
     if current_tag and not force:
-        cur = registry.get(current_tag).metadata.get("metrics", {})
+        current = registry.get(current_tag)
         new = version.metadata.get("metrics", {})
-        worse = [f"{k} {new.get(k, 0):.4f} < {cur.get(k, 0):.4f}" for k in COMPARED
-                 if (new.get(k) or 0) < (cur.get(k) or 0)]
-        if worse:
-            reason = f"manual promotion refused, worse than {current_tag}: " + "; ".join(worse)
-            registry.promotions.reject(version.tag, reason, details={"stored_metrics": new})
+        gate_cfg = (version.metadata.get("config") or {}).get("gate") or {}
+        tolerances = {"f1": float(gate_cfg.get("f1_tolerance", 0.0)),
+                      "pr_auc": float(gate_cfg.get("pr_auc_tolerance", 0.0))}
+        decision = decide(new, current.metadata.get("metrics", {}), tolerances,
+                          current_tag=current_tag,
+                          mismatch=holdout_mismatch(version.metadata, current.metadata))
+        if not decision.promote:
+            reason = f"manual promotion refused: {decision.reason}"
+            registry.promotions.reject(version.tag, reason, details=decision.details)
             raise PromotionError(reason + " (use --force)")
     reason = "manual promotion" + (" (forced)" if force else "")
     return registry.promotions.promote(version.tag, reason, forced=force)

@@ -119,3 +119,21 @@ def test_training_with_another_seed_is_saved_but_not_promoted(registry_copy, con
                           registry_copy, root=repo_root)
     assert not result.promoted and "not comparable" in result.decision.reason
     assert registry_copy.promotions.current() == before
+
+
+def test_manual_promotion_uses_the_tolerances_and_refuses_other_holdouts(
+        registry_copy, config_with, repo_root):
+    first = registry_copy.promotions.current()
+    lenient = run_training(config_with("model.params.n_estimators=1", "cv.folds=2",
+                                       "gate.f1_tolerance=1", "gate.pr_auc_tolerance=1"),
+                           registry_copy, root=repo_root)
+    assert lenient.promoted  # worse, but within its tolerance of 1
+    registry_copy.promotions.rollback()
+    assert registry_copy.promotions.current() == first
+    assert promote_version(registry_copy, lenient.tag)["tag"] == lenient.tag  # same tolerance
+    registry_copy.promotions.rollback()
+    other = run_training(config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
+                         registry_copy, root=repo_root)
+    with pytest.raises(PromotionError, match="not comparable"):
+        promote_version(registry_copy, other.tag)
+    assert promote_version(registry_copy, other.tag, force=True)["forced"] is True
