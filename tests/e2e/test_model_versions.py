@@ -67,7 +67,7 @@ def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
           f"{promoted_at - saved_at:.0f}s into the load)")
 
 
-@pytest.mark.parametrize("damage", ["corrupted", "incompatible"])
+@pytest.mark.parametrize("damage", ["corrupted", "incompatible", "other_features"])
 def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
     import joblib
 
@@ -75,12 +75,14 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
     registry = Registry(dep.home)
     serving = _served(dep)
     good = registry.get(serving)
-    bad = registry.save(registry.load_pipeline(good), dict(good.metadata, note=damage),
-                        reference_files={})
+    meta = dict(good.metadata, note=damage)
+    if damage == "other_features":  # trained for another feature list than the service sends
+        meta["features"] = [f for f in good.metadata["features"] if f != "popularity"]
+    bad = registry.save(registry.load_pipeline(good), meta, reference_files={})
     path = bad.path / PIPELINE_FILE
     if damage == "corrupted":  # bytes changed after saving: the checksum no longer matches
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
-    else:  # a well-formed artifact with a valid checksum that is not a classifier
+    elif damage == "incompatible":  # a well-formed artifact, valid checksum, no classifier
         from reggaeton.registry import METADATA_FILE, sha256_file
 
         joblib.dump({"not": "a pipeline"}, path)
@@ -101,7 +103,8 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
         assert bad.tag in info["reload"]["refused"]
         new_lines = dep.service.log_text()[log_size:]
         refusal = next(line for line in new_lines.splitlines() if "refused" in line)
-        why = "checksum" if damage == "corrupted" else "predict_proba"
+        why = {"corrupted": "checksum", "incompatible": "predict_proba",
+               "other_features": "trained on features"}[damage]
         assert why in refusal, refusal
     finally:  # leave the shared service's record pointing at a loadable version
         registry.promotions.promote(serving, f"e2e: back from the {damage} version")
