@@ -195,10 +195,23 @@ class Registry:
 
 
 def _summary(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The flat subset of metadata BentoML shows in ``bentoml models get``."""
-    keep = ("created_at", "threshold", "data_sha256", "git_commit", "estimator")
-    out: dict[str, Any] = {k: meta[k] for k in keep if k in meta}
+    """The metadata BentoML keeps for ``bentoml models get``: everything a user looks for
+    (metrics, threshold, features and dtypes, row counts, data hashes, config, library
+    versions, commit), with null values left out (BentoML refuses None). The complete record,
+    reference paths included, is ``metadata.json`` inside the model folder."""
+    keep = ("created_at", "threshold", "threshold_strategy", "data_sha256", "git_commit",
+            "estimator", "imbalance", "positive_rate", "features", "feature_dtypes", "rows",
+            "data_files", "cv_metrics", "config", "library_versions")
+    out: dict[str, Any] = {k: _no_nulls(meta[k]) for k in keep if meta.get(k) is not None}
     for name, value in (meta.get("metrics") or {}).items():
         if isinstance(value, int | float):
             out[f"metric_{name}"] = float(value)
     return out
+
+
+def _no_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_no_nulls(v) for v in value if v is not None]
+    return value

@@ -118,7 +118,7 @@ def test_stored_threshold_drives_predictions_and_metrics(served, repo_root):
     assert recomputed["f1"] == pytest.approx(meta["metrics"]["f1"])
 
 
-def test_metadata_holds_every_contract_field(served):
+def test_metadata_holds_every_contract_field(served, trained_home):
     version, _ = served
     meta = version.metadata
     for key in ("tag", "created_at", "threshold", "features", "feature_dtypes", "estimator",
@@ -136,3 +136,10 @@ def test_metadata_holds_every_contract_field(served):
     assert 0.02 < meta["positive_rate"] < 0.04
     (tn, fp), (fn, tp) = meta["confusion_matrix"]
     assert tn + fp + fn + tp == 443 and fn + tp == 14
+    # BentoML's own record (`bentoml models get`) carries the same, minus nulls
+    info = Registry(trained_home)._store.get(version.tag).info.metadata
+    assert info["features"] == meta["features"] and info["rows"] == meta["rows"]
+    assert info["metric_f1"] == meta["metrics"]["f1"] and info["threshold"] == meta["threshold"]
+    assert info["library_versions"] == meta["library_versions"]
+    assert info["config"]["model"]["params"]["n_estimators"] == 40
+    assert info["config"]["data"].get("features") is None  # null in the full record: left out
