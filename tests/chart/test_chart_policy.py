@@ -199,3 +199,14 @@ def test_helm_test_pod_posts_the_original_song(rendered):
     assert env["PREDICT_URL"] == f"http://{RELEASE}.{NAMESPACE}.svc:3000/predict-song"
     assert env["EXPECTED_LABEL"] == "reggaeton"
     compile(script, "test-predict", "exec")  # the embedded checker is valid Python
+
+
+def test_only_pods_with_a_role_mount_a_service_account_token(rendered):
+    defaults = _objects(rendered, "defaults")
+    for component in ("monitor", "train"):  # the monitor creates Jobs, train patches
+        cron = one(defaults, "CronJob", f"{RELEASE}-{component}")
+        assert pod_spec(cron)["automountServiceAccountToken"] is True, component
+    baked = _objects(rendered, "baked")  # train disabled: the monitor has no Role to use
+    assert not [r for r in by_kind(baked, "Role") if r["metadata"]["name"].endswith("monitor")]
+    monitor = one(baked, "CronJob", f"{RELEASE}-monitor")
+    assert pod_spec(monitor)["automountServiceAccountToken"] is False

@@ -1,7 +1,8 @@
 {{/*
 The spec of a CronJob running the service image with another command.
 Call: include "reggaeton.cronJobSpec" (dict "root" $ "component" "monitor" "job" .Values.monitor
-  "serviceAccountName" "..." "storeReadOnly" true "env" (list ...) "podFailureExitCodes" (list 1 2))
+  "serviceAccountName" "..." "storeReadOnly" true "env" (list ...) "podFailureExitCodes" (list 1 2)
+  "apiAccess" true): apiAccess mounts the service-account token (only where a Role exists).
 */}}
 {{- define "reggaeton.cronJobSpec" -}}
 {{- $root := .root -}}
@@ -46,7 +47,7 @@ jobTemplate:
       spec:
         restartPolicy: Never
         serviceAccountName: {{ .serviceAccountName }}
-        automountServiceAccountToken: {{ $root.Values.rbac.create }}
+        automountServiceAccountToken: {{ .apiAccess }}
         enableServiceLinks: false
         securityContext:
           {{- toYaml $root.Values.podSecurityContext | nindent 10 }}
