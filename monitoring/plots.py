@@ -40,8 +40,9 @@ class _Panel:
         for frac in (0.0, 0.5, 1.0):
             xv = self.x0 + frac * (self.x1 - self.x0)
             yv = self.y0 + frac * (self.y1 - self.y0)
-            self.parts.append(f'<text x="{self.px(xv):.1f}" y="{H - PAD_B + 12}" font-size="9" '
-                              f'text-anchor="middle">{_fmt(xv)}</text>')
+            anchor = {0.0: "start", 0.5: "middle", 1.0: "end"}[frac]  # stay inside the SVG
+            self.parts.append(f'<text class="xtick" x="{self.px(xv):.1f}" y="{H - PAD_B + 12}" '
+                              f'font-size="9" text-anchor="{anchor}">{_fmt(xv)}</text>')
             self.parts.append(f'<text x="{PAD_L - 3}" y="{self.py(yv) + 3:.1f}" font-size="9" '
                               f'text-anchor="end">{_fmt(yv)}</text>')
 
@@ -74,6 +75,9 @@ class _Panel:
                           'stroke-width="1.5"/>')
 
     def legend(self, items: Sequence[tuple[str, str]]) -> None:
+        # a white box under the entries keeps them readable over the bars and curves
+        self.parts.append(f'<rect x="{W - PAD_R - 84}" y="{PAD_T + 1}" width="82" '
+                          f'height="{12 * len(items) + 4}" fill="white" fill-opacity="0.85"/>')
         for i, (label, color) in enumerate(items):
             y = PAD_T + 10 + 12 * i
             self.parts.append(f'<rect x="{W - PAD_R - 80}" y="{y - 7}" width="8" height="8" '
@@ -92,7 +96,8 @@ def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool) -> str:
     ref = acc.reference_hist() / max(acc.reference.size, 1)
     win = acc.hist / max(acc.n, 1)
     lefts = np.concatenate([[edges[0] - width], edges[:-1], [edges[-1]]])
-    hist = _Panel(lefts[0], lefts[-1] + width, 0, float(max(ref.max(), win.max(), 1e-9)),
+    top = float(max(ref.max(), win.max(), 1e-9)) * 1.2  # headroom for the legend
+    hist = _Panel(lefts[0], lefts[-1] + width, 0, top,
                   f"{name}: distribution (outer bins: outside reference range)")
     for left, r, w in zip(lefts, ref, win, strict=True):
         hist.bar(left, width, r, REF_COLOR)
@@ -114,9 +119,9 @@ def categorical_plot(name: str, reference: Mapping[int, int], window: Mapping[in
     n_ref, n_win = max(sum(reference.values()), 1), max(sum(window.values()), 1)
     ref = [reference.get(c, 0) / n_ref for c in cats]
     win = [window.get(c, 0) / n_win for c in cats]
-    panel = _Panel(0, len(cats), 0, max(max(ref + win), 1e-9),
+    panel = _Panel(0, len(cats), 0, max(max(ref + win), 1e-9) * 1.2,
                    f"{name}: category proportions (chi-square)")
-    panel.parts = panel.parts[:2] + [p for p in panel.parts[2:] if 'text-anchor="end"' in p]
+    panel.parts = [p for p in panel.parts if 'class="xtick"' not in p]  # categories instead
     for i, c in enumerate(cats):
         panel.bar(i + 0.1, 0.4, ref[i], REF_COLOR, 0.9)
         panel.bar(i + 0.5, 0.4, win[i], WIN_COLOR, 0.9)
