@@ -84,6 +84,14 @@ class _Panel:
                               f'fill="{color}"/><text x="{W - PAD_R - 68}" y="{y}" '
                               f'font-size="9">{escape(label)}</text>')
 
+    def x_labels(self, ticks: Sequence[tuple[float, str]]) -> None:
+        """Replace the numeric x ticks by labels at data positions (e.g. run times)."""
+        self.parts = [p for p in self.parts if 'class="xtick"' not in p]
+        for x, label in ticks:
+            anchor = "start" if x <= self.x0 else "end" if x >= self.x1 else "middle"
+            self.parts.append(f'<text class="xtick" x="{self.px(x):.1f}" y="{H - PAD_B + 12}" '
+                              f'font-size="9" text-anchor="{anchor}">{escape(label)}</text>')
+
     def svg(self) -> str:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
                 f'viewBox="0 0 {W} {H}" font-family="sans-serif">{"".join(self.parts)}</svg>')
@@ -170,4 +178,9 @@ def history_plot(runs: Sequence[Mapping[str, Any]]) -> str | None:
     drift = _Panel(0, len(points), 0, max(max(counts), 1), "drifted features per run")
     for i, c in enumerate(counts):
         drift.bar(i + 0.15, 0.7, c, ALERT_COLOR, 0.9)
+    # x: when each run started ("MM-DD HH:MM"), for the first, middle and last run
+    shown = sorted({0, len(points) // 2, len(points) - 1})
+    label = [str(r.get("started_at") or "")[5:16].replace("T", " ") for r in points]
+    perf.x_labels([(i, label[i]) for i in shown] if len(points) > 1 else [(0, label[0])])
+    drift.x_labels([(i + 0.5, label[i]) for i in shown])
     return f'<div class="charts">{perf.svg()}{drift.svg()}</div>'
