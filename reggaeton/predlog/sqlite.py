@@ -292,19 +292,7 @@ class SQLiteStore(PredictionStore):
 
         Reads on a dedicated connection inside one read transaction (a consistent snapshot).
         """
-        if chunk_size < 1:
-            raise ValueError("chunk_size: must be >= 1")
-        conn = self._connect()
-        try:
-            features = self._load_feature_columns(conn)
-            conn.execute("BEGIN")
-            cur = conn.execute(self._select(features) + " WHERE ts_us >= ? AND ts_us < ? "
-                               "ORDER BY ts_us, rowid", _bounds(since, until))
-            cur.arraysize = chunk_size
-            while rows := cur.fetchmany(chunk_size):
-                yield cols.frame_from_rows(rows, features)
-        finally:
-            conn.close()
+        return self._stream("ts_us >= ? AND ts_us < ?", _bounds(since, until), chunk_size)
 
     def iter_late_feedback(self, feedback_since: datetime, feedback_until: datetime,
                            predicted_since: datetime, predicted_until: datetime,
@@ -312,18 +300,26 @@ class SQLiteStore(PredictionStore):
         """Predictions of ``[predicted_since, predicted_until)`` whose feedback arrived in
         ``[feedback_since, feedback_until)``, oldest prediction first (a partial index on
         ``feedback_at_us`` keeps this cheap and costs the write path nothing)."""
+        return self._stream("feedback_at_us IS NOT NULL AND feedback_at_us >= ? AND "
+                            "feedback_at_us < ? AND ts_us >= ? AND ts_us < ?",
+                            (*_bounds(feedback_since, feedback_until),
+                             *_bounds(predicted_since, predicted_until)), chunk_size)
+
+    def _stream(self, where: str, params: Sequence[Any],
+                chunk_size: int) -> Iterator[pd.DataFrame]:
         if chunk_size < 1:
             raise ValueError("chunk_size: must be >= 1")
-        conn = self._connect()
+        return self._chunks(where, params, chunk_size)
+
+    def _chunks(self, where: str, params: Sequence[Any],
+                chunk_size: int) -> Iterator[pd.DataFrame]:
+        conn = self._connect()  # its own connection, one read transaction: a snapshot
         try:
             features = self._load_feature_columns(conn)
             conn.execute("BEGIN")
-            cur = conn.execute(
-                self._select(features) + " WHERE feedback_at_us IS NOT NULL"
-                " AND feedback_at_us >= ? AND feedback_at_us < ? AND ts_us >= ? AND ts_us < ?"
-                " ORDER BY ts_us, rowid",
-                (*_bounds(feedback_since, feedback_until), *_bounds(predicted_since,
-                                                                   predicted_until)))
+            cur = conn.execute(self._select(features) + f" WHERE {where} ORDER BY ts_us, rowid",
+                               tuple(params))
+            cur.arraysize = chunk_size
             while rows := cur.fetchmany(chunk_size):
                 yield cols.frame_from_rows(rows, features)
         finally:
