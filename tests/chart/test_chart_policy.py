@@ -125,6 +125,7 @@ def test_monitor_cronjob(rendered):
     env = {e["name"]: e for e in container["env"]}
     assert env["RETRAIN_CRONJOB"]["value"] == f"{RELEASE}-train"
     assert env["RETRAIN_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["RETRAIN_COOLDOWN_HOURS"]["value"] == "6"  # read by monitoring.config
     # Exit codes 1 (warning), 2 (alert), 3 (insufficient data) are statuses: fail the Job at
     # once, no retries (4, an error, is retried).
     rule = job["podFailurePolicy"]["rules"][0]
