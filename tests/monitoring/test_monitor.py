@@ -35,6 +35,7 @@ def test_no_alert_on_training_distribution_false_alarm_rate(make_log, registry, 
         assert len(feats) == len(FEATURES)  # key, mode and time_signature included
         min_p.append(min(f["pvalue"] for f in feats.values()))
         assert summary["drifted_features"] == []
+        assert summary["prediction_drift_status"] == "ok", summary["reasons"]
     alarms = sum(s == "alert" for s in statuses)
     uncorrected = sum(p < config.drift.threshold for p in min_p)
     print(f"\nfalse-alarm rate over {len(statuses)} seeds: {alarms}/{len(statuses)} "
@@ -51,6 +52,11 @@ def test_alert_names_exactly_the_drifted_features(make_log, registry, config) ->
     assert "data drift in loudness, tempo" in summary["reasons"]
     feats = summary["serving"]["data_drift"]["features"]
     assert feats["tempo"]["test"] == "ks" and feats["key"]["test"] == "chi2"
+    # Louder, faster songs look less like reggaeton: the model's outputs move too.
+    pred = summary["serving"]["prediction_drift"]
+    assert pred["positive_rate"]["category"] == "drift" and pred["status"] == "warning"
+    assert pred["probability"]["pvalue"] < 0.01
+    assert any(r.startswith("prediction drift in") for r in summary["reasons"])
     # Stored: summary in the store and reports/, profile under state/profiles
     assert store.monitoring_runs(1)[0]["run_id"] == summary["run_id"]
     assert json.loads(Path(summary["report_json"]).read_text())["status"] == "alert"
