@@ -131,10 +131,11 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
     if SEVERITY[status] < SEVERITY[config.min_status]:
         outcome["skipped"] = f"status {status} below alerts.min_status {config.min_status}"
         return outcome
+    secrets = secrets_of(config)
     if config.webhook_url:
         payload = alert_payload(summary)
         _attempt("webhook", lambda: send_webhook(config.webhook_url, payload, config.timeout_s),
-                 config.retries, outcome, secrets_of(config))
+                 config.retries, outcome, secrets)
     if config.email_to:
         if not config.smtp_host:
             outcome["failures"] += 1
@@ -146,5 +147,5 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
                                                            indent=2, default=str)
             subject = f"[reggaeton] monitoring {status.upper()} ({summary.get('model_version')})"
             _attempt("email", lambda: send_email(config, subject, body), config.retries,
-                     outcome, secrets_of(config))
+                     outcome, secrets)
     return outcome

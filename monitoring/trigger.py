@@ -93,8 +93,8 @@ class LocalTrigger:
             return None
         age = self.clock() - when
         if last.get("condition") == condition and age < self.cooldown:
-            return (f"cooldown: a training for the same condition finished {_ago(age)} ago "
-                    f"(retrain.cooldown_hours={self.cooldown.total_seconds() / 3600:g})")
+            return _cooldown_reason("a training for the same condition finished", age,
+                                    self.cooldown)
         return None
 
     def running(self) -> dict[str, Any] | None:
@@ -274,12 +274,12 @@ class KubernetesTrigger:
                 continue
             age = self.clock() - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
             if age < self.cooldown:
-                return (f"cooldown: Job {meta.get('name')} trained for the same condition "
-                        f"{_ago(age)} ago (retrain.cooldown_hours="
-                        f"{self.cooldown.total_seconds() / 3600:g})")
+                return _cooldown_reason(f"Job {meta.get('name')} trained for the same "
+                                        "condition", age, self.cooldown)
         return None
 
 
-def _ago(age: timedelta) -> str:
+def _cooldown_reason(what: str, age: timedelta, cooldown: timedelta) -> str:
     minutes = max(0, int(age.total_seconds() // 60))
-    return f"{minutes // 60} h {minutes % 60} min"
+    return (f"cooldown: {what} {minutes // 60} h {minutes % 60} min ago "
+            f"(retrain.cooldown_hours={cooldown.total_seconds() / 3600:g})")

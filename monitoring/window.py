@@ -100,20 +100,21 @@ class VersionScan:
         if self.probability is not None:
             self.probability.update(probability)
         self.quality.update(chunk)
-        label = _floats(chunk["feedback_label"])
-        has = ~np.isnan(label)
-        if has.any():
-            self.labelled.append(np.column_stack([label[has], prediction[has], probability[has]]))
+        self._add_labelled(chunk, prediction, probability)
 
     def add_late_labels(self, chunk: pd.DataFrame) -> None:
         """Labelled records predicted before the window whose feedback came during it: they
         count for performance only (their inputs belong to an earlier window's drift)."""
+        self.late_labelled += self._add_labelled(chunk, _floats(chunk["prediction"]),
+                                                 _floats(chunk["probability"]))
+
+    def _add_labelled(self, chunk: pd.DataFrame, prediction: np.ndarray,
+                      probability: np.ndarray) -> int:
         label = _floats(chunk["feedback_label"])
         has = ~np.isnan(label)
         if has.any():
-            self.labelled.append(np.column_stack([label[has], _floats(chunk["prediction"])[has],
-                                                  _floats(chunk["probability"])[has]]))
-            self.late_labelled += int(has.sum())
+            self.labelled.append(np.column_stack([label[has], prediction[has], probability[has]]))
+        return int(has.sum())
 
     def labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, predictions, probabilities)`` of the labelled records."""

@@ -16,7 +16,6 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,17 +120,10 @@ class SpillFile:
         reads back unchanged.
         """
         lines = []
-        last_ts, iso = None, ""
         for r in records:
-            if r.timestamp is not last_ts:  # a batch shares one timestamp object
-                last_ts, iso = r.timestamp, r.timestamp.isoformat()
-            doc = {"request_id": r.request_id, "model_version": r.model_version,
-                   "features": r.features, "probability": r.probability,
-                   "prediction": r.prediction, "latency_ms": r.latency_ms, "source": r.source,
-                   "timestamp": iso}
-            p = r.probability
-            finite = type(p) is float and math.isfinite(p) and all(map(_finite,
-                                                                      r.features.values()))
+            doc = r.to_dict()
+            finite = (type(r.probability) is float and math.isfinite(r.probability)
+                      and all(map(_finite, r.features.values())))
             try:
                 lines.append(orjson.dumps(doc) if finite else
                              json.dumps(doc, separators=(",", ":")).encode())
@@ -176,7 +168,6 @@ class SpillFile:
         """
         records: list[PredictionRecord] = []
         corrupt = 0
-        last_text, last_ts = None, None
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -191,13 +182,7 @@ class SpillFile:
                 if not line.strip():
                     continue
                 try:
-                    doc = _loads(line)
-                    ts = doc.get("timestamp")
-                    if isinstance(ts, str):  # a batch's lines share one timestamp: parse once
-                        if ts != last_text:
-                            last_text, last_ts = ts, datetime.fromisoformat(ts)
-                        doc["timestamp"] = last_ts
-                    records.append(PredictionRecord(**doc))
+                    records.append(PredictionRecord.from_dict(_loads(line)))
                 except (ValueError, TypeError, AttributeError) as exc:
                     corrupt += 1
                     log.error("spill %s: unreadable line skipped (record lost): %s",
