@@ -205,11 +205,11 @@ scratchDirs under the image's working directory (var/ for local state, reports/,
 {{- define "reggaeton.scratchVolumes" -}}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .Values.scratch.tmpSizeLimit }}
+    sizeLimit: {{ include "reggaeton.number" .Values.scratch.tmpSizeLimit }}
 {{- range .Values.scratch.dirs }}
 - name: scratch-{{ . | replace "/" "-" | replace "_" "-" | replace "." "-" | lower }}
   emptyDir:
-    sizeLimit: {{ $.Values.scratch.sizeLimit }}
+    sizeLimit: {{ include "reggaeton.number" $.Values.scratch.sizeLimit }}
 {{- end }}
 {{- end }}
 
@@ -250,4 +250,20 @@ tolerations:
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/*
+A number from values, rendered without an exponent. Helm reads every number of a values file as
+a float64, which prints large values as 8.388608e+06 (a string that no int parser accepts):
+whole numbers render as int64, fractions as they are, strings (a quantity such as 1Gi, a
+percentage such as 25%) unchanged. Call: include "reggaeton.number" .Values.some.value
+*/}}
+{{- define "reggaeton.number" -}}
+{{- if kindIs "string" . -}}
+{{- . -}}
+{{- else if eq (float64 (int64 .)) (float64 .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
 {{- end }}

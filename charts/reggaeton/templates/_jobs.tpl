@@ -13,17 +13,17 @@ timeZone: {{ . | quote }}
 {{- end }}
 suspend: {{ $job.suspend }}
 concurrencyPolicy: {{ $job.concurrencyPolicy }}
-successfulJobsHistoryLimit: {{ $job.successfulJobsHistoryLimit }}
-failedJobsHistoryLimit: {{ $job.failedJobsHistoryLimit }}
-startingDeadlineSeconds: {{ $job.startingDeadlineSeconds }}
+successfulJobsHistoryLimit: {{ $job.successfulJobsHistoryLimit | int64 }}
+failedJobsHistoryLimit: {{ $job.failedJobsHistoryLimit | int64 }}
+startingDeadlineSeconds: {{ $job.startingDeadlineSeconds | int64 }}
 jobTemplate:
   metadata:
     labels:
       {{- include "reggaeton.componentLabels" (list $root .component) | nindent 6 }}
   spec:
-    backoffLimit: {{ $job.backoffLimit }}
-    activeDeadlineSeconds: {{ $job.activeDeadlineSeconds }}
-    ttlSecondsAfterFinished: {{ $job.ttlSecondsAfterFinished }}
+    backoffLimit: {{ $job.backoffLimit | int64 }}
+    activeDeadlineSeconds: {{ $job.activeDeadlineSeconds | int64 }}
+    ttlSecondsAfterFinished: {{ $job.ttlSecondsAfterFinished | int64 }}
     {{- with .podFailureExitCodes }}
     podFailurePolicy:
       rules:

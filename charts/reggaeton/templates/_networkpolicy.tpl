@@ -13,7 +13,7 @@ Egress every application pod needs: DNS, the in-chart MongoDB and MLflow, extra 
         matchLabels:
           {{- include "reggaeton.componentSelectorLabels" (list . "mongodb") | nindent 10 }}
   ports:
-    - port: {{ .Values.mongodb.port }}
+    - port: {{ .Values.mongodb.port | int64 }}
       protocol: TCP
 {{- end }}
 {{- if .Values.mlflow.enabled }}
@@ -22,7 +22,7 @@ Egress every application pod needs: DNS, the in-chart MongoDB and MLflow, extra 
         matchLabels:
           {{- include "reggaeton.componentSelectorLabels" (list . "mlflow") | nindent 10 }}
   ports:
-    - port: {{ .Values.mlflow.port }}
+    - port: {{ .Values.mlflow.port | int64 }}
       protocol: TCP
 {{- end }}
 {{- with .Values.networkPolicy.extraEgress }}
@@ -32,7 +32,7 @@ Egress every application pod needs: DNS, the in-chart MongoDB and MLflow, extra 
 {{- define "reggaeton.apiServerEgress" -}}
 - ports:
     {{- range .Values.networkPolicy.apiServerPorts }}
-    - port: {{ . }}
+    - port: {{ . | int64 }}
       protocol: TCP
     {{- end }}
 {{- end }}
