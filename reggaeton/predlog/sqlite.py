@@ -10,6 +10,10 @@ Layout (one file):
 * ``monitoring_runs``: JSON documents with their ``finished_at``.
 * ``predictions_readable``: a view with ISO-8601 timestamps, for people using the sqlite3 CLI.
 
+Connections heal: one whose file was unwritable when it opened (SQLite then silently falls back
+to read-only), or was replaced or hit an I/O error, is dropped and reopened
+(:mod:`reggaeton.predlog.sqlite_conn`).
+
 Concurrency: one connection per thread (WAL lets readers run beside the single writer, and
 ``busy_timeout`` makes writers wait for each other); :meth:`SQLiteStore.iter_window` streams on
 its own connection, so a reader can consume chunks while the same thread writes.
@@ -26,9 +30,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +40,11 @@ import pandas as pd
 
 from reggaeton.predlog import columns as cols
 from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, PredictionStore, utcnow
+from reggaeton.predlog.sqlite_conn import ThreadConnections, heals, transaction
+from reggaeton.predlog.sqlite_rows import bounds, build_rows
 
 _BASE_SQL = ("request_id", "ts_us", "model_version", "source", "probability", "prediction",
              "latency_ms", "feedback_label", "feedback_at_us")
-_INT64_MAX = 2**63 - 1
 
 
 def _ddl() -> str:
@@ -105,9 +108,7 @@ class SQLiteStore(PredictionStore):
         self.path = Path(path).absolute()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = int(busy_timeout_ms)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections = ThreadConnections(self._connect)
         self._insert_cache: dict[tuple[tuple[str, ...], int], str] = {}
         conn = self._conn()
         conn.executescript(_ddl())
@@ -128,21 +129,11 @@ class SQLiteStore(PredictionStore):
         return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
         """Close every connection this store opened (call at shutdown)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._connections.close_all()
 
     # -- features ----------------------------------------------------------------------------
     @staticmethod
@@ -166,6 +157,7 @@ class SQLiteStore(PredictionStore):
         return self._features
 
     # -- writes ------------------------------------------------------------------------------
+    @heals
     def write_many(self, records: Sequence[PredictionRecord]) -> int:
         """Insert records in one transaction; request_ids already stored are skipped.
 
@@ -176,13 +168,13 @@ class SQLiteStore(PredictionStore):
         if not records:
             return 0
         conn = self._conn()
-        built = _rows(records, self._features)
+        built = build_rows(records, self._features)
         if built is None:  # a feature without a column yet: add it, then build the rows
             seen: set[str] = set()
             for record in records:
                 cols.check_record(record)  # refuse a bad batch before altering the table
                 seen.update(record.features)
-            built = _rows(records, self._ensure_features(conn, seen))
+            built = build_rows(records, self._ensure_features(conn, seen))
             if built is None:
                 raise RuntimeError("prediction log: feature columns changed during a write")
         features, rows = built
@@ -193,7 +185,7 @@ class SQLiteStore(PredictionStore):
         # a whole switch interval (5 ms) to get it back whenever a request thread is busy.
         per = max(1, self._max_vars // (7 + len(features)))
         before = conn.total_changes
-        with _transaction(conn):
+        with transaction(conn):
             for start in range(0, len(rows), per):
                 chunk = rows[start:start + per]
                 conn.execute(self._insert_sql(features, len(chunk)),
@@ -215,12 +207,13 @@ class SQLiteStore(PredictionStore):
             self._insert_cache[key] = sql
         return sql
 
+    @heals
     def add_feedback(self, request_id: str, label: int, at: datetime | None = None) -> bool:
         """Set the latest feedback on the prediction and append it to the history."""
         label = cols.check_label(label)
         at_us = cols.to_us(at or utcnow())
         conn = self._conn()
-        with _transaction(conn):
+        with transaction(conn):
             cur = conn.execute("UPDATE predictions SET feedback_label = ?, feedback_at_us = ? "
                                "WHERE request_id = ?", (label, at_us, request_id))
             if cur.rowcount == 0:
@@ -229,19 +222,21 @@ class SQLiteStore(PredictionStore):
                          (request_id, label, at_us))
         return True
 
+    @heals
     def save_monitoring_run(self, run: Mapping[str, Any]) -> None:
         """Store one monitoring summary; ``finished_at`` defaults to now."""
         doc, finished = cols.normalise_run(run)
         conn = self._conn()
-        with _transaction(conn):
+        with transaction(conn):
             conn.execute("INSERT INTO monitoring_runs (finished_us, finished_at, doc) "
                          "VALUES (?, ?, ?)", (cols.to_us(finished), finished.isoformat(), doc))
 
+    @heals
     def save_run_artifact(self, run_id: str, name: str, started_at: datetime,
                           data: bytes) -> None:
         """Keep one file of a monitoring run (replaces an earlier one of the same name)."""
         conn = self._conn()
-        with _transaction(conn):
+        with transaction(conn):
             conn.execute("INSERT OR REPLACE INTO monitoring_artifacts (run_id, name, started_us, "
                          "data) VALUES (?, ?, ?, ?)",
                          (run_id, name, cols.to_us(started_at), sqlite3.Binary(bytes(data))))
@@ -253,11 +248,12 @@ class SQLiteStore(PredictionStore):
         cur = self._conn().execute(
             "SELECT run_id, started_us, data FROM monitoring_artifacts WHERE name = ? AND "
             "started_us >= ? AND started_us < ? ORDER BY started_us, run_id",
-            (name, *_bounds(since, until)))
+            (name, *bounds(since, until)))
         for run_id, started_us, data in cur:
             yield run_id, cols.from_us(started_us), bytes(data)
 
     # -- reads -------------------------------------------------------------------------------
+    @heals
     def get(self, request_id: str) -> dict[str, Any] | None:
         """One prediction as a flat dict: base columns plus the features it carries."""
         conn = self._conn()
@@ -274,16 +270,18 @@ class SQLiteStore(PredictionStore):
                 out[name] = value
         return out
 
+    @heals
     def feedback_history(self, request_id: str) -> list[dict[str, Any]]:
         """Every feedback event for a request, oldest first."""
         cur = self._conn().execute(
             "SELECT label, at_us FROM feedback WHERE request_id = ? ORDER BY id", (request_id,))
         return [{"label": label, "at": cols.from_us(at)} for label, at in cur]
 
+    @heals
     def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
         """Number of predictions with ``since <= timestamp < until``."""
         cur = self._conn().execute("SELECT COUNT(*) FROM predictions WHERE ts_us >= ? "
-                                   "AND ts_us < ?", _bounds(since, until))
+                                   "AND ts_us < ?", bounds(since, until))
         return int(cur.fetchone()[0])
 
     def iter_window(self, since: datetime | None = None, until: datetime | None = None,
@@ -292,7 +290,7 @@ class SQLiteStore(PredictionStore):
 
         Reads on a dedicated connection inside one read transaction (a consistent snapshot).
         """
-        return self._stream("ts_us >= ? AND ts_us < ?", _bounds(since, until), chunk_size)
+        return self._stream("ts_us >= ? AND ts_us < ?", bounds(since, until), chunk_size)
 
     def iter_late_feedback(self, feedback_since: datetime, feedback_until: datetime,
                            predicted_since: datetime, predicted_until: datetime,
@@ -302,8 +300,8 @@ class SQLiteStore(PredictionStore):
         ``feedback_at_us`` keeps this cheap and costs the write path nothing)."""
         return self._stream("feedback_at_us IS NOT NULL AND feedback_at_us >= ? AND "
                             "feedback_at_us < ? AND ts_us >= ? AND ts_us < ?",
-                            (*_bounds(feedback_since, feedback_until),
-                             *_bounds(predicted_since, predicted_until)), chunk_size)
+                            (*bounds(feedback_since, feedback_until),
+                             *bounds(predicted_since, predicted_until)), chunk_size)
 
     def _stream(self, where: str, params: Sequence[Any],
                 chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -325,12 +323,14 @@ class SQLiteStore(PredictionStore):
         finally:
             conn.close()
 
+    @heals
     def monitoring_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Most recent monitoring runs, newest first."""
         cur = self._conn().execute("SELECT doc FROM monitoring_runs "
                                    "ORDER BY finished_us DESC, id DESC LIMIT ?", (int(limit),))
         return [json.loads(doc) for (doc,) in cur]
 
+    @heals
     def ping(self) -> None:
         """Raise ``sqlite3.Error`` if the database cannot be read."""
         self._conn().execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
@@ -342,86 +342,3 @@ class SQLiteStore(PredictionStore):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
-
-
-class _transaction:  # noqa: N801 - used like a function
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-
-def _rows(records: Sequence[PredictionRecord], features: list[str]
-          ) -> tuple[list[str], list[tuple]] | None:
-    """Feature columns to insert and one SQL row per record, each record checked.
-
-    Hot path of the prediction log: one tuple per record, no per-row dicts. When every record
-    carries the same feature names (one request's rows do), only those columns are bound;
-    otherwise every known column is (NULL where a record lacks the feature). The timestamp
-    conversion is cached (a batch from one request shares one datetime) and a record of plain
-    ``str``/``float``/``int`` values skips the full :func:`~reggaeton.predlog.columns.check_record`.
-
-    Returns:
-        None when a record carries a feature that has no column yet.
-
-    Raises:
-        ValueError: a record cannot be logged (names the field).
-    """
-    first = records[0].features
-    used = [n for n in features if n in first]
-    if len(used) == len(first):
-        rows = _build(records, used, first.keys())
-        if rows is not None:
-            return used, rows
-    rows = _build(records, features, None)
-    return None if rows is None else (features, rows)
-
-
-def _build(records: Sequence[PredictionRecord], names: list[str],
-           same_keys: Any) -> list[tuple] | None:
-    """Rows binding ``names``; None when a record's feature names differ from ``same_keys``
-    (when given) or are not all in ``names``."""
-    getter = operator.itemgetter(*names) if len(names) >= 2 else None
-    known = set(names)
-    last_ts: Any = None
-    last_us = 0
-    rows: list[tuple] = []
-    append = rows.append
-    for r in records:
-        rid, p, pred, lat = r.request_id, r.probability, r.prediction, r.latency_ms
-        if not (type(rid) is str and rid and type(p) is float and 0.0 <= p <= 1.0
-                and type(pred) is int and (pred == 0 or pred == 1)
-                and type(lat) is float and lat >= 0.0):
-            cols.check_record(r)  # raises, or accepts other number types: normalise them
-            p, pred, lat = float(p), int(pred), float(lat)
-        ts = r.timestamp
-        if ts is not last_ts:
-            last_us, last_ts = cols.to_us(ts), ts
-        f = r.features
-        if same_keys is not None:
-            if f.keys() != same_keys:
-                return None
-            values = getter(f) if getter is not None else tuple(map(f.get, names))
-        elif known.issuperset(f):
-            values = tuple(map(f.get, names))
-        else:
-            return None
-        append((rid, last_us, r.model_version, r.source, p, pred, lat, *values))
-    return rows
-
-
-def _bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
-    low = cols.to_us(since) if since is not None else -_INT64_MAX
-    high = cols.to_us(until) if until is not None else _INT64_MAX
-    return low, high
-
