@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reggaeton.predlog.retention import (
+    DEFAULT_LATE_FEEDBACK_DAYS,
+    DEFAULT_RETENTION_DAYS,
+    retention_days_from_env,
+)
+
 CORRECTIONS = ("none", "bonferroni", "holm")
 RETRAIN_MODES = ("auto", "local", "kubernetes")
 STATUSES = ("ok", "warning", "alert")
@@ -58,7 +64,9 @@ class PerformanceConfig:
             reported with their drops but follow from these).
         late_feedback_days: Ground truth arrives after the prediction, often after its
             window was monitored: a run also counts predictions made up to this many days
-            before its window whose feedback arrived during the window (0 disables).
+            before its window whose feedback arrived during the window (0 disables). Default
+            28: the log's retention (30 days) minus a margin, both set in
+            :mod:`reggaeton.predlog.retention`.
     """
 
     min_labelled: int = 50
@@ -67,7 +75,7 @@ class PerformanceConfig:
     warn_drop: float = 0.08
     alpha: float = 0.01
     metrics: tuple[str, ...] = ("precision", "recall")
-    late_feedback_days: float = 30.0
+    late_feedback_days: float = DEFAULT_LATE_FEEDBACK_DAYS
 
 
 @dataclass
@@ -150,6 +158,9 @@ class MonitoringConfig:
         chunk_size: Records per chunk read from the log (memory stays flat).
         mlflow_tracking_uri: Passed to local retraining (None: ``MLFLOW_TRACKING_URI`` or the
             local default ``sqlite:///var/mlflow.db``).
+        retention_days: How long the log keeps predictions (``PREDICTION_LOG_RETENTION_DAYS``,
+            the service's setting; 0 = forever): the late-feedback look-back plus one window
+            must fit inside it, or late labels would be looked for among pruned predictions.
     """
 
     store_uri: str | None = None
@@ -160,6 +171,7 @@ class MonitoringConfig:
     max_window_hours: float = 24.0
     chunk_size: int = 50_000
     mlflow_tracking_uri: str | None = None
+    retention_days: float = DEFAULT_RETENTION_DAYS
     drift: DriftConfig = field(default_factory=DriftConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -179,6 +191,10 @@ class MonitoringConfig:
             ("retrain.mode", self.retrain.mode in RETRAIN_MODES, f"one of {RETRAIN_MODES}"),
             ("max_window_hours", self.max_window_hours > 0, "must be > 0"),
             ("chunk_size", self.chunk_size >= 100, "must be >= 100"),
+            ("performance.late_feedback_days", self.retention_days <= 0
+             or self.performance.late_feedback_days + self.max_window_hours / 24
+             <= self.retention_days, f"plus max_window_hours must fit in the log's retention "
+             f"({self.retention_days:g} days, PREDICTION_LOG_RETENTION_DAYS)"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -224,6 +240,7 @@ ENV_KEYS = {
     "RETRAIN_NAMESPACE": ("retrain", "namespace"),
     "RETRAIN_CRONJOB": ("retrain", "cronjob"),
     "RETRAIN_COOLDOWN_HOURS": ("retrain", "cooldown_hours"),
+    "PREDICTION_LOG_RETENTION_DAYS": ("retention_days",),
 }
 
 
@@ -263,5 +280,7 @@ def load_config(path: str | Path | None = None,
             value = int(value)
         elif keys[-1] == "cooldown_hours":
             value = float(value)
+        elif keys[-1] == "retention_days":
+            value = retention_days_from_env(env)
         setattr(target, keys[-1], value)
     return config.validate()

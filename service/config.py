@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reggaeton.predlog.factory import DEFAULT_URI
+from reggaeton.predlog.retention import DEFAULT_RETENTION_DAYS, retention_days_from_env
 from reggaeton.registry import home_from_env
 
 
@@ -25,6 +26,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw) if raw else default
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+DEFAULT_SPILL_MAX_BYTES = 256 * 1024 * 1024
+"""Per worker: two workers stay well inside the chart's 1 GiB scratch volume."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class ServiceConfig:
         log_queue: In-memory prediction-log queue size per worker (``PREDICTION_LOG_QUEUE``).
         log_batch: Records per store write (``PREDICTION_LOG_BATCH``).
         log_flush_interval: Seconds a partial batch waits (``PREDICTION_LOG_FLUSH_S``).
+        log_retention_days: Days a prediction and its feedback are kept
+            (``PREDICTION_LOG_RETENTION_DAYS``, default 30, 0 = forever): SQLite is pruned by
+            each worker's writer in bounded deletes, MongoDB gets TTL indexes. Must exceed the
+            monitor's late-feedback window (:mod:`reggaeton.predlog.retention`).
+        spill_max_bytes: Cap of each worker's spill file (``PREDICTION_SPILL_MAX_BYTES``,
+            default 256 MiB, 0 = no cap): during a long outage, records past it are dropped
+            and counted (``reggaeton_prediction_log_spill_full_total``) instead of filling
+            the disk.
         http_max_requests_per_connection: A keep-alive connection's last request
             (``HTTP_MAX_REQUESTS_PER_CONNECTION``, 0 = unlimited): its response says
             ``Connection: close`` so the client reconnects (see :mod:`service.recycle`).
@@ -70,6 +83,8 @@ class ServiceConfig:
     log_queue: int = 200_000
     log_batch: int = 1_000
     log_flush_interval: float = 0.2
+    log_retention_days: float = DEFAULT_RETENTION_DAYS
+    spill_max_bytes: int = DEFAULT_SPILL_MAX_BYTES
     http_max_requests_per_connection: int = 1_000
     http_max_connection_age: float = 1.0
     fast_path: bool = True
@@ -93,6 +108,8 @@ class ServiceConfig:
             log_queue=_int(env, "PREDICTION_LOG_QUEUE", 200_000),
             log_batch=_int(env, "PREDICTION_LOG_BATCH", 1_000),
             log_flush_interval=_float(env, "PREDICTION_LOG_FLUSH_S", 0.2),
+            log_retention_days=retention_days_from_env(env),
+            spill_max_bytes=_int(env, "PREDICTION_SPILL_MAX_BYTES", DEFAULT_SPILL_MAX_BYTES),
             http_max_requests_per_connection=_int(env, "HTTP_MAX_REQUESTS_PER_CONNECTION",
                                                   1_000),
             http_max_connection_age=_float(env, "HTTP_MAX_CONNECTION_AGE_S", 1.0),
@@ -101,6 +118,8 @@ class ServiceConfig:
         )
         if config.max_batch_rows < 1 or config.max_body_bytes < 1024:
             raise ValueError("MAX_BATCH_ROWS must be >= 1 and MAX_BODY_BYTES >= 1024")
+        if config.spill_max_bytes < 0:
+            raise ValueError("PREDICTION_SPILL_MAX_BYTES must be >= 0 (0 = no cap)")
         if not 0 <= config.grpc_port < 65536:
             raise ValueError(f"GRPC_PORT must be 0..65535, got {config.grpc_port}")
         return config

@@ -22,6 +22,8 @@ _WRITER_COUNTERS = {
     "replayed": "Spilled prediction records replayed into the store",
     "dropped": "Prediction records that could not be recorded (spill unwritable)",
     "written": "Prediction records written to the store",
+    "spill_full": "Prediction records dropped: the spill file was at PREDICTION_SPILL_MAX_BYTES",
+    "pruned": "Predictions deleted by the retention (PREDICTION_LOG_RETENTION_DAYS)",
 }
 
 

@@ -22,6 +22,7 @@ from reggaeton.registry import ModelLoadError, Registry
 from service.config import ServiceConfig
 from service.inference import Predictor, load_predictor, result_rows
 from service.metrics import ServiceMetrics
+from service.retention import Pruner
 from service.validation import logged_features
 from service.writer import PredictionWriter
 
@@ -65,7 +66,9 @@ class Runtime:
         spill = config.spill_dir / f"predictions-worker{worker or 0}.jsonl"
         self.writer = PredictionWriter(self._open_store, Path(spill), max_queue=config.log_queue,
                                        batch_size=config.log_batch,
-                                       flush_interval=config.log_flush_interval)
+                                       flush_interval=config.log_flush_interval,
+                                       retention=Pruner(config.log_retention_days),
+                                       spill_max_bytes=config.spill_max_bytes or None)
         self._feedback_store: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -93,7 +96,7 @@ class Runtime:
     def _open_store(self) -> Any:
         from reggaeton.predlog.factory import open_store
 
-        return open_store(self.config.store_uri)
+        return open_store(self.config.store_uri, self.config.log_retention_days)
 
     # -- model versions ----------------------------------------------------------------------
     def _record_state(self) -> tuple[float, str | None]:

@@ -91,17 +91,24 @@ def rejected_path(spill_path: Path) -> Path:
     return spill_path.with_name(spill_path.name + ".rejected.jsonl")
 
 
+class SpillFull(OSError):
+    """An append would take the spill file past its size cap (nothing was written)."""
+
+
 class SpillFile:
     """One append-only JSON-lines file.
 
     Args:
         path: File path; parent folders are created on the first append.
         fsync: Force every append to disk (default) so a spilled record survives a crash.
+        max_bytes: Size cap: an append that would go past it raises :class:`SpillFull` and
+            writes nothing (None: no cap). Bounds the disk a long outage can fill.
     """
 
-    def __init__(self, path: str | Path, fsync: bool = True) -> None:
+    def __init__(self, path: str | Path, fsync: bool = True, max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def size(self) -> int:
@@ -140,12 +147,17 @@ class SpillFile:
             encoded: ``encode(records)``, when the caller already has it.
 
         Raises:
+            SpillFull: the records would take the file past ``max_bytes`` (none written).
             OSError: when the disk is full or the file cannot be written.
         """
         if not records:
             return
         data = self.encode(records) if encoded is None else encoded
         with self._lock:
+            if self.max_bytes is not None and self.size() + len(data) + 1 > self.max_bytes:
+                raise SpillFull(f"spill file {self.path} full: {len(records)} records "
+                                f"({len(data)} bytes) would pass its cap of {self.max_bytes} "
+                                "bytes (PREDICTION_SPILL_MAX_BYTES)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "ab") as fh:
                 if fh.tell() > 0 and not self._ends_with_newline():

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
-from service.spill import SpillFile, main, rejected_path, write_or_reject
+from service.retention import Pruner
+from service.spill import SpillFile, SpillFull, main, rejected_path, write_or_reject
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +62,25 @@ class PredictionWriter:
         flush_interval: Seconds a partial batch may wait before it is written.
         backoff: (first, max) seconds between store probes after a failure (doubling).
         fsync_spill: fsync every spill append (default) so spilled records survive a crash.
+        retention: Deletes expired predictions between batches (:mod:`service.retention`);
+            None keeps everything.
+        spill_max_bytes: Cap of the spill file (and of the rejects file); records that would
+            take it past the cap are dropped and counted in ``spill_full``. None: no cap.
     """
 
     def __init__(self, store_factory: Callable[[], PredictionStore], spill_path: Path,
                  max_queue: int = 100_000, batch_size: int = 500, flush_interval: float = 0.2,
                  backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True,
-                 max_batch: int | None = None) -> None:
+                 max_batch: int | None = None, retention: Pruner | None = None,
+                 spill_max_bytes: int | None = None) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
             raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0")
         self.max_batch = max(batch_size, max_batch if max_batch is not None else 10 * batch_size)
         self.store_factory = store_factory
-        self.spill = SpillFile(spill_path, fsync=fsync_spill)
-        self.rejects = SpillFile(rejected_path(Path(spill_path)), fsync=fsync_spill)
+        self.spill = SpillFile(spill_path, fsync=fsync_spill, max_bytes=spill_max_bytes)
+        self.rejects = SpillFile(rejected_path(Path(spill_path)), fsync=fsync_spill,
+                                 max_bytes=spill_max_bytes)
+        self.pruner = retention
         self.max_queue, self.batch_size, self.flush_interval = max_queue, batch_size, flush_interval
         self.backoff = backoff
         self._queue: collections.deque[PredictionRecord] = collections.deque()
@@ -93,8 +101,9 @@ class PredictionWriter:
         self._submitted = self._processed = 0
         self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
                                       "spilled", "overflowed", "replayed", "rejected",
-                                      "dropped"), 0)
+                                      "dropped", "spill_full", "pruned"), 0)
         self._last_drop_log = self._last_overflow_log = 0.0
+        self._spill_full = False  # the last failed spill append was refused by the size cap
 
     # -- producer side (request threads) -----------------------------------------------------
     def start(self) -> PredictionWriter:
@@ -152,7 +161,7 @@ class PredictionWriter:
                 self._pending = True
                 self._wake.notify()
         except OSError as exc:
-            self._count(dropped=len(records))
+            self._count(dropped=len(records), spill_full=_full(exc, len(records)))
             self._log_drop(len(records), f"{reason} and spill file unwritable: {exc}",
                            force=True)
             return 0
@@ -210,7 +219,9 @@ class PredictionWriter:
         (of those, records the full queue sent there from the request thread); ``replayed``
         (records sent from the spill file); ``rejected`` (records the store refused for their
         content, kept in the ``.rejected.jsonl`` file); ``dropped`` (records lost: spill
-        unwritable while the store is down or the queue full, unreadable spill line);
+        unwritable or full while the store is down or the queue full, unreadable spill line);
+        ``spill_full`` (of those, records the spill's size cap refused); ``pruned``
+        (predictions deleted by the retention);
         ``spill_pending``;
         ``spill_bytes``.
         """
@@ -256,9 +267,12 @@ class PredictionWriter:
             try:
                 if self._pending and (finished or time.monotonic() >= self._next_probe):
                     self._replay()
-                batch, finished = self._take()
+                pruning = self.pruner is not None and not self._store_failed
+                batch, finished = self._take(wait=not (pruning and self.pruner.more))
                 if batch:
                     self._handle(batch)
+                if pruning and not finished and self.pruner.due():
+                    self._count(pruned=self.pruner.step(self._get_store()))  # one chunk
                 if finished and self._pending:
                     self._replay()  # last chance before shutdown
             except Exception:  # noqa: BLE001 - the writer thread must survive anything
@@ -297,7 +311,7 @@ class PredictionWriter:
             try:
                 self.rejects.append(rejected)
             except OSError as exc:
-                self._count(dropped=len(rejected))
+                self._count(dropped=len(rejected), spill_full=_full(exc, len(rejected)))
                 self._log_drop(len(rejected), f"rejects file unwritable: {exc}", force=True)
             log.error("prediction log: %d records refused by the store, kept in %s",
                       len(rejected), self.rejects.path)
@@ -314,7 +328,7 @@ class PredictionWriter:
             return
         if self._to_spill(batch) or (self._pending and self._try_write(batch)):
             return
-        self._count(dropped=len(batch))
+        self._count(dropped=len(batch), spill_full=len(batch) if self._spill_full else 0)
         self._log_drop(len(batch), "store unavailable and spill file unwritable", force=True)
 
     def _try_write(self, batch: list[PredictionRecord]) -> bool:
@@ -331,6 +345,7 @@ class PredictionWriter:
         try:
             self.spill.append(batch)
         except OSError as exc:
+            self._spill_full = isinstance(exc, SpillFull)
             log.error("prediction log: spill file %s unwritable: %s", self.spill.path, exc)
             return False
         with self._wake:
@@ -340,7 +355,7 @@ class PredictionWriter:
 
     def _spill_or_drop(self, batch: list[PredictionRecord]) -> None:
         if not self._to_spill(batch):
-            self._count(dropped=len(batch))
+            self._count(dropped=len(batch), spill_full=len(batch) if self._spill_full else 0)
             self._log_drop(len(batch), "spill file unwritable", force=True)
 
     def _replay(self) -> None:
@@ -377,6 +392,11 @@ class PredictionWriter:
         self._delay = self.backoff[0]
         self._store_failed = False
         log.info("prediction log: spill replayed, store is back")
+
+
+def _full(exc: OSError, n: int) -> int:
+    """``n`` when ``exc`` is the spill's size cap refusing records (counted apart), else 0."""
+    return n if isinstance(exc, SpillFull) else 0
 
 
 if __name__ == "__main__":

@@ -148,6 +148,17 @@ class PredictionStore(abc.ABC):
         """``(run_id, started_at, data)`` of the artifact ``name`` of every run started in
         ``[since, until)``, oldest first."""
 
+    def prune(self, before: datetime, max_rows: int) -> int:
+        """Delete up to ``max_rows`` of the oldest predictions made before ``before``, with
+        their feedback history, in one short transaction (see
+        :mod:`reggaeton.predlog.retention`); call again while it returns ``max_rows``.
+
+        Returns:
+            How many predictions were deleted. This default deletes nothing: for a backend
+            whose server expires records itself (MongoDB's TTL indexes).
+        """
+        return 0
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise if the store cannot be reached."""

@@ -6,8 +6,10 @@ Documents in the predictions collection::
      latency_ms, features: {name: value}, feedback_label?, feedback_at?}
 
 Indexes: ``request_id`` unique; ``(timestamp, _id)`` (time windows, streamed oldest first
-without an in-memory sort). BSON dates keep milliseconds, so timestamps come back truncated to
-the millisecond. The feedback history and monitoring runs live in their own collections.
+without an in-memory sort); with a retention, TTL indexes on ``timestamp`` and the feedback
+events' ``at`` (:mod:`reggaeton.predlog.mongo_ttl`). BSON dates keep milliseconds, so
+timestamps come back truncated to the millisecond. The feedback history and monitoring runs
+live in their own collections.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pymongo.errors import BulkWriteError
 
 from reggaeton.predlog import columns as cols
 from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, PredictionStore, utcnow
+from reggaeton.predlog.mongo_ttl import ensure_ttl
 
 DEFAULT_DATABASE = "reggaeton"
 DEFAULT_COLLECTIONS = {"collection": "predictions", "feedback_collection": "feedback",
@@ -50,13 +53,19 @@ class MongoStore(PredictionStore):
         collection: Predictions collection.
         feedback_collection: Feedback-history collection.
         runs_collection: Monitoring-runs collection.
+        artifacts_collection: Monitoring-artifacts collection.
+        retention_days: Expire predictions and feedback events this many days after their
+            time (TTL indexes, set by the first write); 0 removes the TTL indexes, None (a
+            reader such as the monitor) leaves them as they are.
     """
 
     def __init__(self, client: Any, database: str = DEFAULT_DATABASE,
                  collection: str = "predictions", feedback_collection: str = "feedback",
                  runs_collection: str = "monitoring_runs",
-                 artifacts_collection: str = "monitoring_artifacts") -> None:
+                 artifacts_collection: str = "monitoring_artifacts",
+                 retention_days: float | None = None) -> None:
         self.client = client
+        self.ttl_seconds = None if retention_days is None else round(retention_days * 86400)
         db = client[database]
         self.artifacts = db[artifacts_collection]
         self.predictions = db[collection]
@@ -65,7 +74,7 @@ class MongoStore(PredictionStore):
         self._indexed = False
 
     @classmethod
-    def from_uri(cls, uri: str) -> MongoStore:
+    def from_uri(cls, uri: str, retention_days: float | None = None) -> MongoStore:
         """Open ``mongodb://[user:pass@]host[:port][,host...]/[db][?options]``.
 
         The path names the database (default ``reggaeton``); the query options ``collection``,
@@ -98,7 +107,7 @@ class MongoStore(PredictionStore):
             clean = urlunsplit((parts.scheme, parts.netloc, "/" + database, urlencode(rest), ""))
             client = pymongo.MongoClient(clean, tz_aware=True, connect=False, **options)
         return cls(client, database, names["collection"], names["feedback_collection"],
-                   names["runs_collection"], names["artifacts_collection"])
+                   names["runs_collection"], names["artifacts_collection"], retention_days)
 
     def _ensure_indexes(self) -> None:
         if not self._indexed:
@@ -110,6 +119,8 @@ class MongoStore(PredictionStore):
             self.runs.create_index([("finished_at", -1), ("_id", -1)])
             self.artifacts.create_index([("run_id", 1), ("name", 1)], unique=True)
             self.artifacts.create_index([("name", 1), ("started_at", 1)])
+            ensure_ttl(self.predictions, "timestamp", self.ttl_seconds, "timestamp_ttl")
+            ensure_ttl(self.feedback, "at", self.ttl_seconds, "at_ttl")
             self._indexed = True
 
     # -- writes ------------------------------------------------------------------------------

@@ -331,6 +331,27 @@ class SQLiteStore(PredictionStore):
         return [json.loads(doc) for (doc,) in cur]
 
     @heals
+    def prune(self, before: datetime, max_rows: int) -> int:
+        """Delete the ``max_rows`` oldest predictions made before ``before`` and their feedback
+        events, in one transaction (the ``ts_us`` and ``feedback_request`` indexes find them).
+
+        Freed pages are reused by later inserts: the file stops growing once it holds the
+        retention period's volume, it does not shrink (``VACUUM`` by hand for that).
+        """
+        if max_rows < 1:
+            raise ValueError("max_rows: must be >= 1")
+        oldest = ("SELECT {} FROM predictions WHERE ts_us < ?1 ORDER BY ts_us, rowid "
+                  "LIMIT ?2")
+        params = (cols.to_us(before), int(max_rows))
+        conn = self._conn()
+        with transaction(conn):
+            conn.execute("DELETE FROM feedback WHERE request_id IN ("
+                         + oldest.format("request_id") + ")", params)
+            cur = conn.execute("DELETE FROM predictions WHERE rowid IN ("
+                               + oldest.format("rowid") + ")", params)
+            return cur.rowcount
+
+    @heals
     def ping(self) -> None:
         """Raise ``sqlite3.Error`` if the database cannot be read."""
         self._conn().execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
