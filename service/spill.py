@@ -91,18 +91,14 @@ def rejected_path(spill_path: Path) -> Path:
     return spill_path.with_name(spill_path.name + ".rejected.jsonl")
 
 
-class SpillFull(OSError):
-    """An append would take the spill file past its size cap (nothing was written)."""
-
-
 class SpillFile:
     """One append-only JSON-lines file.
 
     Args:
         path: File path; parent folders are created on the first append.
         fsync: Force every append to disk (default) so a spilled record survives a crash.
-        max_bytes: Size cap: an append that would go past it raises :class:`SpillFull` and
-            writes nothing (None: no cap). Bounds the disk a long outage can fill.
+        max_bytes: Size cap: an append that would go past it writes only the records that
+            fit (None: no cap). Bounds the disk a long outage can fill.
     """
 
     def __init__(self, path: str | Path, fsync: bool = True, max_bytes: int | None = None) -> None:
@@ -139,25 +135,29 @@ class SpillFile:
         lines.append(b"")
         return b"\n".join(lines)
 
-    def append(self, records: Sequence[PredictionRecord], encoded: bytes | None = None) -> None:
+    def append(self, records: Sequence[PredictionRecord], encoded: bytes | None = None) -> int:
         """Append records and flush them to disk (thread-safe: appends never interleave).
 
         Args:
             records: The records.
             encoded: ``encode(records)``, when the caller already has it.
 
+        Returns:
+            How many records were written: all, or under ``max_bytes`` the longest prefix
+            that fits (the caller counts the rest as lost).
+
         Raises:
-            SpillFull: the records would take the file past ``max_bytes`` (none written).
             OSError: when the disk is full or the file cannot be written.
         """
         if not records:
-            return
+            return 0
         data = self.encode(records) if encoded is None else encoded
+        n = len(records)
         with self._lock:
             if self.max_bytes is not None and self.size() + len(data) + 1 > self.max_bytes:
-                raise SpillFull(f"spill file {self.path} full: {len(records)} records "
-                                f"({len(data)} bytes) would pass its cap of {self.max_bytes} "
-                                "bytes (PREDICTION_SPILL_MAX_BYTES)")
+                data, n = _prefix(data, self.max_bytes - self.size() - 1)
+                if not n:
+                    return 0
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "ab") as fh:
                 if fh.tell() > 0 and not self._ends_with_newline():
@@ -166,6 +166,7 @@ class SpillFile:
                 fh.flush()
                 if self.fsync:
                     os.fsync(fh.fileno())
+        return n
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:
@@ -224,6 +225,17 @@ class SpillFile:
                 fh.flush()
                 if self.fsync:
                     os.fsync(fh.fileno())
+
+
+def _prefix(data: bytes, room: int) -> tuple[bytes, int]:
+    """The first whole lines of ``data`` within ``room`` bytes, and how many."""
+    kept, used = [], 0
+    for line in data.split(b"\n")[:-1]:  # JSON lines hold no raw newline
+        if used + len(line) + 1 > room:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return b"".join(line + b"\n" for line in kept), len(kept)
 
 
 def replay(spill: SpillFile, store: PredictionStore, batch_size: int = 1000,

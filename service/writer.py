@@ -38,7 +38,7 @@ from typing import Any
 
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
 from service.retention import Pruner
-from service.spill import SpillFile, SpillFull, main, rejected_path, write_or_reject
+from service.spill import SpillFile, main, rejected_path, write_or_reject
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,6 @@ class PredictionWriter:
                                       "spilled", "overflowed", "replayed", "rejected",
                                       "dropped", "spill_full", "pruned"), 0)
         self._last_drop_log = self._last_overflow_log = 0.0
-        self._spill_full = False  # the last failed spill append was refused by the size cap
 
     # -- producer side (request threads) -----------------------------------------------------
     def start(self) -> PredictionWriter:
@@ -155,16 +154,19 @@ class PredictionWriter:
             # Under the writer lock: "the spill holds records" and the append are one step
             # for the replay, which empties the file under the same lock.
             with self._wake:
-                self.spill.append(records, encoded)
-                self._counts["spilled"] += len(records)
-                self._counts["overflowed"] += len(records)
-                self._pending = True
+                n = self.spill.append(records, encoded)
+                self._counts["spilled"] += n
+                self._counts["overflowed"] += n
+                self._pending = self._pending or n > 0
                 self._wake.notify()
         except OSError as exc:
-            self._count(dropped=len(records), spill_full=_full(exc, len(records)))
+            self._count(dropped=len(records))
             self._log_drop(len(records), f"{reason} and spill file unwritable: {exc}",
                            force=True)
             return 0
+        if n < len(records):
+            self._spill_full(len(records) - n, reason)
+            return n
         now = time.monotonic()
         if now - self._last_overflow_log >= 5.0:  # every record counted; log throttled
             self._last_overflow_log = now
@@ -309,9 +311,10 @@ class PredictionWriter:
         inserted, rejected = write_or_reject(self._get_store(), records)
         if rejected:
             try:
-                self.rejects.append(rejected)
+                if (n := self.rejects.append(rejected)) < len(rejected):
+                    self._spill_full(len(rejected) - n, "refused by the store")
             except OSError as exc:
-                self._count(dropped=len(rejected), spill_full=_full(exc, len(rejected)))
+                self._count(dropped=len(rejected))
                 self._log_drop(len(rejected), f"rejects file unwritable: {exc}", force=True)
             log.error("prediction log: %d records refused by the store, kept in %s",
                       len(rejected), self.rejects.path)
@@ -328,7 +331,7 @@ class PredictionWriter:
             return
         if self._to_spill(batch) or (self._pending and self._try_write(batch)):
             return
-        self._count(dropped=len(batch), spill_full=len(batch) if self._spill_full else 0)
+        self._count(dropped=len(batch))
         self._log_drop(len(batch), "store unavailable and spill file unwritable", force=True)
 
     def _try_write(self, batch: list[PredictionRecord]) -> bool:
@@ -342,20 +345,28 @@ class PredictionWriter:
         return True
 
     def _to_spill(self, batch: list[PredictionRecord]) -> bool:
+        """Spill a batch; True when every record is in the file or counted as capped."""
         try:
-            self.spill.append(batch)
+            n = self.spill.append(batch)
         except OSError as exc:
-            self._spill_full = isinstance(exc, SpillFull)
             log.error("prediction log: spill file %s unwritable: %s", self.spill.path, exc)
             return False
         with self._wake:
-            self._counts["spilled"] += len(batch)
-            self._pending = True
+            self._counts["spilled"] += n
+            self._pending = self._pending or n > 0
+        if n < len(batch):
+            self._spill_full(len(batch) - n, "store unavailable")
         return True
+
+    def _spill_full(self, n: int, reason: str) -> None:
+        """Count records the spill's size cap refused (lost, ``dropped`` and ``spill_full``)."""
+        self._count(dropped=n, spill_full=n)
+        self._log_drop(n, f"{reason} and spill file at its cap of {self.spill.max_bytes} bytes, "
+                       "PREDICTION_SPILL_MAX_BYTES")
 
     def _spill_or_drop(self, batch: list[PredictionRecord]) -> None:
         if not self._to_spill(batch):
-            self._count(dropped=len(batch), spill_full=len(batch) if self._spill_full else 0)
+            self._count(dropped=len(batch))
             self._log_drop(len(batch), "spill file unwritable", force=True)
 
     def _replay(self) -> None:
@@ -392,11 +403,6 @@ class PredictionWriter:
         self._delay = self.backoff[0]
         self._store_failed = False
         log.info("prediction log: spill replayed, store is back")
-
-
-def _full(exc: OSError, n: int) -> int:
-    """``n`` when ``exc`` is the spill's size cap refusing records (counted apart), else 0."""
-    return n if isinstance(exc, SpillFull) else 0
 
 
 if __name__ == "__main__":
