@@ -13,7 +13,8 @@ duplicates).
 
 Delivery guarantee (the deliberate choice): a record is acknowledged once it is in memory.
 Whatever the store does, it ends up in the store, in the spill file (durable, replayed later),
-or counted in ``dropped`` and logged (spill disk full or unwritable, a crashed spill line).
+or counted in ``dropped`` and logged (spill disk full, unwritable or at its size cap
+``spill_max_bytes``, a crashed spill line).
 When the queue is full (a store slower than the traffic) or the writer is closing, the
 submitting thread appends the records to the spill file itself instead of dropping them.
 A clean ``close()`` flushes the queue and tries a last replay. A hard kill (SIGKILL, OOM,
