@@ -31,9 +31,15 @@ KUBECTL = $(shell command -v kubectl 2>/dev/null || echo $(TOOLS)/kubectl)
 ARGS ?=
 # Image tag of `make image`: the chart's appVersion (what the chart deploys by default).
 APP_VERSION := $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/reggaeton/Chart.yaml)
+# Images (make image / base-image): the base of both images, and a CA bundle to trust during the
+# build and at run time (a TLS-intercepting proxy's CA; a certificate, not a secret).
+BASE_IMAGE ?= python:3.11-slim
+CA_BUNDLE ?=
+DEBIAN_BASE_IMAGE ?= reggaeton-base:bookworm
+export BASE_IMAGE CA_BUNDLE
 
 .PHONY: help install serve test test-fast train experiment mlflow-ui monitor simulate demo \
-        build image tools chart-lint manifests deploy retrain rollback bench lint format clean
+        build image base-image tools chart-lint manifests deploy retrain rollback bench lint format clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,9 +89,12 @@ build: $(STAMP) ## Build the Bentos: the lean service (bentofile.yaml) and the j
 	$(VENV)/bin/bentoml build
 	$(VENV)/bin/bentoml build -f k8s/bentofile.jobs.yaml .
 
-image: build ## Containerize both Bentos as <name>:<chart appVersion> (needs Docker; not run in tests)
-	$(VENV)/bin/bentoml containerize reggaeton_service:latest -t reggaeton_service:$(APP_VERSION) $(ARGS)
-	$(VENV)/bin/bentoml containerize reggaeton_jobs:latest -t reggaeton_jobs:$(APP_VERSION) $(ARGS)
+image: build ## Containerize both Bentos as <name>:<chart appVersion> (BASE_IMAGE=..., CA_BUNDLE=...)
+	BENTOML=$(VENV)/bin/bentoml bash scripts/image.sh $(APP_VERSION)
+
+base-image: ## Build a Debian bookworm + Python 3.11 base from Debian packages (no registry needed)
+	bash scripts/base_image.sh $(DEBIAN_BASE_IMAGE)
+	@echo "use it with: make image BASE_IMAGE=$(DEBIAN_BASE_IMAGE)"
 
 tools: ## Fetch helm and kubectl into .tools/ unless they are on PATH
 	@bash scripts/fetch_tools.sh "$(TOOLS)"

@@ -100,6 +100,7 @@ def test_large_numbers_render_as_integers(helm: str, tmp_path) -> None:
     sizes = {v["emptyDir"]["sizeLimit"] for o in objects if o["kind"] == "Deployment"
              for v in o["spec"]["template"]["spec"]["volumes"] if v["name"] == "scratch-var"}
     assert sizes == {1073741824}
-    monitor = next(o for o in objects if o["kind"] == "CronJob" and "monitor" in o["metadata"]["name"])
+    monitor = next(o for o in objects
+                   if o["kind"] == "CronJob" and "monitor" in o["metadata"]["name"])
     env = {e["name"]: e.get("value") for e in pod_spec(monitor)["containers"][0]["env"]}
     assert env["RETRAIN_COOLDOWN_HOURS"] == "0.5"

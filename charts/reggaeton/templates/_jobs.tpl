@@ -83,7 +83,13 @@ jobTemplate:
                 {{- end }}
               {{- end }}
               {{- include "reggaeton.scratchMounts" $root | nindent 14 }}
+              {{- with $root.Values.volumeMounts }}
+              {{- toYaml . | nindent 14 }}
+              {{- end }}
         volumes:
           {{- include "reggaeton.modelStoreVolume" $root | nindent 10 }}
           {{- include "reggaeton.scratchVolumes" $root | nindent 10 }}
+          {{- with $root.Values.volumes }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
 {{- end }}
