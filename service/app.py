@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,15 +20,16 @@ from typing import Any
 
 import anyio.to_thread
 import numpy as np
-import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reggaeton.schema import ValidationError
 from service.coalesce import Coalescer
+from service.errors import CLIENT_CLOSED, ApiError, json_response
+from service.jsonbody import read_json
 from service.metrics import render
 from service.recycle import ConnectionRecycler
 from service.runtime import NotReady, Runtime, ScoreJob
@@ -38,53 +38,6 @@ from service.validation import validate_rows
 logger = logging.getLogger("reggaeton.service")
 OFFLOAD_ROWS = 256
 """Batches at least this big are scored in a worker thread so the event loop keeps accepting."""
-
-
-class ApiError(Exception):
-    """A client error: status, machine-readable code, field and rule."""
-
-    def __init__(self, status: int, error: str, detail: str, field: str = "", rule: str = ""):
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.field, self.rule = (
-            status, error, detail, field, rule or detail)
-
-    def response(self) -> Response:
-        body = {"error": self.error, "detail": self.detail, "field": self.field,
-                "rule": self.rule}
-        return json_response(body, self.status)
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    """An ``application/json`` response serialised with orjson."""
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """Read and decode the body, refusing bodies over ``limit`` bytes before reading them.
-
-    orjson rejects ``NaN``/``Infinity``; the standard library accepts them, so a body that only
-    fails for that reason is decoded again and the NaN is then reported by field.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes",
-                       "body", f"must be at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes",
-                           "body", f"must be at most {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}", "body",
-                           "must be a JSON document") from None
 
 
 def _data(payload: Any, kind: type) -> Any:
@@ -97,6 +50,23 @@ def _data(payload: Any, kind: type) -> Any:
         raise ApiError(422, "validation_error", f"data must be {what}", "data",
                        f"must be {what}")
     return data
+
+
+def _request_id(value: Any) -> str:
+    """A feedback ``request_id``: 1..200 characters of text the store can encode.
+
+    A lone surrogate (JSON ``"\\ud800"``) decodes to a Python str that is not valid Unicode;
+    sqlite3 and BSON cannot encode it, so it is refused here like any other bad value.
+    """
+    if isinstance(value, str) and 0 < len(value) <= 200:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return value
+    raise ApiError(422, "validation_error", "request_id must be a non-empty string",
+                   "request_id", "must be a non-empty string (at most 200 chars, valid Unicode)")
 
 
 def _invalid(err: ValidationError) -> ApiError:
@@ -132,6 +102,11 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
             except ApiError as err:
                 _count(get_runtime, endpoint, err.status)
                 return err.response()
+            except ClientDisconnect:  # nobody to answer; not a server error either
+                logger.info("%s: client closed the connection before sending its body", endpoint)
+                _count(get_runtime, endpoint, CLIENT_CLOSED)
+                return ApiError(CLIENT_CLOSED, "client_closed_request",
+                                "the client closed the connection mid-request").response()
             except NotReady as exc:
                 _count(get_runtime, endpoint, 503)
                 return ApiError(503, "not_ready", str(exc)).response()
@@ -189,14 +164,11 @@ def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
         if not isinstance(payload, dict):
             raise ApiError(422, "validation_error", "body must be a JSON object", "body",
                            "must be a JSON object")
-        request_id, label = payload.get("request_id"), payload.get("label")
-        if not isinstance(request_id, str) or not 0 < len(request_id) <= 200:
-            raise ApiError(422, "validation_error", "request_id must be a non-empty string",
-                           "request_id", "must be a non-empty string (at most 200 chars)")
+        request_id, label = _request_id(payload.get("request_id")), payload.get("label")
         if type(label) is not int or label not in (0, 1):
             raise ApiError(422, "validation_error", "label must be 0 or 1", "label",
                            "must be 0 (other) or 1 (reggaeton)")
-        found = await anyio.to_thread.run_sync(runtime.add_feedback, request_id, label)
+        found = await runtime.feedback.add(request_id, label)  # see service.feedback
         if not found:
             raise ApiError(404, "not_found", f"no prediction with request_id {request_id!r}",
                            "request_id", "must be the request_id of a logged prediction")

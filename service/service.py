@@ -6,8 +6,8 @@ Thin on purpose: the HTTP routes live in :mod:`service.app` (a Starlette app mou
 ``/readyz`` (ready once a model is loaded, via ``__is_ready__``), ``/metrics`` and the OpenAPI
 page.
 
-Lean configuration (see DESIGN.md): access log off, OpenTelemetry tracing excluded on the API
-routes, and BentoML's own request metrics off: its metrics middleware writes several
+Lean configuration (see DESIGN.md): access log off, OpenTelemetry tracing excluded (see
+:data:`UNTRACED_URLS`), and BentoML's own request metrics off: its metrics middleware writes several
 multiprocess Prometheus samples per request and cost about a third of the single-row throughput
 here. ``/metrics`` is then served by our route (:mod:`service.metrics`: requests by endpoint and
 status, latency histogram, predictions by label, probability histogram, prediction-log queue,
@@ -25,12 +25,23 @@ from typing import Any
 import bentoml
 
 from service.app import build_app
+from service.bodyguard import BodyGuard
+from service.errorshape import JsonErrors
 from service.openapi import build_docs_app
 from service.runtime import NotReady, Runtime
 
 logger = logging.getLogger("reggaeton.service")
 WORKERS = 2
-HOT_ROUTES = "predict-song,predict-songs,feedback,model,admin/reload"
+REQUEST_TIMEOUT_S = 30
+"""BentoML's ``traffic.timeout``: a request not answered by then gets a 504. BentoML keeps a
+timer (about 450 bytes) for every request for this long whether or not it was answered
+(service.bodyguard), so it bounds memory under a flood: 30 s is ~60 MB per worker at 4,500
+req/s, and still far above the slowest legitimate request (a reload, a few seconds)."""
+UNTRACED_URLS = ".*"
+"""No OpenTelemetry spans (BentoML's default sample rate is 0 anyway): even a non-recording
+span's context is ~4 KB that BentoML's timer keeps for ``REQUEST_TIMEOUT_S`` (measured: +215 MB
+per worker in 30 s of small 404s). To trace, override ``tracing.excluded_urls`` and
+``tracing.sample_rate`` together with ``BENTOML_CONFIG_OPTIONS``."""
 _current: dict[str, Runtime] = {}
 
 
@@ -43,6 +54,17 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _drain_limit() -> int:
+    """Bytes of an unread body drained before an answer: twice ``MAX_BODY_BYTES``, so a client
+    that overshoots the limit still reads its 413; beyond that the connection is closed."""
+    runtime = _current.get("runtime")
+    if runtime is None:
+        from service.config import ServiceConfig
+
+        return 2 * ServiceConfig.from_env().max_body_bytes
+    return 2 * runtime.config.max_body_bytes
+
+
 def _runtime() -> Runtime:
     runtime = _current.get("runtime")
     if runtime is None:
@@ -53,10 +75,10 @@ def _runtime() -> Runtime:
 @bentoml.service(
     name="reggaeton_service",
     workers=WORKERS,
-    traffic={"timeout": 300},
+    traffic={"timeout": REQUEST_TIMEOUT_S},
     logging={"access": {"enabled": False}},
     metrics={"enabled": False},  # ~1.5x req/s; our /metrics route takes over (see docstring)
-    tracing={"excluded_urls": HOT_ROUTES},
+    tracing={"excluded_urls": UNTRACED_URLS},
 )
 @bentoml.asgi_app(build_docs_app(), path="/", name="openapi-docs")
 @bentoml.asgi_app(build_app(_runtime), path="/", name="reggaeton-api")
@@ -103,3 +125,10 @@ class ReggaetonService:
 
     def __is_ready__(self) -> bool:
         return self.runtime.ready
+
+
+# Service-wide ASGI middlewares (inside BentoML's timeout, outside its routing), first = outer:
+# body isolation + draining (service.bodyguard: why memory stayed bounded), then the JSON shape
+# of the 404/405 answered by BentoML's and Starlette's routers (service.errorshape).
+ReggaetonService.add_asgi_middleware(BodyGuard, drain_limit=_drain_limit)
+ReggaetonService.add_asgi_middleware(JsonErrors)

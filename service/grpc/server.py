@@ -15,6 +15,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from reggaeton.schema import FEATURES, ValidationError
@@ -34,6 +35,46 @@ def song_to_dict(song: Any) -> dict[str, float]:
 
 def _prediction(result: dict[str, Any]) -> Any:
     return reggaeton_pb2.Prediction(**result)
+
+
+class Undecodable:
+    """Stands for request bytes that are not the method's message (the method refuses it)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.details = f"message: is not a valid {message} ({reason})"
+
+
+def _lenient(message_cls: Any) -> Any:
+    """A request deserializer that never raises: grpcio answers INTERNAL, with a traceback in
+    the log, when its deserializer raises; an :class:`Undecodable` lets the method answer
+    INVALID_ARGUMENT instead, like any other bad request."""
+    name = message_cls.DESCRIPTOR.full_name
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return message_cls.FromString(raw)
+        except DecodeError as exc:
+            return Undecodable(name, str(exc) or "truncated or malformed protobuf")
+
+    return parse
+
+
+def add_servicer(servicer: ReggaetonServicer, server: Any) -> None:
+    """Register ``servicer`` as the generated ``add_..._to_server`` does, with lenient request
+    deserializers (:func:`_lenient`)."""
+    handlers = {
+        "PredictSong": grpc.unary_unary_rpc_method_handler(
+            servicer.PredictSong,
+            request_deserializer=_lenient(reggaeton_pb2.PredictSongRequest),
+            response_serializer=reggaeton_pb2.Prediction.SerializeToString),
+        "PredictSongs": grpc.unary_unary_rpc_method_handler(
+            servicer.PredictSongs,
+            request_deserializer=_lenient(reggaeton_pb2.PredictSongsRequest),
+            response_serializer=reggaeton_pb2.PredictSongsResponse.SerializeToString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
+                                                                          handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
@@ -56,12 +97,16 @@ class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
 
     def PredictSong(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC names
         """Score one song."""
+        if isinstance(request, Undecodable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.details)
         if not request.HasField("data"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "data: is required")
         return self._score([song_to_dict(request.data)], True, context)[0]
 
     def PredictSongs(self, request: Any, context: Any) -> Any:  # noqa: N802
         """Score 1..MAX_BATCH_ROWS songs, results in order."""
+        if isinstance(request, Undecodable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.details)
         limit = self.runtime.config.max_batch_rows
         if not 1 <= len(request.data) <= limit:
             rule = "must hold at least 1 song" if not request.data else f"must hold at most {limit}"
@@ -104,7 +149,7 @@ def start_grpc(runtime: Runtime, host: str, port: int, threads: int = 8) -> Grpc
                          options=[("grpc.so_reuseport", 0),
                                   ("grpc.max_receive_message_length",
                                    runtime.config.max_body_bytes)])
-    reggaeton_pb2_grpc.add_ReggaetonServiceServicer_to_server(ReggaetonServicer(runtime), server)
+    add_servicer(ReggaetonServicer(runtime), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
