@@ -19,7 +19,9 @@ import numpy as np
 
 from reggaeton.predlog.base import PredictionRecord
 from reggaeton.registry import ModelLoadError, Registry
+from service.commits import CommitWatch
 from service.config import ServiceConfig
+from service.feedback import FeedbackDesk
 from service.inference import Predictor, load_predictor, result_rows
 from service.metrics import ServiceMetrics
 from service.retention import Pruner
@@ -69,7 +71,8 @@ class Runtime:
                                        flush_interval=config.log_flush_interval,
                                        retention=Pruner(config.log_retention_days),
                                        spill_max_bytes=config.spill_max_bytes or None)
-        self._feedback_store: Any = None
+        self.commits = CommitWatch(self.writer)
+        self.feedback = FeedbackDesk(self.commits, self._open_store, config.feedback_wait)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -85,8 +88,7 @@ class Runtime:
         """Stop the background threads and flush the prediction log."""
         self._stop.set()
         self.writer.close(timeout=10.0)
-        if self._feedback_store is not None:
-            self._feedback_store.close()
+        self.feedback.close()
 
     @property
     def ready(self) -> bool:
@@ -225,28 +227,6 @@ class Runtime:
         self.writer.submit_many(records)
         self.metrics.observe(proba, labels, job.source)
         return results
-
-    # -- feedback ------------------------------------------------------------------------------
-    def add_feedback(self, request_id: str, label: int) -> bool:
-        """Attach ground truth to a logged prediction (blocking; run it off the event loop).
-
-        The local writer is flushed first so a just-answered request is found; a request
-        answered by another worker may still sit in that worker's queue, so a miss is retried
-        for up to ``feedback_wait`` seconds before giving up.
-
-        Returns:
-            False when no prediction has that id.
-        """
-        self.writer.flush(timeout=self.config.feedback_wait)
-        if self._feedback_store is None:
-            self._feedback_store = self._open_store()
-        deadline = time.monotonic() + self.config.feedback_wait
-        while True:
-            if self._feedback_store.add_feedback(request_id, label):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
 
 
 def _same_tag(a: str, b: str) -> bool:

@@ -100,6 +100,7 @@ class PredictionWriter:
         self._store_failed = self._pending
         self._replay_offset = 0  # bytes of the spill file already replayed
         self._submitted = self._processed = 0
+        self._listeners: list[Callable[[int], None]] = []
         self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
                                       "spilled", "overflowed", "replayed", "rejected",
                                       "dropped", "spill_full", "pruned"), 0)
@@ -135,18 +136,45 @@ class PredictionWriter:
         Returns:
             How many records were accepted (queued or spilled).
         """
+        return self.submit_ticketed(records)[0]
+
+    def submit_ticketed(self, records: Iterable[PredictionRecord]) -> tuple[int, int]:
+        """:meth:`submit_many`, also returning a ticket for :meth:`handled`.
+
+        Returns:
+            (records accepted, ticket): once ``handled(ticket)``, every record queued here is
+            in the store or in the fsync'd spill (or counted in ``dropped``); records the full
+            queue sent to the spill are there already on return.
+        """
         records = list(records)
         with self._wake:
             room = 0 if self._closing else max(0, self.max_queue - len(self._queue))
             accepted = records[:room] if room < len(records) else records
             self._queue.extend(accepted)
             self._submitted += len(accepted)
+            ticket = self._submitted
             if len(self._queue) >= self.batch_size:
                 self._wake.notify()
             reason = "writer closed" if self._closing else "queue full"
         if len(accepted) == len(records):
-            return len(accepted)
-        return len(accepted) + self._overflow(records[len(accepted):], reason)
+            return len(accepted), ticket
+        return len(accepted) + self._overflow(records[len(accepted):], reason), ticket
+
+    def ticket(self) -> int:
+        """Ticket of everything submitted so far; wakes the writer to write it now."""
+        with self._wake:
+            self._wake.notify()
+            return self._submitted
+
+    def handled(self, ticket: int) -> bool:
+        """True once every record up to ``ticket`` left the queue (stored, spilled, dropped)."""
+        with self._wake:
+            return self._processed >= ticket
+
+    def on_progress(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(handled records so far)`` from the writer thread after each batch
+        (:class:`service.commits.CommitWatch` wakes coroutines with it). It must not block."""
+        self._listeners.append(listener)
 
     def _overflow(self, records: list[PredictionRecord], reason: str) -> int:
         """Spill records the queue could not take (caller's thread); returns how many."""
@@ -261,7 +289,10 @@ class PredictionWriter:
     def _done(self, n: int) -> None:
         with self._progress:
             self._processed += n
+            processed = self._processed
             self._progress.notify_all()
+        for listener in self._listeners:
+            listener(processed)
 
     def _run(self) -> None:
         finished = False
