@@ -30,7 +30,9 @@ class Coalescer:
         self._pending.append((job, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
-        return await future
+        answer = await future
+        await self.get_runtime().committed(job)  # durable mode only: its group commit
+        return answer
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []

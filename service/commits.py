@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import itertools
 import threading
+from collections.abc import Callable
 
 from service.writer import PredictionWriter
 
@@ -36,7 +37,7 @@ class CommitWatch:
         self._lock = threading.Lock()
         self._handled = 0
         self._order = itertools.count()
-        self._waiting: list[tuple[int, int, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._waiting: list[tuple[int, int, Callable[[], None]]] = []
         writer.on_progress(self._progressed)
 
     def _progressed(self, handled: int) -> None:
@@ -46,20 +47,35 @@ class CommitWatch:
             self._handled = max(self._handled, handled)
             while self._waiting and self._waiting[0][0] <= self._handled:
                 ready.append(heapq.heappop(self._waiting))
-        for _, _, loop, future in ready:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future)
+        for _, _, wake in ready:
+            wake()
+
+    def _enqueue(self, ticket: int, wake: Callable[[], None]) -> bool:
+        """Register ``wake``; False (and nothing registered) when the ticket is handled."""
+        with self._lock:
+            if self._handled >= ticket:
+                return False
+            heapq.heappush(self._waiting, (ticket, next(self._order), wake))
+            return True
 
     async def wait(self, ticket: int, timeout: float) -> bool:
         """Wait until every record up to ``ticket`` is handled; False after ``timeout`` s."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        with self._lock:
-            if self._handled >= ticket:
-                return True
-            heapq.heappush(self._waiting, (ticket, next(self._order), loop, future))
+
+        def wake() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+        if not self._enqueue(ticket, wake):
+            return True
         try:
             await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return False
         return True
+
+    def wait_blocking(self, ticket: int, timeout: float) -> bool:
+        """:meth:`wait` for a thread (batch scoring off the loop, gRPC)."""
+        done = threading.Event()
+        return not self._enqueue(ticket, done.set) or done.wait(timeout)

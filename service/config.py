@@ -28,6 +28,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+DURABILITY_MODES = ("async", "sync")
+"""``PREDICTION_LOG_DURABILITY`` values (see :class:`ServiceConfig`)."""
 DEFAULT_SPILL_MAX_BYTES = 256 * 1024 * 1024
 """Per worker: two workers stay well inside the chart's 1 GiB scratch volume."""
 
@@ -56,6 +58,11 @@ class ServiceConfig:
             (``PREDICTION_LOG_RETENTION_DAYS``, default 30, 0 = forever): SQLite is pruned by
             each worker's writer in bounded deletes, MongoDB gets TTL indexes. Must exceed the
             monitor's late-feedback window (:mod:`reggaeton.predlog.retention`).
+        log_durability: When a prediction is acknowledged (``PREDICTION_LOG_DURABILITY``):
+            ``async`` (default) once its record is queued in memory, so a hard kill loses the
+            records still queued; ``sync`` once its record's group commit is done (the writer
+            commits whatever is queued every few ms, one transaction per batch), so SIGKILL
+            loses no acknowledged prediction, for a cost measured in bench/README.md.
         spill_max_bytes: Cap of each worker's spill file (``PREDICTION_SPILL_MAX_BYTES``,
             default 256 MiB, 0 = no cap): during a long outage, records past it are dropped
             and counted (``reggaeton_prediction_log_spill_full_total``) instead of filling
@@ -84,6 +91,7 @@ class ServiceConfig:
     log_batch: int = 1_000
     log_flush_interval: float = 0.2
     log_retention_days: float = DEFAULT_RETENTION_DAYS
+    log_durability: str = "async"
     spill_max_bytes: int = DEFAULT_SPILL_MAX_BYTES
     http_max_requests_per_connection: int = 1_000
     http_max_connection_age: float = 1.0
@@ -109,6 +117,7 @@ class ServiceConfig:
             log_batch=_int(env, "PREDICTION_LOG_BATCH", 1_000),
             log_flush_interval=_float(env, "PREDICTION_LOG_FLUSH_S", 0.2),
             log_retention_days=retention_days_from_env(env),
+            log_durability=(env.get("PREDICTION_LOG_DURABILITY") or "async").strip().lower(),
             spill_max_bytes=_int(env, "PREDICTION_SPILL_MAX_BYTES", DEFAULT_SPILL_MAX_BYTES),
             http_max_requests_per_connection=_int(env, "HTTP_MAX_REQUESTS_PER_CONNECTION",
                                                   1_000),
@@ -118,6 +127,9 @@ class ServiceConfig:
         )
         if config.max_batch_rows < 1 or config.max_body_bytes < 1024:
             raise ValueError("MAX_BATCH_ROWS must be >= 1 and MAX_BODY_BYTES >= 1024")
+        if config.log_durability not in DURABILITY_MODES:
+            raise ValueError(f"PREDICTION_LOG_DURABILITY must be one of {DURABILITY_MODES}, "
+                             f"got {config.log_durability!r}")
         if config.spill_max_bytes < 0:
             raise ValueError("PREDICTION_SPILL_MAX_BYTES must be >= 0 (0 = no cap)")
         if not 0 <= config.grpc_port < 65536:

@@ -31,6 +31,12 @@ from service.writer import PredictionWriter
 logger = logging.getLogger("reggaeton.service")
 
 
+GROUP_COMMIT_S = 0.002
+"""Durable mode: the writer commits what is queued at least this often (its flush interval)."""
+DURABLE_TIMEOUT_S = 10.0
+"""Durable mode: longest wait for a commit before answering 503 (a hung store)."""
+
+
 class NotReady(RuntimeError):
     """No model version is loaded yet."""
 
@@ -44,6 +50,12 @@ class ScoreJob:
     started: float
     batch: bool = False
     songs: list[dict[str, Any]] | None = None
+    ticket: int = 0
+    """Set once scored: the writer ticket of the job's records (durable mode waits on it)."""
+
+
+class NotDurable(RuntimeError):
+    """Durable mode: a record's group commit did not finish in time (answered 503)."""
 
 
 class Runtime:
@@ -65,10 +77,12 @@ class Runtime:
         self._seen_record: tuple[float, str | None] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.durable = config.log_durability == "sync"
+        linger = min(config.log_flush_interval, GROUP_COMMIT_S) if self.durable else None
         spill = config.spill_dir / f"predictions-worker{worker or 0}.jsonl"
         self.writer = PredictionWriter(self._open_store, Path(spill), max_queue=config.log_queue,
                                        batch_size=config.log_batch,
-                                       flush_interval=config.log_flush_interval,
+                                       flush_interval=linger or config.log_flush_interval,
                                        retention=Pruner(config.log_retention_days),
                                        spill_max_bytes=config.spill_max_bytes or None)
         self.commits = CommitWatch(self.writer)
@@ -195,11 +209,29 @@ class Runtime:
             songs: The decoded request objects the matrix came from; logged as sent when
                 they hold only schema features (they are modified: ``id_new`` is dropped).
         """
-        return self.score_many([ScoreJob(validated, source, started, batch, songs)])[0]
+        job = ScoreJob(validated, source, started, batch, songs)
+        results = self.score_many([job])[0]
+        if self.durable and not self.commits.wait_blocking(job.ticket, DURABLE_TIMEOUT_S):
+            raise NotDurable(f"prediction log: no commit within {DURABLE_TIMEOUT_S} s")
+        return results
+
+    async def committed(self, job: ScoreJob) -> None:
+        """Durable mode: return once the job's records are committed (or spilled, fsync'd).
+
+        Called by the event-loop paths after :meth:`score_many`; a no-op in the default mode.
+
+        Raises:
+            NotDurable: The commit took longer than :data:`DURABLE_TIMEOUT_S`.
+        """
+        if self.durable and not await self.commits.wait(job.ticket, DURABLE_TIMEOUT_S):
+            raise NotDurable(f"prediction log: no commit within {DURABLE_TIMEOUT_S} s")
 
     def score_many(self, jobs: list[ScoreJob]) -> list[list[dict[str, Any]]]:
         """Score several requests with ONE model call (rows stacked), then answer and log
-        each request separately. Returns one result list per job, in order."""
+        each request separately. Returns one result list per job, in order.
+
+        Does not wait for durability: the caller awaits :meth:`committed` (event loop) or uses
+        :meth:`score` (threads), which does."""
         predictor = self.current()  # one read: every merged request uses one version
         if len(jobs) == 1:
             parts = [predictor.predict(jobs[0].validated)]
@@ -224,7 +256,7 @@ class Runtime:
             for rid, feats, p, lab in zip(ids, logged_features(job.songs, job.validated),
                                           proba.tolist(), labels.tolist(), strict=True)
         ]
-        self.writer.submit_many(records)
+        job.ticket = self.writer.submit_ticketed(records)[1]
         self.metrics.observe(proba, labels, job.source)
         return results
 

@@ -19,9 +19,13 @@ When the queue is full (a store slower than the traffic) or the writer is closin
 submitting thread appends the records to the spill file itself instead of dropping them.
 A clean ``close()`` flushes the queue and tries a last replay. A hard kill (SIGKILL, OOM,
 power loss) loses the bounded window still in memory: the queued records (at most
-``max_queue``) plus the batch being written. There is no per-record durable mode: an fsync
-per prediction would cost more than the prediction itself. Callers that need a record to be in
-the store before going on (``/feedback`` on a just-answered request) call ``flush()``.
+``max_queue``) plus the batch being written. There is no per-record commit: one per prediction
+would cost more than the prediction itself. The durable mode (``PREDICTION_LOG_DURABILITY=sync``)
+is a group commit instead: the service runs the writer with a flush interval of a few ms and
+answers a request once ``handled(ticket)`` holds for the ticket ``submit_ticketed`` gave its
+records (:mod:`service.commits`), so every acknowledged record is committed, or in the fsync'd
+spill. Callers that need a record to be in the store before going on (``/feedback`` on a
+just-answered request) call ``flush()`` or wait for ``ticket()``.
 
 Operators replay a spill file by hand with
 ``python -m service.writer replay --spill var/spill/predictions.jsonl --store sqlite:///var/x.db``.
