@@ -36,7 +36,6 @@ APP_VERSION := $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' char
 BASE_IMAGE ?= python:3.11-slim
 CA_BUNDLE ?=
 DEBIAN_BASE_IMAGE ?= reggaeton-base:bookworm
-export BASE_IMAGE CA_BUNDLE
 
 .PHONY: help install serve test test-fast train experiment mlflow-ui monitor simulate demo \
         build image base-image tools chart-lint manifests deploy retrain rollback bench lint format clean
@@ -90,7 +89,8 @@ build: $(STAMP) ## Build the Bentos: the lean service (bentofile.yaml) and the j
 	$(VENV)/bin/bentoml build -f k8s/bentofile.jobs.yaml .
 
 image: build ## Containerize both Bentos as <name>:<chart appVersion> (BASE_IMAGE=..., CA_BUNDLE=...)
-	BENTOML=$(VENV)/bin/bentoml bash scripts/image.sh $(APP_VERSION)
+	BENTOML=$(VENV)/bin/bentoml BASE_IMAGE="$(BASE_IMAGE)" CA_BUNDLE="$(CA_BUNDLE)" \
+	  bash scripts/image.sh $(APP_VERSION)
 
 base-image: ## Build a Debian bookworm + Python 3.11 base from Debian packages (no registry needed)
 	bash scripts/base_image.sh $(DEBIAN_BASE_IMAGE)
