@@ -205,7 +205,9 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
 
     # `helm test`: the test pod reaches the Service by its DNS name.
     test_pod = next(o for o in objects if o["kind"] == "Pod")
+    started = time.monotonic()
     code, logs = runner.run_to_completion("helm-test", test_pod["spec"], timeout=120)
+    numbers["helm_test_s"] = round(time.monotonic() - started, 1)
     assert code == 0 and "OK: the example song is reggaeton" in logs, logs
     numbers["helm_test"] = logs.strip().splitlines()[-1]
 
@@ -213,7 +215,9 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     time.sleep(1.5)  # the prediction log's flush interval is 0.2 s; leave a margin
     monitor = one(objects, "CronJob", "reggaeton-monitor")
     monitor_spec = pod_spec(monitor)
+    started = time.monotonic()
     code, logs = runner.run_to_completion("monitor", monitor_spec)
+    numbers["monitor_s"] = round(time.monotonic() - started, 1)
     reports = runner.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "-v",
                             "rgt-" + numbers["value_set"] + "-monitor-scratch-reports:/r",
                             runner.image_of(monitor_spec), "-c",
@@ -229,7 +233,9 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
 
     # The train CronJob's pod, as the Job `make retrain` creates: train, gate, promote, roll.
     train = job_from_cronjob_like_kubectl(one(objects, "CronJob", "reggaeton-train"), "retrain")
+    started = time.monotonic()
     code, logs = runner.run_to_completion("train", train["spec"]["template"]["spec"])
+    numbers["train_s"] = round(time.monotonic() - started, 1)
     assert code == 0, logs
     assert "gate: PROMOTED" in logs, logs
     (patch,) = api.patches
