@@ -10,7 +10,9 @@ BASELINE = "baseline"
 MLSERVER_BATCHING = "mlserver-batching"
 MLSERVER_PLAIN = "mlserver-no-batching"
 SERVICE_UVLOOP = "service+uvloop"
-SIDES = (SERVICE, MLSERVER_BATCHING, MLSERVER_PLAIN, BASELINE)
+SERVICE_SYNC = "service+sync"
+"""Our service with ``PREDICTION_LOG_DURABILITY=sync`` (answers wait for the group commit)."""
+SIDES = (SERVICE, SERVICE_SYNC, MLSERVER_BATCHING, MLSERVER_PLAIN, BASELINE)
 OPTIONAL_SIDES = (SERVICE_UVLOOP,)
 """Not run by default: our service with uvloop + httptools on PYTHONPATH (an experiment)."""
 
@@ -57,7 +59,7 @@ def table(results: Results, cells: list[Cell]) -> str:
     head = ("| side | cell | requests/s | rows/s | p50 ms | p99 ms | errors | x baseline "
             "| x MLServer batching | x MLServer no batching |")
     lines = [head, "|" + "---|" * 10]
-    for side in (SERVICE, SERVICE_UVLOOP, *SIDES[1:]):
+    for side in (SERVICE, SERVICE_SYNC, SERVICE_UVLOOP, *SIDES[2:]):
         for cell in cells:
             r = results.get(side, {}).get(cell.key)
             if r is None:
@@ -69,6 +71,21 @@ def table(results: Results, cells: list[Cell]) -> str:
                 f"| {_fmt(_ratio(results, side, MLSERVER_BATCHING, cell.key), '.2f')} "
                 f"| {_fmt(_ratio(results, side, MLSERVER_PLAIN, cell.key), '.2f')} |"
             )
+    return "\n".join(lines)
+
+
+def durability_cost(results: Results, cells: list[Cell]) -> str:
+    """Markdown list: the durable mode's rows/s and p99 against the default, cell by cell."""
+    lines = []
+    for cell in cells:
+        sync = results.get(SERVICE_SYNC, {}).get(cell.key)
+        default = results.get(SERVICE, {}).get(cell.key)
+        if sync and default and default.get("rows_per_s"):
+            lines.append(f"- durability=sync, {cell.label}: {sync['rows_per_s']:,.0f} vs "
+                         f"{default['rows_per_s']:,.0f} rows/s "
+                         f"({sync['rows_per_s'] / default['rows_per_s']:.2f}x the default), "
+                         f"p99 {_fmt(sync['p99_ms'], '.1f')} vs "
+                         f"{_fmt(default['p99_ms'], '.1f')} ms")
     return "\n".join(lines)
 
 

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     expected = pipeline.predict_proba(matrix)[:, 1]
     store_uri = f"sqlite:///{run_dir / 'predictions.db'}"
     uvloop_store_uri = f"sqlite:///{run_dir / 'predictions-uvloop.db'}"
+    side_uris = {report.SERVICE: store_uri, report.SERVICE_UVLOOP: uvloop_store_uri,
+                 report.SERVICE_SYNC: f"sqlite:///{run_dir / 'predictions-sync.db'}"}
     print(f"[bench] model {version.tag}, {workers} workers per side, {args.seconds:g}s per "
           f"cell, run dir {run_dir}", flush=True)
 
@@ -117,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             REPO, run_dir, home, uvloop_store_uri,
             name=report.SERVICE_UVLOOP,
             extra_path=envs.ensure_service_extras(run_root / "service-extras"))
+    if report.SERVICE_SYNC in sides:
+        launches[report.SERVICE_SYNC] = lambda: servers.service_launch(
+            REPO, run_dir, home, side_uris[report.SERVICE_SYNC], name=report.SERVICE_SYNC,
+            extra_env={"PREDICTION_LOG_DURABILITY": "sync"})
     for side, batching in ((report.MLSERVER_BATCHING, True), (report.MLSERVER_PLAIN, False)):
         if side in sides:
             launches[side] = lambda b=batching: servers.mlserver_launch(
@@ -143,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] {side} ready; answer check: {meta['checks'][side]}", flush=True)
                 results[side], warm_rows = run_side(launch, bodies, cells, args.seconds,
                                                     args.warmup)
-                if side in (report.SERVICE, report.SERVICE_UVLOOP):
-                    uri = store_uri if side == report.SERVICE else uvloop_store_uri
+                if side in side_uris:
+                    uri = side_uris[side]
                     settle = _settle(uri, run_dir / f"spill-{side}")
                     meta.setdefault("log_settle_s", {})[side] = settle
                     print(f"[bench] {side}: prediction log settled {settle:.1f} s after the "
@@ -154,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(side)
             meta["checks"][side] = {"ok": False, "detail": str(exc)}
             continue
-        if side in (report.SERVICE, report.SERVICE_UVLOOP):
-            uri = store_uri if side == report.SERVICE else uvloop_store_uri
+        if side in side_uris:
+            uri = side_uris[side]
             meta.setdefault("prediction_log", {})[side] = _logged(uri, results[side], cells,
                                                                   warm_rows)
 
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v[0]:.1f}" for k, v in meta["loadavg_before"].items()) + ").",
         report.table(results, cells),
         report.targets_table(verdicts),
+        report.durability_cost(results, cells),
         f"Prediction log: {meta.get('prediction_log', 'n/a')}",
     ])
     args.out.mkdir(parents=True, exist_ok=True)

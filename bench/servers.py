@@ -128,13 +128,16 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
 
 
 def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str,
-                   name: str = "service", extra_path: Path | None = None) -> Launch:
+                   name: str = "service", extra_path: Path | None = None,
+                   extra_env: dict[str, str] | None = None) -> Launch:
     """Our BentoML service with prediction logging to ``store_uri`` and gRPC off.
 
-    ``extra_path`` is put on PYTHONPATH (the optional uvloop + httptools experiment).
+    ``extra_path`` is put on PYTHONPATH (the optional uvloop + httptools experiment);
+    ``extra_env`` adds settings (the ``service+sync`` side's ``PREDICTION_LOG_DURABILITY``).
     """
     port = free_port()
     extra = {"PYTHONPATH": str(extra_path)} if extra_path else {}
+    extra.update(extra_env or {})
     return Launch(
         name=name, cwd=repo, port=port, protocol="api", log=run_dir / f"{name}.log",
         argv=[str(repo / ".venv" / "bin" / "bentoml"), "serve", "service.service:ReggaetonService",
