@@ -26,6 +26,9 @@ class FakeRuntime:
             raise self.fail
         return [[{"source": job.source, "rows": len(job.validated)}] for job in jobs]
 
+    async def committed(self, job) -> None:  # the default (async) durability: no wait
+        return None
+
 
 def _job(rows: int, source: str = "http") -> ScoreJob:
     return ScoreJob(np.zeros((rows, 3)), source, time.perf_counter())
