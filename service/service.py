@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 from typing import Any
 
 import bentoml
@@ -97,6 +98,7 @@ class ReggaetonService:
         worker = bentoml.server_context.worker_index
         self.runtime = Runtime(config, worker)
         self.grpc: Any = None
+        self._grpc_seen = False
 
     @bentoml.on_startup
     def start(self) -> None:
@@ -124,7 +126,26 @@ class ReggaetonService:
         self.runtime.close()
 
     def __is_ready__(self) -> bool:
-        return self.runtime.ready
+        """Ready once the model is loaded and, when enabled, gRPC listens.
+
+        gRPC runs in the first worker only, so another worker can finish loading first: without
+        the port check a pod passed its readiness probe (and got Service traffic) while its
+        gRPC port still refused connections (seen in the container runs of the chart).
+        """
+        return self.runtime.ready and self._grpc_listening()
+
+    def _grpc_listening(self) -> bool:
+        config = self.runtime.config
+        if not config.grpc_port or self._grpc_seen:
+            return True
+        wildcard = config.grpc_host in ("0.0.0.0", "", "[::]", "::")
+        host = "127.0.0.1" if wildcard else config.grpc_host
+        try:
+            socket.create_connection((host, config.grpc_port), timeout=0.5).close()
+        except OSError:
+            return False
+        self._grpc_seen = True
+        return True
 
 
 # Service-wide ASGI middlewares (inside BentoML's timeout, outside its routing), first = outer:
