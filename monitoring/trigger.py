@@ -7,8 +7,11 @@ Never twice while a triggered training still runs:
   pid (crash) is a stale lock and is replaced;
 * Kubernetes: while any Job of the train CronJob's template is active (one the monitor
   created, a ``make retrain``, a scheduled run: all carry the template's labels) no new Job
-  is created. Jobs created by the monitor also carry ``reggaeton.io/triggered-by=monitoring``
-  and ``reggaeton.io/condition=<hash>``.
+  is created. The check selects on the template's stable labels only (:data:`STABLE_LABELS`:
+  name, instance, component), so a Job started from the previous chart version (other
+  ``helm.sh/chart`` and ``app.kubernetes.io/version`` labels) still counts. Jobs created by
+  the monitor also carry ``reggaeton.io/triggered-by=monitoring`` and
+  ``reggaeton.io/condition=<hash>``.
 
 And not again for the same condition within ``retrain.cooldown_hours`` of the last triggered
 training for it (a change the retrained model cannot fix, e.g. a new catalogue, would otherwise
@@ -28,6 +31,11 @@ from typing import Any
 
 TRIGGER_LABEL = "reggaeton.io/triggered-by"
 CONDITION_LABEL = "reggaeton.io/condition"
+STABLE_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                 "app.kubernetes.io/component")
+"""Labels of the train Jobs that do not change with the chart or app version."""
+MAX_NAME = 63
+"""Longest Job name: the Job controller copies it into the pods' ``job-name`` label."""
 
 
 def condition_of(summary: Mapping[str, Any]) -> str:
@@ -51,6 +59,21 @@ def condition_of(summary: Mapping[str, Any]) -> str:
 def condition_hash(condition: str) -> str:
     """Short hash of a condition (fits a label value)."""
     return hashlib.sha256(condition.encode()).hexdigest()[:12]
+
+
+def job_name(prefix: str, stamp: str) -> str:
+    """``<prefix>-<stamp>`` within :data:`MAX_NAME` characters, the stamp kept whole.
+
+    The prefix (``<cronjob>-mon``) is shortened instead of the stamp: the stamp is what keeps
+    two Jobs of one CronJob apart, and a cut one would make the next name collide.
+    """
+    room = MAX_NAME - len(stamp) - 1
+    return f"{prefix[:room].rstrip('-.')}-{stamp}"
+
+
+def stable_selector(labels: Mapping[str, str]) -> str:
+    """Label selector of the train Jobs from a template's labels: :data:`STABLE_LABELS` only."""
+    return ",".join(f"{k}={labels[k]}" for k in STABLE_LABELS if k in labels)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -174,9 +197,11 @@ def job_from_cronjob(cronjob: Mapping[str, Any], name: str,
     if meta.get("namespace"):
         job_meta["namespace"] = meta["namespace"]
     if meta.get("uid") and meta.get("name"):
+        # No blockOwnerDeletion, as kubectl: setting it needs `update` on cronjobs/finalizers
+        # where OwnerReferencesPermissionEnforcement is on (OpenShift), which the monitor lacks.
         job_meta["ownerReferences"] = [{
             "apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
-            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
+            "uid": meta["uid"], "controller": True}]
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta, "spec": spec}
 
 
@@ -236,8 +261,7 @@ class KubernetesTrigger:
                                                                     self.namespace))
             labels = ((cronjob.get("spec", {}).get("jobTemplate", {}).get("metadata") or {})
                       .get("labels") or {})
-            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) \
-                or f"{TRIGGER_LABEL}=monitoring"
+            selector = stable_selector(labels) or f"{TRIGGER_LABEL}=monitoring"
             jobs = self._plain(self.api.list_namespaced_job(self.namespace,
                                                             label_selector=selector)).get(
                 "items", [])
@@ -250,7 +274,7 @@ class KubernetesTrigger:
                 out["reason"] = cooling
                 return out
             stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-            body = job_from_cronjob(cronjob, f"{self.cronjob}-mon-{stamp}"[:63],
+            body = job_from_cronjob(cronjob, job_name(f"{self.cronjob}-mon", stamp),
                                     {TRIGGER_LABEL: "monitoring",
                                      CONDITION_LABEL: condition_hash(condition)})
             from kubernetes.client import V1Job

@@ -76,6 +76,9 @@ def test_monitor_trigger_builds_the_same_job(train_cronjob):
     job = trigger.job_from_cronjob(train_cronjob, name)
     _assert_job_matches(job, train_cronjob, name)
     assert job["metadata"]["namespace"] == NAMESPACE
+    # Field for field what kubectl builds (checked against the real one above): in particular
+    # no blockOwnerDeletion, which needs update on cronjobs/finalizers under OpenShift.
+    assert job == job_from_cronjob_like_kubectl(train_cronjob, name)
 
     # With the trigger's own labels, only labels differ: the rest is the template.
     labelled = trigger.job_from_cronjob(train_cronjob, name, {"reggaeton/trigger": "monitoring"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -255,3 +256,74 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path, r
     assert f"other version {old_tag}" in " ".join(again["reasons"])
     assert "drift in tempo" in " ".join(again["reasons"])
     assert condition_of(again) == f"version:{old_tag}|drift:tempo"
+
+
+class SelectingBatchApi(FakeBatchApi):
+    """FakeBatchApi for any CronJob, matching label selectors as the API server does."""
+
+    def __init__(self, jobs: list[dict], cronjob: dict) -> None:
+        super().__init__(jobs)
+        self.cronjob, self.selectors = cronjob, []
+
+    def list_namespaced_job(self, namespace: str, label_selector: str):
+        self.selectors.append(label_selector)
+        wanted = dict(kv.split("=", 1) for kv in label_selector.split(","))
+        items = [j for j in self.jobs
+                 if wanted.items() <= ((j.get("metadata") or {}).get("labels") or {}).items()]
+        return _model({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
+                       "items": items}, "V1JobList")
+
+    def read_namespaced_cron_job(self, name: str, namespace: str):
+        assert name == self.cronjob["metadata"]["name"]
+        return _model(self.cronjob, "V1CronJob")
+
+
+def _chart_cronjob(name: str, chart_version: str) -> dict:
+    """CRONJOB with the chart's label set (helm.sh/chart and version change per release)."""
+    cron = copy.deepcopy(CRONJOB)
+    cron["metadata"]["name"] = name
+    labels = {"app.kubernetes.io/name": "reggaeton", "app.kubernetes.io/instance": "rel",
+              "app.kubernetes.io/component": "train", "app.kubernetes.io/part-of": "reggaeton",
+              "app.kubernetes.io/managed-by": "Helm",
+              "helm.sh/chart": f"reggaeton-{chart_version}",
+              "app.kubernetes.io/version": chart_version}
+    cron["spec"]["jobTemplate"]["metadata"]["labels"] = labels
+    cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] = labels
+    return cron
+
+
+def test_a_job_of_the_previous_chart_version_still_blocks() -> None:
+    """After `helm upgrade` (new helm.sh/chart, app.kubernetes.io/version labels), a training
+    Job started from the old template is still "already running"."""
+    old = _chart_cronjob("rel-train", "0.1.0")["spec"]["jobTemplate"]["metadata"]["labels"]
+    running = {"metadata": {"name": "rel-retrain-20260301", "labels": old},
+               "status": {"active": 1}}
+    api = SelectingBatchApi([running], _chart_cronjob("rel-train", "0.2.0"))
+    out = KubernetesTrigger("ml", "rel-train", api=api).trigger("drift:tempo")
+    assert not out["triggered"] and "rel-retrain-20260301" in out.get("reason", ""), out
+    assert api.selectors == ["app.kubernetes.io/name=reggaeton,app.kubernetes.io/instance=rel,"
+                             "app.kubernetes.io/component=train"]
+    assert api.created == []
+
+
+def test_job_names_fit_63_characters_with_the_whole_timestamp() -> None:
+    """The chart's longest train CronJob name (fullname cut at 50, plus -train): the Job name
+    keeps all 14 digits of the timestamp and stays a valid label value."""
+    import re
+
+    long_name = ("r" * 49 + "x") + "-train"
+    api = SelectingBatchApi([], _chart_cronjob(long_name, "0.1.0"))
+    out = KubernetesTrigger("ml", long_name, api=api).trigger("drift:tempo")
+    assert out["triggered"], out
+    name = api.created[0]["metadata"]["name"]
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+    assert re.search(rf"-{stamp}\d{{6}}$", name), name
+    assert name.startswith("r" * 40)
+
+
+def test_job_from_cronjob_sets_no_block_owner_deletion() -> None:
+    """blockOwnerDeletion needs update on cronjobs/finalizers under OpenShift's
+    OwnerReferencesPermissionEnforcement; kubectl create job --from does not set it either."""
+    (owner,) = job_from_cronjob(CRONJOB, "x")["metadata"]["ownerReferences"]
+    assert "blockOwnerDeletion" not in owner and owner["controller"] is True
