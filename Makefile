@@ -109,7 +109,7 @@ deploy: tools ## helm upgrade --install the chart (VALUES=k8s/values-dev.yaml)
 	$(HELM) upgrade --install $(RELEASE) charts/reggaeton -n $(NAMESPACE) --create-namespace -f $(VALUES) --wait $(ARGS)
 
 retrain: tools ## Start a training Job from the train CronJob and follow its logs
-	@job=$(RELEASE)-retrain-$$(date +%Y%m%d%H%M%S); \
+	@job=$$(printf %.40s '$(RELEASE)' | sed 's/[-.]*$$//')-retrain-$$(date +%Y%m%d%H%M%S); \
 	 $(KUBECTL) -n $(NAMESPACE) create job --from=cronjob/$(RELEASE)-train $$job && \
 	 $(KUBECTL) -n $(NAMESPACE) logs -f job/$$job --pod-running-timeout=10m; \
 	 $(KUBECTL) -n $(NAMESPACE) wait --for=condition=Complete job/$$job --timeout=120s

@@ -95,3 +95,21 @@ def test_makefile_retrain_targets_the_rendered_names():
     makefile = (ROOT / "Makefile").read_text()
     assert "create job --from=cronjob/$(RELEASE)-train" in makefile
     assert "rollout undo deployment/$(RELEASE)" in makefile
+
+
+@pytest.mark.parametrize("release", ["reggaeton", "r" * 39 + "-" + "y" * 13])
+def test_makefile_retrain_job_name_fits_63_characters(release):
+    """`make retrain` names the Job <release>-retrain-<14-digit timestamp>: for the longest
+    release name Helm allows (53), the release part is shortened, never the timestamp."""
+    import re
+
+    dry = subprocess.run(["make", "-s", "-n", "retrain", f"RELEASE={release}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assign = next(line for line in dry.splitlines() if line.startswith("job="))
+    assign = assign.split("; \\")[0]
+    name = subprocess.run(["sh", "-c", f'{assign}; printf %s "$job"'], capture_output=True,
+                          text=True, timeout=10, check=True).stdout
+    assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+    assert re.fullmatch(r".+-retrain-20\d{12}", name), name
+    assert name.startswith(release[:39]) and "--" not in name
+    assert len(release) > 40 or name.startswith(f"{release}-retrain-")
