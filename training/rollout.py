@@ -7,6 +7,12 @@ rolling update; ``kubectl rollout undo`` (``make rollback``) is the way back. Wh
 did not promote (the file is empty), nothing is patched, so a rejected candidate never undoes a
 rollback; when the tag is already the one deployed, nothing is patched either.
 
+In a cluster the Deployment's ``MODEL_TAG`` is the only thing that decides which version pods
+serve (the chart turns the promotion-record watcher off), so every revision in the rollout
+history must name its version: when the live Deployment has no ``MODEL_TAG`` yet (the first
+install serves the bootstrap's version), the version it serves is pinned first, in its own
+revision, and only then is the new one set. ``kubectl rollout undo`` then returns to it.
+
 Environment (set by the chart): ``ROLLOUT_DEPLOYMENT`` (Deployment name), ``ROLLOUT_CONTAINER``
 (container name, default ``service``), ``POD_NAMESPACE``, ``BENTOML_HOME``.
 """
@@ -47,7 +53,8 @@ def model_tag_patch(container: str, tag: str) -> dict[str, Any]:
     return {"spec": {"template": {"spec": {"containers": [{"name": container, "env": env}]}}}}
 
 
-def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str) -> bool:
+def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str,
+            served: str | None = None) -> bool:
     """Patch the Deployment to ``tag`` unless it already runs it.
 
     Args:
@@ -56,6 +63,9 @@ def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str) 
         namespace: Its namespace.
         container: Serving container name.
         tag: Model tag to deploy.
+        served: The version pods serve while the Deployment has no ``MODEL_TAG`` (the one
+            promoted before ``tag``); it is pinned in a revision of its own first, so that a
+            rollback returns to it instead of to "whatever the promotion record says".
 
     Returns:
         True when a patch was sent.
@@ -63,9 +73,14 @@ def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str) 
     current = apps_api.read_namespaced_deployment(name, namespace)
     as_dict = current.to_dict() if hasattr(current, "to_dict") else current
     # to_dict() uses snake_case keys; every key read here is spelled the same in both.
-    if deployed_tag(as_dict, container) == tag:
+    deployed = deployed_tag(as_dict, container)
+    if deployed == tag:
         log.info("deployment %s/%s already serves %s: nothing to do", namespace, name, tag)
         return False
+    if deployed is None and served and served != tag:
+        apps_api.patch_namespaced_deployment(name, namespace, model_tag_patch(container, served))
+        log.info("deployment %s/%s pinned to the served MODEL_TAG=%s (rollback target)",
+                 namespace, name, served)
     apps_api.patch_namespaced_deployment(name, namespace, model_tag_patch(container, tag))
     log.info("deployment %s/%s patched to MODEL_TAG=%s", namespace, name, tag)
     return True
@@ -103,8 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    rollout(client.AppsV1Api(), args.deployment, args.namespace, args.container, tag)
+    served = promoted_before(Registry(home_from_env()).promotions.history(), tag)
+    rollout(client.AppsV1Api(), args.deployment, args.namespace, args.container, tag, served)
     return 0
+
+
+def promoted_before(history: list[dict[str, Any]], tag: str) -> str | None:
+    """The version that was current when ``tag`` was last promoted (None: none or unknown)."""
+    for entry in reversed(history):
+        if entry.get("action") == "promote" and entry.get("tag") == tag:
+            return entry.get("previous")
+    return None
 
 
 if __name__ == "__main__":

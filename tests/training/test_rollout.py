@@ -86,3 +86,30 @@ def test_train_writes_the_tag_file_only_when_it_promotes(home_copy, monkeypatch,
     assert tag_file.read_text() == ""
     assert train_main([*worse, "--force", "--promoted-tag-file", str(tag_file)]) == 0
     assert tag_file.read_text().strip() == Registry(home_copy).promotions.current()
+
+
+def test_an_unpinned_deployment_is_pinned_to_the_served_version_first():
+    """Rollback target: without the pin, `rollout undo` went back to MODEL_TAG="" and the pods
+    loaded the promotion record's current version, which is the new one."""
+    api = FakeApps(_deployment(None))
+    assert rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2",
+                   served="reggaeton_clf:v1") is True
+    assert api.patches == [("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v1")),
+                           ("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v2"))]
+
+
+def test_a_pinned_deployment_gets_one_patch():
+    api = FakeApps(_deployment("reggaeton_clf:v1"))
+    rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2", served="reggaeton_clf:v0")
+    assert api.patches == [("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v2"))]
+
+
+def test_promoted_before_reads_the_promotion_history():
+    from training.rollout import promoted_before
+
+    history = [{"action": "promote", "tag": "v1", "previous": None},
+               {"action": "reject", "tag": "v2", "previous": "v1"},
+               {"action": "promote", "tag": "v3", "previous": "v1"}]
+    assert promoted_before(history, "v3") == "v1"
+    assert promoted_before(history, "v1") is None
+    assert promoted_before(history, "v9") is None
