@@ -1,0 +1,188 @@
+"""The training lease: two concurrent trainings, only one trains, promotes and rolls out."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from training import lease as leasemod
+from training.lease import FileLease, KubernetesLease, run
+
+
+class FakeCoordinationApi:
+    """The three ``CoordinationV1Api`` methods the lease uses, with the API server's rules.
+
+    Stores Leases in API form; ``replace`` of a stale ``resourceVersion`` answers 409, as does
+    ``create`` of an existing name; reads of a missing name answer 404. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self.leases: dict[tuple[str, str], dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._version = 0
+
+    @staticmethod
+    def _error(status: int):
+        from kubernetes.client import ApiException
+
+        return ApiException(status=status, reason={404: "Not Found", 409: "Conflict"}[status])
+
+    def _store(self, key: tuple[str, str], body) -> object:
+        from kubernetes.client import ApiClient, V1Lease
+
+        data = ApiClient().sanitize_for_serialization(body)
+        self._version += 1
+        data["metadata"]["resourceVersion"] = str(self._version)
+        self.leases[key] = data
+        return V1Lease.from_dict(copy.deepcopy(data))
+
+    def read_namespaced_lease(self, name: str, namespace: str):
+        from kubernetes.client import V1Lease
+
+        with self._lock:
+            self.calls.append(("GET", name))
+            if (namespace, name) not in self.leases:
+                raise self._error(404)
+            return V1Lease.from_dict(copy.deepcopy(self.leases[(namespace, name)]))
+
+    def create_namespaced_lease(self, namespace: str, body):
+        with self._lock:
+            self.calls.append(("POST", body.metadata.name))
+            key = (namespace, body.metadata.name)
+            if key in self.leases:
+                raise self._error(409)
+            return self._store(key, body)
+
+    def replace_namespaced_lease(self, name: str, namespace: str, body):
+        with self._lock:
+            self.calls.append(("PUT", name))
+            stored = self.leases.get((namespace, name))
+            if stored is None:
+                raise self._error(404)
+            if body.metadata.resource_version != stored["metadata"]["resourceVersion"]:
+                raise self._error(409)
+            return self._store((namespace, name), body)
+
+    def holder(self, name: str = "rel-train", namespace: str = "ml") -> str | None:
+        return self.leases[(namespace, name)]["spec"].get("holderIdentity")
+
+
+def _training(log: Path, seconds: float) -> list[str]:
+    """A stand-in training Job command: 'promotes and rolls out' (a line in ``log``)."""
+    code = ("import sys, time; time.sleep(float(sys.argv[2]));"
+            "open(sys.argv[1], 'a').write('promoted and rolled out\\n')")
+    return [sys.executable, "-c", code, str(log), str(seconds)]
+
+
+def test_two_concurrent_trainings_only_one_promotes_and_rolls_out(tmp_path) -> None:
+    api = FakeCoordinationApi()
+    log = tmp_path / "rollouts.log"
+    codes: dict[str, int] = {}
+    start = threading.Barrier(2)
+
+    def job(pod: str) -> None:
+        lease = KubernetesLease(api, "rel-train", "ml", pod, duration=30)
+        start.wait()
+        codes[pod] = run(lease, _training(log, 1.5), wait=0.5, renew_every=0.2,
+                         renew_deadline=10)
+
+    threads = [threading.Thread(target=job, args=(pod,)) for pod in ("pod-a", "pod-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert codes == {"pod-a": 0, "pod-b": 0}  # the skipped one is not a failed Job
+    assert log.read_text().splitlines() == ["promoted and rolled out"]  # once, not twice
+    assert api.calls[0] == ("GET", "rel-train") and ("POST", "rel-train") in api.calls
+    assert api.holder() is None  # released at the end
+    spec = api.leases[("ml", "rel-train")]["spec"]
+    assert spec["leaseTransitions"] == 0 and "renewTime" in spec
+    # released: the next training takes it at once
+    later = KubernetesLease(api, "rel-train", "ml", "pod-c", duration=30)
+    assert run(later, _training(log, 0), wait=0) == 0
+    assert log.read_text().splitlines() == ["promoted and rolled out"] * 2
+
+
+def test_a_dead_holders_lease_is_taken_over_after_its_duration() -> None:
+    """A drained pod's lease (no more renewals) is free once unchanged for its duration, on
+    the waiting pod's own clock; a live holder's renewals keep it."""
+    api = FakeCoordinationApi()
+    now = [1000.0]
+    dead = KubernetesLease(api, "rel-train", "ml", "pod-old", duration=60)
+    assert dead.acquire(0)
+    waiting = KubernetesLease(api, "rel-train", "ml", "pod-new", duration=60,
+                              clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert not waiting.acquire(30) and waiting.describe_holder() == "pod-old"
+    assert dead.renew()  # still alive: the record changed, the wait starts again
+    assert not waiting.acquire(50)
+    assert waiting.acquire(30)  # no renewal for 60 s of its clock
+    assert api.holder() == "pod-new"
+    assert api.leases[("ml", "rel-train")]["spec"]["leaseTransitions"] == 1
+    assert not dead.renew()  # the old holder sees it lost the lease
+    dead.release()  # and does not clear the new holder's lease
+    assert api.holder() == "pod-new"
+
+
+def test_a_concurrent_take_over_loses_on_the_resource_version() -> None:
+    api = FakeCoordinationApi()
+    first = KubernetesLease(api, "rel-train", "ml", "pod-a")
+    assert first.acquire(0)
+    first.release()
+    stale = api.read_namespaced_lease("rel-train", "ml")
+    assert KubernetesLease(api, "rel-train", "ml", "pod-b").acquire(0)
+    from kubernetes.client import ApiException
+
+    with pytest.raises(ApiException) as err:
+        api.replace_namespaced_lease("rel-train", "ml", stale)
+    assert err.value.status == 409
+    assert not KubernetesLease(api, "rel-train", "ml", "pod-c").acquire(0)
+
+
+def test_a_lost_lease_stops_the_training(tmp_path) -> None:
+    class Flaky(FakeCoordinationApi):
+        def replace_namespaced_lease(self, name, namespace, body):
+            if threading.current_thread() is not threading.main_thread():
+                raise self._error(409)  # every renewal (the renewer thread's writes) fails
+            return super().replace_namespaced_lease(name, namespace, body)
+
+    lease = KubernetesLease(Flaky(), "rel-train", "ml", "pod-a", duration=3)
+    started = time.monotonic()
+    code = run(lease, _training(tmp_path / "log", 20), wait=0, renew_every=0.1,
+               renew_deadline=0.5)
+    assert code == 1 and time.monotonic() - started < 10
+    assert not (tmp_path / "log").exists()
+
+
+def test_local_file_lease_two_processes(tmp_path, monkeypatch) -> None:
+    """Without Kubernetes: a flock in the model store; two real ``python -m training.lease``
+    processes at once, one runs its command, the other skips with exit 0."""
+    home = tmp_path / "store"
+    log = tmp_path / "rollouts.log"
+    env = {"BENTOML_HOME": str(home), "TRAINING_LEASE_WAIT_SECONDS": "0.5",
+           "PATH": "/usr/bin:/bin"}
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-m", "training.lease", "--",
+                               *_training(log, 2)], cwd=root, env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert log.read_text().splitlines() == ["promoted and rolled out"]
+    assert sum("skipped" in err for _, err in outs) == 1, outs
+    assert (home / leasemod.LOCK_FILE).exists()
+    again = FileLease(home / leasemod.LOCK_FILE)
+    assert again.acquire(0) and again.renew()  # the kernel dropped both locks
+    again.release()
+
+
+def test_the_command_s_exit_code_is_passed_on(tmp_path) -> None:
+    lease = FileLease(tmp_path / "training.lock")
+    assert run(lease, [sys.executable, "-c", "raise SystemExit(3)"], wait=0) == 3
+    assert lease.acquire(0)  # released after the command
+    lease.release()
