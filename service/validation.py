@@ -77,6 +77,8 @@ def _fast(records: Sequence[Any]) -> np.ndarray | None:
         present = [v for v in values if v is not None]
         if not set(map(type, present)) <= _NUMBER_TYPES:
             return None
+        if any(v != v for v in present):  # a NaN sent (gRPC doubles can) is not an absence
+            return None
         out[:, pos] = [np.nan if v is None else v for v in values]
     present = ~np.isnan(out)
     optional_absent = ~present
