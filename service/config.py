@@ -45,6 +45,15 @@ class ServiceConfig:
         spill_dir: Folder of the per-worker spill files (``PREDICTION_SPILL_DIR``).
         api_token: Bearer token for /feedback and /admin (``API_TOKEN``); None = open.
         grpc_port: gRPC port (``GRPC_PORT``, 0 disables); ``grpc_host`` its address.
+        grpc_max_connection_age: Seconds after which the gRPC server asks a client to move to
+            a new connection (``GRPC_MAX_CONNECTION_AGE_S``, default 60, 0 = unlimited; gRPC
+            adds +/-10% jitter). A gRPC client keeps one HTTP/2 connection, and a ClusterIP
+            Service balances connections, not calls: without an age, every call of a client
+            goes to the pod (and worker process) it first reached; with it, the client
+            reconnects and its calls spread over pods and over the workers of each pod.
+        grpc_max_connection_age_grace: Seconds the calls in flight on an aged connection get
+            to finish before it is closed (``GRPC_MAX_CONNECTION_AGE_GRACE_S``, default 30,
+            the request timeout: a large batch is not cut).
         max_batch_rows: Largest accepted batch (``MAX_BATCH_ROWS``).
         max_body_bytes: Largest accepted request body (``MAX_BODY_BYTES``).
         watch_interval: Seconds between promotion-record checks (``MODEL_WATCH_INTERVAL``,
@@ -83,6 +92,8 @@ class ServiceConfig:
     api_token: str | None = None
     grpc_port: int = 50051
     grpc_host: str = "127.0.0.1"
+    grpc_max_connection_age: float = 60.0
+    grpc_max_connection_age_grace: float = 30.0
     max_batch_rows: int = 10_000
     max_body_bytes: int = 4 * 1024 * 1024
     watch_interval: float = 2.0
@@ -109,6 +120,8 @@ class ServiceConfig:
             api_token=env.get("API_TOKEN") or None,
             grpc_port=_int(env, "GRPC_PORT", 50051),
             grpc_host=env.get("GRPC_HOST") or "127.0.0.1",
+            grpc_max_connection_age=_float(env, "GRPC_MAX_CONNECTION_AGE_S", 60.0),
+            grpc_max_connection_age_grace=_float(env, "GRPC_MAX_CONNECTION_AGE_GRACE_S", 30.0),
             max_batch_rows=_int(env, "MAX_BATCH_ROWS", 10_000),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024),
             watch_interval=_float(env, "MODEL_WATCH_INTERVAL", 2.0),
@@ -132,6 +145,9 @@ class ServiceConfig:
                              f"got {config.log_durability!r}")
         if config.spill_max_bytes < 0:
             raise ValueError("PREDICTION_SPILL_MAX_BYTES must be >= 0 (0 = no cap)")
+        if config.grpc_max_connection_age < 0 or config.grpc_max_connection_age_grace < 0:
+            raise ValueError("GRPC_MAX_CONNECTION_AGE_S and GRPC_MAX_CONNECTION_AGE_GRACE_S "
+                             "must be >= 0 (0 = unlimited)")
         if not 0 <= config.grpc_port < 65536:
             raise ValueError(f"GRPC_PORT must be 0..65535, got {config.grpc_port}")
         return config

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
 from typing import Any
 
 import bentoml
@@ -98,17 +97,20 @@ class ReggaetonService:
         worker = bentoml.server_context.worker_index
         self.runtime = Runtime(config, worker)
         self.grpc: Any = None
-        self._grpc_seen = False
 
     @bentoml.on_startup
     def start(self) -> None:
-        """Load the model, start the prediction log, and gRPC in the first worker only."""
+        """Load the model, start the prediction log, and gRPC in this worker.
+
+        Every worker serves gRPC on the same port (``SO_REUSEPORT``: the kernel spreads the
+        connections over the workers, see :mod:`service.grpc.server`).
+        """
         runtime = self.runtime
         runtime.start()
         _current["runtime"] = runtime
         _tune_gc()
         config = runtime.config
-        if config.grpc_port and runtime.worker in (None, 1):
+        if config.grpc_port:
             from service.grpc.server import start_grpc
 
             try:
@@ -126,26 +128,15 @@ class ReggaetonService:
         self.runtime.close()
 
     def __is_ready__(self) -> bool:
-        """Ready once the model is loaded and, when enabled, gRPC listens.
+        """Ready once the model is loaded and, when enabled, this worker's gRPC server runs.
 
-        gRPC runs in the first worker only, so another worker can finish loading first: without
-        the port check a pod passed its readiness probe (and got Service traffic) while its
-        gRPC port still refused connections (seen in the container runs of the chart).
+        Each worker answers for its own gRPC server (every worker binds the port), so a worker
+        whose bind failed is never ready. A port probe is not enough: another process that
+        holds the port accepts connections too (a test starts the service beside such a
+        socket: the probe said ready, gRPC calls went elsewhere).
         """
-        return self.runtime.ready and self._grpc_listening()
-
-    def _grpc_listening(self) -> bool:
-        config = self.runtime.config
-        if not config.grpc_port or self._grpc_seen:
-            return True
-        wildcard = config.grpc_host in ("0.0.0.0", "", "[::]", "::")
-        host = "127.0.0.1" if wildcard else config.grpc_host
-        try:
-            socket.create_connection((host, config.grpc_port), timeout=0.5).close()
-        except OSError:
-            return False
-        self._grpc_seen = True
-        return True
+        return self.runtime.ready and (not self.runtime.config.grpc_port
+                                       or self.grpc is not None)
 
 
 # Service-wide ASGI middlewares (inside BentoML's timeout, outside its routing), first = outer:

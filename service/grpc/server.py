@@ -1,14 +1,21 @@
 """grpcio server for ``reggaeton.v1.ReggaetonService`` plus the standard health service.
 
-Started by the BentoML service's startup hook in worker 1 only (BentoML runs several worker
-processes; binding the port once avoids ``SO_REUSEPORT`` silently sharing it with a stale
-process, and the port is bound with ``grpc.so_reuseport=0`` so a conflict is reported). It shares
-the worker's :class:`~service.runtime.Runtime`: same validation, same predictor, same log.
+Started by the BentoML service's startup hook in every worker process. Each worker binds the
+same port with ``SO_REUSEPORT`` (``grpc.so_reuseport=1``), so the kernel spreads incoming
+connections over the workers; binding still fails (and the worker reports not ready) when a
+socket without ``SO_REUSEPORT``, or of another user, holds the port. Connections are aged out
+(``GRPC_MAX_CONNECTION_AGE_S``: a GOAWAY, then a grace period for the calls in flight), so a
+long-lived client reconnects and its calls spread over workers and, behind a ClusterIP
+Service, over pods. Every answer carries the trailing metadata ``reggaeton-served-by``
+(``<hostname>/<worker>``: the pod and the worker process that answered), which makes that
+spread observable. It shares the worker's :class:`~service.runtime.Runtime`: same
+validation, same predictor, same log.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from concurrent import futures
@@ -25,6 +32,8 @@ from service.validation import validate_rows
 
 logger = logging.getLogger("reggaeton.grpc")
 SERVICE_NAME = "reggaeton.v1.ReggaetonService"
+SERVED_BY = "reggaeton-served-by"
+"""Trailing metadata key naming the pod and worker that answered (``<hostname>/<worker>``)."""
 _NAMES = tuple(f.name for f in FEATURES)
 
 
@@ -82,9 +91,11 @@ class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._served_by = ((SERVED_BY, f"{socket.gethostname()}/{runtime.worker}"),)
 
     def _score(self, songs: list[dict[str, float]], single: bool, context: Any) -> list[Any]:
         started = time.perf_counter()
+        context.set_trailing_metadata(self._served_by)
         try:
             matrix = validate_rows(songs, offset_index=not single)
             results = self.runtime.score(matrix, "grpc", started, batch=not single)
@@ -142,13 +153,22 @@ class GrpcServer:
         return self.server.stop(grace)
 
 
+def server_options(config: Any) -> list[tuple[str, int]]:
+    """grpcio channel arguments of the server: port sharing, message size, connection age."""
+    options = [("grpc.so_reuseport", 1),
+               ("grpc.max_receive_message_length", config.max_body_bytes)]
+    if config.grpc_max_connection_age > 0:
+        options += [("grpc.max_connection_age_ms", int(config.grpc_max_connection_age * 1000)),
+                    ("grpc.max_connection_age_grace_ms",
+                     int(config.grpc_max_connection_age_grace * 1000))]
+    return options
+
+
 def start_grpc(runtime: Runtime, host: str, port: int, threads: int = 8) -> GrpcServer:
     """Bind ``host:port`` and start serving (raises RuntimeError when the port is taken)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
                                                     thread_name_prefix="grpc"),
-                         options=[("grpc.so_reuseport", 0),
-                                  ("grpc.max_receive_message_length",
-                                   runtime.config.max_body_bytes)])
+                         options=server_options(runtime.config))
     add_servicer(ReggaetonServicer(runtime), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -38,3 +38,13 @@ def test_values_are_read():
 def test_bad_values_name_the_variable(env, name):
     with pytest.raises(ValueError, match=name):
         ServiceConfig.from_env(env)
+
+
+def test_grpc_max_connection_age():
+    config = ServiceConfig.from_env({})
+    assert (config.grpc_max_connection_age, config.grpc_max_connection_age_grace) == (60, 30)
+    config = ServiceConfig.from_env({"GRPC_MAX_CONNECTION_AGE_S": "2.5",
+                                     "GRPC_MAX_CONNECTION_AGE_GRACE_S": "0"})
+    assert (config.grpc_max_connection_age, config.grpc_max_connection_age_grace) == (2.5, 0)
+    with pytest.raises(ValueError, match="GRPC_MAX_CONNECTION_AGE_S"):
+        ServiceConfig.from_env({"GRPC_MAX_CONNECTION_AGE_S": "-1"})
