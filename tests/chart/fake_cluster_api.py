@@ -1,10 +1,11 @@
 """A fake Kubernetes API server over TLS, for pods that automount a service-account token.
 
 Serves the rendered serving Deployment (GET, and PATCH of a container's env as the train Job's
-rollout step sends it), the rendered CronJobs (GET) and Jobs (list, create), and nothing else
-(404, recorded). It writes ``token``, ``ca.crt`` and ``namespace`` into a directory that the
-pod runner mounts where the kubelet would, so ``kubernetes.config.load_incluster_config()``
-in the container talks to it exactly as to a real API server.
+rollout step sends it), the rendered CronJobs (GET), Jobs (list, create) and Leases (GET, POST,
+PUT: the train Job's training lease), and nothing else (404, recorded). It writes ``token``,
+``ca.crt`` and ``namespace`` into a directory that the pod runner mounts where the kubelet
+would, so ``kubernetes.config.load_incluster_config()`` in the container talks to it exactly as
+to a real API server.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class FakeClusterApi:
     Attributes:
         requests: ``(method, path)`` of every request, in order.
         patches: Bodies of the PATCH requests.
+        leases: The Leases (coordination.k8s.io/v1) by name: created by POST, replaced by PUT
+            with the stored ``resourceVersion`` (else 409), as the training lease uses them.
         access: What the pod runner mounts (address and the service-account directory).
     """
 
@@ -71,6 +74,9 @@ class FakeClusterApi:
         self.jobs: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.patches: list[dict[str, Any]] = []
+        self.leases: dict[str, dict[str, Any]] = {}
+        self._lease_lock = threading.Lock()
+        self._lease_version = 0
         directory.mkdir(parents=True, exist_ok=True)
         cert, key = _self_signed(directory)
         self.token = secrets.token_hex(16)
@@ -106,6 +112,9 @@ class FakeClusterApi:
                 if scheme.lower() != "bearer" or token != api.token:  # the scheme is caseless
                     return self._send(401, {"kind": "Status", "code": 401})
                 jobs = f"/apis/batch/v1/namespaces/{api.namespace}/jobs"
+                leases = f"/apis/coordination.k8s.io/v1/namespaces/{api.namespace}/leases"
+                if path == leases or path.startswith(leases + "/"):
+                    return self._send(*api.lease_request(method, path[len(leases) + 1:], body))
                 if method == "GET" and path in api.objects:
                     return self._send(200, api.objects[path])
                 if method == "PATCH" and path in api.objects:
@@ -129,10 +138,39 @@ class FakeClusterApi:
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
 
+            def do_PUT(self) -> None:  # noqa: N802
+                self._handle("PUT")
+
             def log_message(self, *args: Any) -> None:
                 pass
 
         return Handler
+
+    def lease_request(self, method: str, name: str,
+                      body: Any) -> tuple[int, dict[str, Any]]:
+        """Serve a Lease request as the API server does: GET (404 when missing), POST (409
+        when it exists), PUT (404 when missing, 409 on a stale ``resourceVersion``)."""
+        with self._lease_lock:
+            stored = self.leases.get(name or (body or {}).get("metadata", {}).get("name", ""))
+            if method == "GET" and name:
+                return (200, stored) if stored else (404, {"kind": "Status", "code": 404})
+            if method == "POST" and not name:
+                if stored:
+                    return 409, {"kind": "Status", "code": 409, "reason": "AlreadyExists"}
+            elif method == "PUT" and name:
+                if not stored:
+                    return 404, {"kind": "Status", "code": 404}
+                if body["metadata"].get("resourceVersion") != \
+                        stored["metadata"]["resourceVersion"]:
+                    return 409, {"kind": "Status", "code": 409, "reason": "Conflict"}
+            else:
+                return 405, {"kind": "Status", "code": 405}
+            self._lease_version += 1
+            lease = copy.deepcopy(body)
+            lease["metadata"]["resourceVersion"] = str(self._lease_version)
+            lease["metadata"]["namespace"] = self.namespace
+            self.leases[lease["metadata"]["name"]] = lease
+            return (201 if method == "POST" else 200), lease
 
     @staticmethod
     def apply_env_patch(obj: dict[str, Any], patch: Mapping[str, Any]) -> None:

@@ -238,6 +238,12 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     numbers["train_s"] = round(time.monotonic() - started, 1)
     assert code == 0, logs
     assert "gate: PROMOTED" in logs, logs
+    # The whole command ran under the training lease: created (GET 404, POST), released.
+    leases = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
+    assert api.requests.count(("POST", leases)) == 1, api.requests
+    lease = api.leases["reggaeton-train"]["spec"]
+    assert not lease.get("holderIdentity") and lease["leaseDurationSeconds"] == 1, lease
+    numbers["train_lease"] = lease
     (patch,) = api.patches
     (change,) = patch["spec"]["template"]["spec"]["containers"]
     new = change["env"][0]["value"]

@@ -24,20 +24,23 @@ jobTemplate:
     backoffLimit: {{ $job.backoffLimit | int64 }}
     activeDeadlineSeconds: {{ $job.activeDeadlineSeconds | int64 }}
     ttlSecondsAfterFinished: {{ $job.ttlSecondsAfterFinished | int64 }}
-    {{- with .podFailureExitCodes }}
     podFailurePolicy:
       rules:
+        {{- with .podFailureExitCodes }}
         # Exit codes that report a status (not a crash): fail the Job at once, no retries.
         - action: FailJob
           onExitCodes:
             containerName: {{ $.component }}
             operator: In
             values: {{ toJson . }}
+        {{- end }}
+        # A pod killed by a node drain, preemption or eviction (restartPolicy Never): a new
+        # pod, not counted against backoffLimit (so backoffLimit 0 still means no retry of a
+        # crash).
         - action: Ignore
           onPodConditions:
             - type: DisruptionTarget
               status: "True"
-    {{- end }}
     template:
       metadata:
         annotations:
