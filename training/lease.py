@@ -24,6 +24,10 @@ Two kinds of lease, chosen by :func:`lease_from_env`:
 * local (otherwise): an exclusive ``flock`` on ``<BENTOML_HOME>/training.lock`` in the model
   store; the kernel drops it when the holding process dies.
 
+Inside every training, :func:`gate_lock` (a blocking ``flock`` on ``<BENTOML_HOME>/gate.lock``)
+also makes gate + promote atomic for trainings that are not wrapped (``make train``, the
+monitor's local retraining): the later one is gated against the earlier one's promotion.
+
 Environment: ``TRAINING_LEASE_NAME``, ``TRAINING_LEASE_DURATION_SECONDS`` (default 60),
 ``TRAINING_LEASE_WAIT_SECONDS`` (default 120: longer than the duration, so the replacement
 pod of a drained training takes over its predecessor's lease), ``POD_NAME``,
@@ -43,7 +47,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +55,7 @@ from typing import Any, Protocol
 log = logging.getLogger("training.lease")
 
 LOCK_FILE = "training.lock"
+GATE_LOCK_FILE = "gate.lock"
 DEFAULT_DURATION = 60.0
 DEFAULT_WAIT = 120.0
 POLL_SECONDS = 2.0
@@ -260,6 +265,26 @@ class KubernetesLease:
     def describe_holder(self) -> str:
         """The holder seen at the last attempt."""
         return self._last_holder or "unknown"
+
+
+@contextlib.contextmanager
+def gate_lock(home: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<home>/gate.lock`` around one gate and promotion.
+
+    Every training that shares a model store (``make train``, the monitor's local retraining,
+    the train Job) gates and promotes under it, so the later of two concurrent trainings is
+    compared with the version the earlier one promoted, not with the one both started from.
+    Blocking: gating and promoting take seconds. A file of its own, not :data:`LOCK_FILE`,
+    which the ``training.lease`` wrapper of the same training may hold.
+    """
+    path = Path(home) / GATE_LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run(lease: Lease, command: Sequence[str], *, wait: float = DEFAULT_WAIT,

@@ -21,7 +21,7 @@ import pandas as pd
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry, home_from_env
 from reggaeton.schema import LABEL_COLUMN
 from training import data as datamod
-from training import gate, metadata, tracking
+from training import gate, lease, metadata, tracking
 from training.config import ConfigError, TrainConfig, load_config
 from training.evaluate import choose_threshold, cross_validate, metrics_at
 from training.pipeline import describe, fit_pipeline, make_estimator, to_matrix
@@ -148,8 +148,9 @@ def run_training(config: TrainConfig, registry: Registry, tracking_uri: str | No
     }
     version = registry.save(pipeline, meta, reference_files=metadata.reference_files(sample))
     log.info("saved %s in %s", version.tag, registry.home)
-    decision = _gate(config, registry, version, ds, holdout, pipeline, force)
-    gate.apply(registry, version.tag, decision)
+    with lease.gate_lock(registry.home):  # a concurrent training's promotion is seen here
+        decision = _gate(config, registry, version, ds, holdout, pipeline, force)
+        gate.apply(registry, version.tag, decision)
     log.info("gate: %s (%s)", "PROMOTED" if decision.promote else "NOT promoted", decision.reason)
     run_id = None
     if tracking_uri:

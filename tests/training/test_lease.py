@@ -186,3 +186,42 @@ def test_the_command_s_exit_code_is_passed_on(tmp_path) -> None:
     assert run(lease, [sys.executable, "-c", "raise SystemExit(3)"], wait=0) == 3
     assert lease.acquire(0)  # released after the command
     lease.release()
+
+
+def test_concurrent_trainings_gate_and_promote_one_after_the_other(registry_copy, fast_config,
+                                                                    repo_root, monkeypatch):
+    """Two run_training calls on one store at once (make train beside the monitor's local
+    retrain): gate + promote never overlap, so the later gate compares with the earlier
+    training's promotion, not with the version both started from."""
+    from training import gate
+    from training.train import run_training
+
+    real_apply, spans, seen = gate.apply, [], []
+    real_decide = gate.decide
+
+    def slow_apply(registry, tag, decision):
+        start = time.monotonic()
+        time.sleep(0.5)
+        out = real_apply(registry, tag, decision)
+        spans.append((start, time.monotonic(), tag, decision.promote))
+        return out
+
+    def recording_decide(*args, **kwargs):
+        seen.append(kwargs.get("current_tag"))
+        return real_decide(*args, **kwargs)
+
+    monkeypatch.setattr(gate, "apply", slow_apply)
+    monkeypatch.setattr(gate, "decide", recording_decide)
+    before = registry_copy.promotions.current()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        run_training(fast_config, registry_copy, root=repo_root, force=True)))
+        for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert len(results) == 2 and len(spans) == 2
+    (s1, e1, first_tag, _), (s2, _, _, _) = sorted(spans)
+    assert s2 >= e1, spans  # no overlap
+    assert seen[0] == before and seen[1] == first_tag, (seen, before, first_tag)
