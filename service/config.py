@@ -76,6 +76,9 @@ class ServiceConfig:
             default 256 MiB, 0 = no cap): during a long outage, records past it are dropped
             and counted (``reggaeton_prediction_log_spill_full_total``) instead of filling
             the disk.
+        spill_drain_s: At shutdown, seconds the writer keeps retrying to replay a non-empty
+            spill while the store is down (``PREDICTION_SPILL_DRAIN_S``, default 20): in a pod
+            the spill's emptyDir goes with the pod. The grace period must cover it.
         http_max_requests_per_connection: A keep-alive connection's last request
             (``HTTP_MAX_REQUESTS_PER_CONNECTION``, 0 = unlimited): its response says
             ``Connection: close`` so the client reconnects (see :mod:`service.recycle`).
@@ -104,6 +107,7 @@ class ServiceConfig:
     log_retention_days: float = DEFAULT_RETENTION_DAYS
     log_durability: str = "async"
     spill_max_bytes: int = DEFAULT_SPILL_MAX_BYTES
+    spill_drain_s: float = 20.0
     http_max_requests_per_connection: int = 1_000
     http_max_connection_age: float = 1.0
     fast_path: bool = True
@@ -132,6 +136,7 @@ class ServiceConfig:
             log_retention_days=retention_days_from_env(env),
             log_durability=(env.get("PREDICTION_LOG_DURABILITY") or "async").strip().lower(),
             spill_max_bytes=_int(env, "PREDICTION_SPILL_MAX_BYTES", DEFAULT_SPILL_MAX_BYTES),
+            spill_drain_s=_float(env, "PREDICTION_SPILL_DRAIN_S", 20.0),
             http_max_requests_per_connection=_int(env, "HTTP_MAX_REQUESTS_PER_CONNECTION",
                                                   1_000),
             http_max_connection_age=_float(env, "HTTP_MAX_CONNECTION_AGE_S", 1.0),
@@ -143,6 +148,8 @@ class ServiceConfig:
         if config.log_durability not in DURABILITY_MODES:
             raise ValueError(f"PREDICTION_LOG_DURABILITY must be one of {DURABILITY_MODES}, "
                              f"got {config.log_durability!r}")
+        if config.spill_drain_s < 0:
+            raise ValueError("PREDICTION_SPILL_DRAIN_S must be >= 0")
         if config.spill_max_bytes < 0:
             raise ValueError("PREDICTION_SPILL_MAX_BYTES must be >= 0 (0 = no cap)")
         if config.grpc_max_connection_age < 0 or config.grpc_max_connection_age_grace < 0:

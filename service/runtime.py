@@ -84,7 +84,8 @@ class Runtime:
                                        batch_size=config.log_batch,
                                        flush_interval=linger or config.log_flush_interval,
                                        retention=Pruner(config.log_retention_days),
-                                       spill_max_bytes=config.spill_max_bytes or None)
+                                       spill_max_bytes=config.spill_max_bytes or None,
+                                       drain_s=config.spill_drain_s)
         self.commits = CommitWatch(self.writer)
         self.feedback = FeedbackDesk(self.commits, self._open_store, config.feedback_wait)
 
@@ -101,7 +102,7 @@ class Runtime:
     def close(self) -> None:
         """Stop the background threads and flush the prediction log."""
         self._stop.set()
-        self.writer.close(timeout=10.0)
+        self.writer.close(timeout=self.config.spill_drain_s + 10.0)
         self.feedback.close()
 
     @property

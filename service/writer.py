@@ -71,15 +71,20 @@ class PredictionWriter:
             None keeps everything.
         spill_max_bytes: Cap of the spill file (and of the rejects file); records that would
             take it past the cap are dropped and counted in ``spill_full``. None: no cap.
+        drain_s: At ``close()``, keep retrying the replay of a non-empty spill for up to this
+            many seconds while the store is down (0: one last try). In a pod the spill lives
+            on an emptyDir that a deletion removes, so this is the last chance of its records.
     """
 
     def __init__(self, store_factory: Callable[[], PredictionStore], spill_path: Path,
                  max_queue: int = 100_000, batch_size: int = 500, flush_interval: float = 0.2,
                  backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True,
                  max_batch: int | None = None, retention: Pruner | None = None,
-                 spill_max_bytes: int | None = None) -> None:
-        if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
-            raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0")
+                 spill_max_bytes: int | None = None, drain_s: float = 0.0) -> None:
+        if max_queue < 1 or batch_size < 1 or flush_interval <= 0 or drain_s < 0:
+            raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0, "
+                             "drain_s >= 0")
+        self.drain_s = drain_s
         self.max_batch = max(batch_size, max_batch if max_batch is not None else 10 * batch_size)
         self.store_factory = store_factory
         self.spill = SpillFile(spill_path, fsync=fsync_spill, max_bytes=spill_max_bytes)
@@ -231,7 +236,9 @@ class PredictionWriter:
                 self._flushers -= 1
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop accepting, write (or spill) the queue, try a last replay, close the store."""
+        """Stop accepting, write (or spill) the queue, replay the spill (retrying for up to
+        ``drain_s`` while the store is down), close the store. ``timeout`` bounds the wait for
+        all of it: give it more than ``drain_s``."""
         self.start()
         with self._wake:
             self._closing = True
@@ -312,7 +319,7 @@ class PredictionWriter:
                 if pruning and not finished and self.pruner.due():
                     self._count(pruned=self.pruner.step(self._get_store()))  # one chunk
                 if finished and self._pending:
-                    self._replay()  # last chance before shutdown
+                    self._drain()  # last chance before shutdown
             except Exception:  # noqa: BLE001 - the writer thread must survive anything
                 log.exception("prediction writer: unexpected error (continuing)")
                 if batch:
@@ -404,6 +411,20 @@ class PredictionWriter:
         if not self._to_spill(batch):
             self._count(dropped=len(batch))
             self._log_drop(len(batch), "spill file unwritable", force=True)
+
+    def _drain(self) -> None:
+        """Replay the spill at shutdown; while the store is down, retry every first-backoff
+        interval until ``drain_s`` has passed (a short outage during a rollout then loses
+        nothing)."""
+        deadline = time.monotonic() + self.drain_s
+        self._replay()
+        while self._pending and time.monotonic() < deadline:
+            time.sleep(min(self.backoff[0], max(0.0, deadline - time.monotonic())))
+            self._replay()
+        if self._pending:
+            log.error("prediction log: store still unavailable after %.1f s at shutdown; %d "
+                      "spilled bytes left in %s (lost if this volume goes with the pod)",
+                      self.drain_s, self.spill.size(), self.spill.path)
 
     def _replay(self) -> None:
         """Send the spill to the store in order; new batches queue up behind it in the file."""

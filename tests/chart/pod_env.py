@@ -40,9 +40,33 @@ def _source(ref: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return "Secret", ref["secretRef"]
 
 
-def _check_ref(ref: Mapping[str, Any]) -> None:
-    if ref.get("optional"):
-        raise NotImplementedError(f"optional reference {dict(ref)} is not supported")
+def _check_ref(ref: Mapping[str, Any], allowed: set[str]) -> bool:
+    """Whether ``ref`` is optional; raises for a field the resolver does not implement."""
+    unknown = set(ref) - allowed
+    if unknown:
+        raise NotImplementedError(f"reference {dict(ref)}: field(s) {sorted(unknown)} unsupported")
+    optional = ref.get("optional", False)
+    if not isinstance(optional, bool):
+        raise NotImplementedError(f"reference {dict(ref)}: optional must be a boolean")
+    return optional
+
+
+def _key_value(objects: Sequence[Mapping[str, Any]], kind: str, ref: Mapping[str, Any],
+               optional: bool) -> str | None:
+    """The value of ``ref``'s key; None when an optional ConfigMap/Secret or key is missing
+    (the kubelet then leaves the variable unset). A required one raises ``KeyError``."""
+    try:
+        data = object_data(objects, kind, ref["name"])
+    except KeyError:
+        if optional:
+            return None
+        raise
+    if ref["key"] not in data:
+        if optional:
+            return None
+        raise KeyError(f"{kind}/{ref['name']} has no key {ref['key']!r} (and the reference is "
+                       "not optional: the container would not start)")
+    return data[ref["key"]]
 
 
 def container_env(container: Mapping[str, Any], objects: Sequence[Mapping[str, Any]],
@@ -54,15 +78,22 @@ def container_env(container: Mapping[str, Any], objects: Sequence[Mapping[str, A
         objects: Rendered (and provided) objects holding the referenced ConfigMaps/Secrets.
         pod: ``{"metadata.namespace": ..., "metadata.name": ...}`` for ``fieldRef``.
 
+    An ``optional`` reference to a missing ConfigMap, Secret or key sets nothing, as the
+    kubelet does; a required one raises (the kubelet would not start the container).
+
     Raises:
         NotImplementedError: for a reference kind or option the resolver does not implement.
-        KeyError: for a missing ConfigMap, Secret or key.
+        KeyError: for a missing ConfigMap, Secret or key of a required reference.
     """
     env: dict[str, str] = {}
     for ref in container.get("envFrom") or []:
         kind, source = _source(ref)
-        _check_ref(source)
-        env.update(object_data(objects, kind, source["name"]))
+        optional = _check_ref(source, {"name", "optional"})
+        try:
+            env.update(object_data(objects, kind, source["name"]))
+        except KeyError:
+            if not optional:
+                raise
     for entry in container.get("env") or []:
         if "value" in entry:
             env[entry["name"]] = str(entry["value"])
@@ -76,8 +107,9 @@ def container_env(container: Mapping[str, Any], objects: Sequence[Mapping[str, A
         elif "configMapKeyRef" in value_from or "secretKeyRef" in value_from:
             kind = "ConfigMap" if "configMapKeyRef" in value_from else "Secret"
             ref = value_from.get("configMapKeyRef") or value_from["secretKeyRef"]
-            _check_ref(ref)
-            env[entry["name"]] = object_data(objects, kind, ref["name"])[ref["key"]]
+            value = _key_value(objects, kind, ref, _check_ref(ref, {"name", "key", "optional"}))
+            if value is not None:  # an optional missing key sets nothing (an earlier value stays)
+                env[entry["name"]] = value
         elif not value_from:
             env[entry["name"]] = ""
         else:

@@ -32,6 +32,8 @@ def existing_secrets(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for container in all_containers(spec) if spec else []:
             names |= {ref["secretRef"]["name"] for ref in container.get("envFrom") or []
                       if "secretRef" in ref}
+            names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env") or []
+                      if "secretKeyRef" in (e.get("valueFrom") or {})}
     return [{"kind": "Secret", "metadata": {"name": name},
              "stringData": {"PREDICTION_STORE_URI": "mongodb://mongo.example.com/reggaeton",
                             "API_TOKEN": "t" * 32}}

@@ -54,11 +54,12 @@ def test_defaults(rendered):
     kinds = sorted({o["kind"] for o in objs})
     assert kinds == sorted(["ConfigMap", "CronJob", "Deployment", "PersistentVolumeClaim",
                             "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service",
-                            "ServiceAccount", "Pod"])
+                            "ServiceAccount", "Pod", "StatefulSet"])
     deploy = one(objs, "Deployment", RELEASE)
     assert deploy["spec"]["replicas"] == 2
     assert not by_kind(objs, "HorizontalPodAutoscaler")
-    assert not by_kind(objs, "Ingress") and not by_kind(objs, "StatefulSet")
+    assert not by_kind(objs, "Ingress")
+    one(objs, "StatefulSet", f"{RELEASE}-mongodb")  # the default shared prediction store
     assert one(objs, "CronJob", f"{RELEASE}-train")["spec"]["suspend"] is True
     assert one(objs, "CronJob", f"{RELEASE}-monitor")["spec"]["suspend"] is False
     pvc = one(objs, "PersistentVolumeClaim", f"{RELEASE}-model-store")
@@ -74,7 +75,7 @@ def test_defaults(rendered):
     assert config["BENTOML_HOME"] == "/home/bentoml/model-store"
     assert config["GRPC_PORT"] == "50051" and config["MAX_BATCH_ROWS"] == "10000"
     secret = one(objs, "Secret", RELEASE)["stringData"]
-    assert secret["PREDICTION_STORE_URI"].startswith("sqlite:///")
+    assert secret["PREDICTION_STORE_URI"] == f"mongodb://{RELEASE}-mongodb:27017/reggaeton"
     assert "API_TOKEN" not in secret  # empty values are left out, never rendered as ""
 
 
@@ -167,8 +168,10 @@ def test_existing_secret_and_claims_are_used_not_created(rendered):
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["model-store"]["persistentVolumeClaim"]["claimName"] == "my-store"
         for container in spec["containers"]:
-            refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
-            assert refs == ["my-env"]
+            refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+                    if "secretKeyRef" in (e.get("valueFrom") or {})}
+            # every key comes from the existing Secret (the bootstrap Job reads none)
+            assert refs == ({"my-env"} if obj["kind"] != "Job" else set()), obj["metadata"]
     mlflow = pod_spec(one(objs, "Deployment", f"{RELEASE}-mlflow"))
     data = [v for v in mlflow["volumes"] if v["name"] == "data"][0]
     assert data["persistentVolumeClaim"]["claimName"] == "my-mlflow"
@@ -195,9 +198,10 @@ def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
         container = pod_spec(one(objs, "CronJob", f"{RELEASE}-{name}"))["containers"][0]
         assert container["image"] == "reggaeton_jobs:0.1.0"
     defaults = rendered[("defaults", KUBE_VERSIONS[-1])]
-    images = {c["image"] for o in defaults if pod_spec(o)
+    images = {c["image"] for o in defaults if pod_spec(o) and o["kind"] != "StatefulSet"
               for c in pod_spec(o)["containers"]}
-    # the chart's defaults run: serving on the lean image, the jobs on the jobs image
+    # the chart's defaults run: serving on the lean image, the jobs on the jobs image (and
+    # the in-chart MongoDB StatefulSet its pinned mongo image)
     assert images == {"reggaeton_service:0.1.0", "reggaeton_jobs:0.1.0"}
     serving = pod_spec(one(defaults, "Deployment", RELEASE))
     assert serving["containers"][0]["image"] == "reggaeton_service:0.1.0"

@@ -82,8 +82,9 @@ def provided_secrets(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The existingSecret an operator creates before installing (values-prod's comment)."""
     rendered = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
     deployment = next(o for o in objects if o["kind"] == "Deployment")
-    names = {ref["secretRef"]["name"] for ref in pod_spec(deployment)["containers"][0]["envFrom"]
-             if "secretRef" in ref}
+    names = {e["valueFrom"]["secretKeyRef"]["name"]
+             for e in pod_spec(deployment)["containers"][0]["env"]
+             if "secretKeyRef" in (e.get("valueFrom") or {})}
     return [{"kind": "Secret", "metadata": {"name": name},
              "stringData": {"PREDICTION_STORE_URI": f"sqlite:///{PREDLOG}/predictions.db",
                             "API_TOKEN": secrets.token_hex(16)}}

@@ -174,17 +174,29 @@ Pod-level annotations that roll the pods when the configuration changes.
 checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- if not .Values.existingSecret }}
 checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- else }}
+{{- /* A Secret the chart does not render: hash what `lookup` reads at install/upgrade time
+(empty under `helm template`), and/or the checksum the user's CD computed. */}}
+{{- if .Values.existingSecretOptions.lookup }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace .Values.existingSecret }}
+{{- with $existing }}
+checksum/secret: {{ toJson (.data | default dict) | sha256sum }}
+{{- end }}
+{{- end }}
+{{- with .Values.existingSecretOptions.checksum }}
+checksum/existing-secret: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
 {{/*
-Environment shared by every application container (serving, monitor, train, bootstrap).
+Non-secret environment shared by every application container (serving, monitor, train,
+bootstrap): the ConfigMap. Secret keys are not loaded wholesale: each container lists the keys
+it reads with include "reggaeton.secretEnv" (list $ "<component>") (templates/_safety.tpl).
 */}}
 {{- define "reggaeton.envFrom" -}}
 - configMapRef:
     name: {{ include "reggaeton.fullname" . }}
-- secretRef:
-    name: {{ include "reggaeton.secretName" . }}
 {{- end }}
 
 {{- define "reggaeton.podEnv" -}}

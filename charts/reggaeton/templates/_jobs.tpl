@@ -70,6 +70,7 @@ jobTemplate:
               {{- include "reggaeton.envFrom" $root | nindent 14 }}
             env:
               {{- include "reggaeton.podEnv" $root | nindent 14 }}
+              {{- include "reggaeton.secretEnv" (list $root .component) | nindent 14 }}
               {{- with .env }}
               {{- toYaml . | nindent 14 }}
               {{- end }}
