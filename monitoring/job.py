@@ -11,7 +11,11 @@ Exit codes (what Kubernetes shows for the CronJob's pods):
 ====  ==================================================================================
 
 Alert-delivery failures do not change the exit code (they are logged and counted in the
-summary). ``--exit-zero`` always exits 0 unless there is an error.
+summary). ``--exit-codes`` chooses which statuses leave the table's code (see
+:func:`exit_code`): ``statuses`` (default) all of them; ``alerts`` only an alert (2), the other
+statuses exit 0; ``zero`` none (``--exit-zero`` is its short form): every status exits 0 and only
+an error exits non-zero. Under Kubernetes a non-zero exit fails the Job, and the standard
+KubeJobFailed alert fires for it: the chart's ``monitor.exitCodes`` picks the policy.
 """
 
 from __future__ import annotations
@@ -27,6 +31,25 @@ from monitoring.config import CORRECTIONS, RETRAIN_MODES, load_config
 
 EXIT_CODES = {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}
 EXIT_ERROR = 4
+EXIT_POLICIES = ("statuses", "alerts", "zero")
+"""Values of ``--exit-codes`` (and of the chart's ``monitor.exitCodes``)."""
+
+
+def exit_code(status: str, policy: str = "statuses") -> int:
+    """The exit code of a finished run whose status is ``status``, under an exit-code policy.
+
+    Args:
+        status: A key of :data:`EXIT_CODES`.
+        policy: ``statuses``: the status's own code (1 warning, 2 alert, 3 insufficient data);
+            ``alerts``: 2 for an alert, 0 for every other status; ``zero``: always 0. Errors
+            never reach this function: they exit :data:`EXIT_ERROR` under every policy.
+    """
+    if policy not in EXIT_POLICIES:
+        raise ValueError(f"exit-code policy must be one of {EXIT_POLICIES}, got {policy!r}")
+    code = EXIT_CODES[status]
+    if policy == "zero" or (policy == "alerts" and status != "alert"):
+        return 0
+    return code
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -83,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email-to", help="comma-separated alert recipients")
     p.add_argument("--auto-retrain", action="store_true", help="retrain on alert")
     p.add_argument("--retrain-mode", choices=RETRAIN_MODES, help="local or kubernetes")
-    p.add_argument("--exit-zero", action="store_true", help="exit 0 unless an error occurs")
+    p.add_argument("--exit-codes", choices=EXIT_POLICIES, default="statuses",
+                   help="which statuses exit non-zero: statuses (1/2/3), alerts (only 2), zero")
+    p.add_argument("--exit-zero", action="store_true", help="same as --exit-codes zero")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -134,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retraining: {summary['retrain']}")
     print(f"summary: {summary['report_json']}")
     print(f"report: {summary['report_html']}")
-    return 0 if args.exit_zero else EXIT_CODES[summary["status"]]
+    return exit_code(summary["status"], "zero" if args.exit_zero else args.exit_codes)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ KUBE_VERSIONS = ("1.33.0", "1.35.0")
 """Kubernetes versions to validate against (kubernetes-validate ships both schema sets)."""
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob", "Job", "Pod")
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"),
+             ("monitoring.coreos.com/v1", "PrometheusRule")}
+"""The only kinds the chart renders that kubernetes-validate has no schema for (Prometheus
+Operator CRDs): test_chart_render skips them by this list, test_chart_observability checks
+them instead."""
 
 # kubernetes-validate re-reads and re-parses the schema JSON files on every call; cache the
 # (read-only) parsed files so hundreds of validations take seconds, not minutes.
@@ -211,6 +216,11 @@ VALUE_SETS: dict[str, tuple[tuple[Path, ...], dict[str, Any]]] = {
     "baked": ((), {"modelStore": {"enabled": False, "mountPath": "/home/bentoml/bento"},
                    "modelTag": "reggaeton_clf:abc123", "train": {"enabled": False},
                    "monitor": {"autoRetrain": False}}),
+    "observability": ((), {"metrics": {"serviceMonitor": {"enabled": True,
+                                                          "labels": {"release": "kps"}},
+                                       "prometheusRule": {"enabled": True}},
+                           "service": {"headless": {"enabled": True}},
+                           "monitor": {"exitCodes": "alerts"}}),
     "values-dev": ((ROOT / "k8s" / "values-dev.yaml",), {}),
     "values-prod": ((ROOT / "k8s" / "values-prod.yaml",), {}),
 }

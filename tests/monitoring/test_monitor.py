@@ -123,10 +123,23 @@ def test_cli_exit_codes_and_window_since_previous_run(make_log, registry, config
     # The next run starts where the previous one ended: nothing new -> insufficient data.
     assert job.main(args) == 3
     assert job.main([*args, "--exit-zero", "--window", "24h"]) == 0
+    assert job.main([*args, "--exit-codes", "zero", "--window", "24h"]) == 0
+    assert job.main([*args, "--exit-codes", "alerts", "--window", "24h"]) == 2  # the drift
+    assert job.main([*args, "--exit-codes", "alerts"]) == 0  # insufficient data: not a failure
+    assert job.main(["--store", "nosuch://x", "--quiet", "--exit-codes", "zero"]) == 4
     assert job.main(["--store", "nosuch://x", "--quiet"]) == 4
     with pytest.raises(SystemExit) as bad:  # bad flags are errors (4), never "alert" (2)
         job.main([*args, "--window", "soon"])
     assert bad.value.code == 4
+
+
+@pytest.mark.parametrize(("policy", "codes"), [
+    ("statuses", {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}),
+    ("alerts", {"ok": 0, "warning": 0, "alert": 2, "insufficient_data": 0}),
+    ("zero", {"ok": 0, "warning": 0, "alert": 0, "insufficient_data": 0}),
+])
+def test_exit_code_policies(policy, codes) -> None:
+    assert {status: job.exit_code(status, policy) for status in job.EXIT_CODES} == codes
 
 
 def test_other_versions_reported_separately(make_log, registry, config) -> None:
