@@ -31,7 +31,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 DURABILITY_MODES = ("async", "sync")
 """``PREDICTION_LOG_DURABILITY`` values (see :class:`ServiceConfig`)."""
 DEFAULT_SPILL_MAX_BYTES = 256 * 1024 * 1024
-"""Per worker: two workers stay well inside the chart's 1 GiB scratch volume."""
+"""Per worker and per file (spill and rejects). The chart sets 192 MiB, so that two workers'
+files fit its 1 GiB scratch volume with room to spare (a pod past its sizeLimit is evicted)."""
 
 
 @dataclass(frozen=True)

@@ -285,3 +285,26 @@ def test_the_grace_period_holds_the_spill_drain(helm, tmp_path):
     assert "spillDrainSeconds" in stderr and "Raise terminationGracePeriodSeconds to 40" in stderr
     render(helm, tmp_path, {"terminationGracePeriodSeconds": 30,
                             "config": {"predictionLog": {"spillDrainSeconds": 10}}})
+
+
+def test_the_spill_files_fit_the_scratch_volume(helm, tmp_path):
+    """2 workers x (spill + rejects) x the cap + 128 MiB within the var/ emptyDir's sizeLimit:
+    past it the kubelet evicts the pod and deletes the spill with it. Before: 4 x 256 MiB
+    = exactly the 1 GiB limit, with the rest of var/ on top."""
+    import re
+
+    from chart_helpers import ROOT
+
+    source = (ROOT / "service" / "service.py").read_text()
+    assert re.search(r"^WORKERS = 2$", source, re.M), "the chart's check assumes 2 workers"
+    objects = render(helm, tmp_path, {})
+    cap = int(one(objects, "ConfigMap", RELEASE)["data"]["PREDICTION_SPILL_MAX_BYTES"])
+    volumes = {v["name"]: v for v in pod_spec(one(objects, "Deployment", RELEASE))["volumes"]}
+    limit = volumes["scratch-var"]["emptyDir"]["sizeLimit"]
+    assert limit == "1Gi" and 2 * 2 * cap + 128 * 2**20 <= 2**30
+    for values in ({"config": {"predictionLog": {"spillMaxBytes": 268435456}}},
+                   {"config": {"predictionLog": {"spillMaxBytes": 0}}},
+                   {"scratch": {"sizeLimit": "512Mi"}}):
+        assert "does not fit scratch.sizeLimit" in refused(helm, tmp_path, values)
+    render(helm, tmp_path, {"scratch": {"sizeLimit": "2Gi"},
+                            "config": {"predictionLog": {"spillMaxBytes": 268435456}}})

@@ -170,3 +170,34 @@ runs after gRPC's grace (up to 6 s) and the queue flush.
 {{- end }}
 {{- $drain }}
 {{- end }}
+
+{{/*
+Bytes of a Kubernetes quantity from values (1Gi, 512Mi, 1G, or a plain number).
+*/}}
+{{- define "reggaeton.bytes" -}}
+{{- $q := toString . }}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- $n := "" }}
+{{- range $suffix, $factor := $units }}
+{{- if and (not $n) (hasSuffix $suffix $q) }}
+{{- $n = mul (int64 (trimSuffix $suffix $q)) $factor | toString }}
+{{- end }}
+{{- end }}
+{{- default (include "reggaeton.number" .) $n }}
+{{- end }}
+
+{{/*
+PREDICTION_SPILL_MAX_BYTES, refused unless the spill files fit the var/ scratch emptyDir: the
+kubelet evicts a pod whose emptyDir exceeds its sizeLimit, and the spill goes with it. Each of
+the service's 2 workers (service/service.py WORKERS) has a spill file and a rejects file, both
+capped by it; 128 MiB stay for the rest of var/ (SQLite fallbacks).
+*/}}
+{{- define "reggaeton.spillMaxBytes" -}}
+{{- $cap := int64 .Values.config.predictionLog.spillMaxBytes }}
+{{- $limit := int64 (include "reggaeton.bytes" .Values.scratch.sizeLimit) }}
+{{- $needed := add (mul 2 2 $cap) 134217728 }}
+{{- if or (eq $cap 0) (gt (int64 $needed) $limit) }}
+{{- fail (printf "config.predictionLog.spillMaxBytes %d does not fit scratch.sizeLimit %v (%d bytes): 2 workers x (spill + rejects file) x the cap + 128 MiB = %d bytes. A spill past the emptyDir's sizeLimit gets the pod evicted and its spill deleted; 0 (no cap) is refused for the same reason. Lower spillMaxBytes to %d or raise scratch.sizeLimit" $cap .Values.scratch.sizeLimit $limit (int64 $needed) (div (sub $limit 134217728) 4)) }}
+{{- end }}
+{{- $cap }}
+{{- end }}
