@@ -225,3 +225,30 @@ def test_concurrent_trainings_gate_and_promote_one_after_the_other(registry_copy
     (s1, e1, first_tag, _), (s2, _, _, _) = sorted(spans)
     assert s2 >= e1, spans  # no overlap
     assert seen[0] == before and seen[1] == first_tag, (seen, before, first_tag)
+
+
+def test_sigterm_stops_the_training_and_frees_the_lease(tmp_path) -> None:
+    """A drained pod gets SIGTERM: the wrapper passes it on to the training's process group
+    and releases the lease, so the Job's replacement pod need not wait for expiry."""
+    import signal
+
+    home = tmp_path / "store"
+    env = {"BENTOML_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "training.lease", "--", "sh", "-c",
+                             "echo started; sleep 60"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 10
+    free = FileLease(home / leasemod.LOCK_FILE)
+    assert free.acquire(0)
+    free.release()
+
+
+def test_the_cli_needs_a_command() -> None:
+    with pytest.raises(SystemExit) as exit_:
+        leasemod.main(["--"])
+    assert exit_.value.code == 2
