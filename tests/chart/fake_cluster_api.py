@@ -58,6 +58,7 @@ class FakeClusterApi:
         patches: Bodies of the PATCH requests.
         leases: The Leases (coordination.k8s.io/v1) by name: created by POST, replaced by PUT
             with the stored ``resourceVersion`` (else 409), as the training lease uses them.
+        revisions: The patched object after each PATCH (a Deployment's rollout history).
         access: What the pod runner mounts (address and the service-account directory).
     """
 
@@ -77,6 +78,7 @@ class FakeClusterApi:
         self.leases: dict[str, dict[str, Any]] = {}
         self._lease_lock = threading.Lock()
         self._lease_version = 0
+        self.revisions: list[dict[str, Any]] = []
         directory.mkdir(parents=True, exist_ok=True)
         cert, key = _self_signed(directory)
         self.token = secrets.token_hex(16)
@@ -120,6 +122,7 @@ class FakeClusterApi:
                 if method == "PATCH" and path in api.objects:
                     api.patches.append(body)
                     api.apply_env_patch(api.objects[path], body)
+                    api.revisions.append(copy.deepcopy(api.objects[path]))  # rollout history
                     return self._send(200, api.objects[path])
                 if method == "GET" and path == jobs:
                     return self._send(200, {"kind": "JobList", "apiVersion": "batch/v1",

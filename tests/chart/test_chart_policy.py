@@ -89,8 +89,8 @@ def test_serving_pods(rendered, value_set):
         assert store and store[0]["readOnly"] is True
     assert any(e["name"] == "MODEL_TAG" for e in service["env"])
     assert "checksum/config" in pod_metadata(deploy)["annotations"]
-    for init in spec.get("initContainers", []):
-        assert [m for m in init["volumeMounts"] if m["name"] == "model-store"]
+    for init in spec.get("initContainers", []):  # wait-for-model reads the store, read-only
+        assert [m["readOnly"] for m in init["volumeMounts"] if m["name"] == "model-store"] == [True]
 
 
 def test_serving_pods_spread_over_nodes_and_zones(rendered):

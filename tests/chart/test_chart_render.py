@@ -58,9 +58,10 @@ def test_the_chart_refuses_clusters_older_than_1_30(helm):
 def test_defaults(rendered):
     objs = rendered[("defaults", KUBE_VERSIONS[-1])]
     kinds = sorted({o["kind"] for o in objs})
-    assert kinds == sorted(["ConfigMap", "CronJob", "Deployment", "PersistentVolumeClaim",
-                            "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service",
-                            "ServiceAccount", "Pod", "StatefulSet"])
+    assert kinds == sorted(["ConfigMap", "CronJob", "Deployment", "Job",
+                            "PersistentVolumeClaim", "PodDisruptionBudget", "Role",
+                            "RoleBinding", "Secret", "Service", "ServiceAccount", "Pod",
+                            "StatefulSet"])
     deploy = one(objs, "Deployment", RELEASE)
     assert deploy["spec"]["replicas"] == 2
     assert not by_kind(objs, "HorizontalPodAutoscaler")
@@ -69,7 +70,7 @@ def test_defaults(rendered):
     assert one(objs, "CronJob", f"{RELEASE}-train")["spec"]["suspend"] is True
     assert one(objs, "CronJob", f"{RELEASE}-monitor")["spec"]["suspend"] is False
     pvc = one(objs, "PersistentVolumeClaim", f"{RELEASE}-model-store")
-    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]  # works on any default class
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     service = one(objs, "Service", RELEASE)
     assert service["spec"]["type"] == "ClusterIP"
@@ -118,7 +119,8 @@ def test_single_replica_has_no_pdb(rendered):
     spec = pod_spec(one(objs, "Deployment", RELEASE))
     assert spec["serviceAccountName"] == "default"
     assert spec["automountServiceAccountToken"] is False
-    assert "initContainers" not in spec and "topologySpreadConstraints" not in spec
+    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-model"]
+    assert not by_kind(objs, "Job") and "topologySpreadConstraints" not in spec
 
 
 def test_ingress_routes_http_and_grpc(rendered):
@@ -200,7 +202,7 @@ def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
     objs = rendered[("values-dev", KUBE_VERSIONS[-1])]
     serving = pod_spec(one(objs, "Deployment", RELEASE))
     assert serving["containers"][0]["image"] == "reggaeton_service:0.1.0"
-    assert serving["initContainers"][0]["image"] == "reggaeton_jobs:0.1.0"
+    assert serving["initContainers"][0]["image"] == "reggaeton_service:0.1.0"
     for name in ("monitor", "train"):
         container = pod_spec(one(objs, "CronJob", f"{RELEASE}-{name}"))["containers"][0]
         assert container["image"] == "reggaeton_jobs:0.1.0"
@@ -212,7 +214,9 @@ def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
     assert images == {"reggaeton_service:0.1.0", "reggaeton_jobs:0.1.0"}
     serving = pod_spec(one(defaults, "Deployment", RELEASE))
     assert serving["containers"][0]["image"] == "reggaeton_service:0.1.0"
-    assert serving["initContainers"][0]["image"] == "reggaeton_jobs:0.1.0"
+    assert serving["initContainers"][0]["image"] == "reggaeton_service:0.1.0"
+    (bootstrap,) = by_kind(defaults, "Job")
+    assert pod_spec(bootstrap)["containers"][0]["image"] == "reggaeton_jobs:0.1.0"
 
 
 def test_train_schedule_can_be_enabled(rendered):

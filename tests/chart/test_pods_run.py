@@ -170,7 +170,14 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     (service,) = spec["containers"]
     base = f"http://127.0.0.1:{http}"
 
-    # The serving pod: the init container bootstraps the empty store, then the probes pass.
+    # The bootstrap Job trains a first version into the empty store, once.
+    start = time.monotonic()
+    (bootstrap,) = [o for o in objects if o["kind"] == "Job"]
+    code, logs = runner.run_to_completion("bootstrap", pod_spec(bootstrap))
+    assert code == 0 and "gate: PROMOTED" in logs, logs
+    numbers["bootstrap_s"] = round(time.monotonic() - start, 1)
+
+    # The serving pod: its init container finds the version, then the probes pass.
     start = time.monotonic()
     pod = runner.start("serving", spec)
     numbers["init_s"] = round(time.monotonic() - start, 1)
@@ -246,18 +253,35 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     lease = api.leases["reggaeton-train"]["spec"]
     assert not lease.get("holderIdentity") and lease["leaseDurationSeconds"] == 1, lease
     numbers["train_lease"] = lease
-    (patch,) = api.patches
-    (change,) = patch["spec"]["template"]["spec"]["containers"]
-    new = change["env"][0]["value"]
-    assert change["name"] == "service" and new != first, patch
-    numbers["train"] = {"promoted": new, "rollout_patch": change}
+    # First install: the unpinned Deployment is pinned to the served version, then set to the
+    # new one (two revisions), so that `rollout undo` has a version to return to.
+    tags = [p["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+            for p in api.patches]
+    pinned, rolled = api.revisions
+    assert tags[0] == first and tags[-1] != first and len(tags) == 2, api.patches
+    new = tags[-1]
+    numbers["train"] = {"promoted": new, "rollout_patches": tags}
 
-    # The serving container serves the new version.
-    deadline = time.monotonic() + 60
-    while served_version(http) != new and time.monotonic() < deadline:
-        time.sleep(1)
-    assert served_version(http) == new
+    # No watcher: the running pod keeps its version until the rollout replaces it.
+    assert served_version(http) == first
+    numbers["served_by_the_old_pod_after_promotion"] = served_version(http)
+
+    # The rollout: a pod of the patched template (one host network: old pod stops first).
+    runner.stop(pod)
+    pod = runner.start("serving-new", pod_spec(rolled))
+    (service,) = pod_spec(rolled)["containers"]
+    runner.probe(pod, service, "startupProbe")
+    runner.probe(pod, service, "readinessProbe")
     answer = post(f"{base}/predict-song", {"data": SONG})
     assert answer["model_version"] == new
-    numbers["served_after_train"] = answer["model_version"]
+    numbers["served_after_rollout"] = answer["model_version"]
+
+    # `make rollback` (`kubectl rollout undo`): the previous revision, the pinned one.
+    runner.stop(pod)
+    pod = runner.start("serving-undo", pod_spec(pinned))
+    (service,) = pod_spec(pinned)["containers"]
+    runner.probe(pod, service, "startupProbe")
+    runner.probe(pod, service, "readinessProbe")
+    assert served_version(http) == first
+    numbers["served_after_rollback"] = served_version(http)
     runner.stop(pod)

@@ -279,3 +279,62 @@ percentage such as 25%) unchanged. Call: include "reggaeton.number" .Values.some
 {{- . -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+MODEL_TAG of the serving container: modelTag when pinned in values; else the value the live
+Deployment carries (set by the train Job's rollout or `kubectl rollout undo`), so that a
+`helm upgrade` neither reverts the model nor conflicts with their field ownership (server-side
+apply: the same value is shared, not contested); else "" (first install: the bootstrapped
+version). `lookup` finds nothing under `helm template` and `--dry-run`.
+*/}}
+{{- define "reggaeton.modelTag" -}}
+{{- if .Values.modelTag -}}
+{{- .Values.modelTag -}}
+{{- else -}}
+{{- $live := lookup "apps/v1" "Deployment" .Release.Namespace (include "reggaeton.fullname" .) -}}
+{{- $tag := "" -}}
+{{- range (dig "spec" "template" "spec" "containers" list $live) -}}
+{{- if eq .name "service" -}}
+{{- range (.env | default list) -}}
+{{- if eq .name "MODEL_TAG" -}}{{- $tag = .value | default "" -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $tag -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Pod spec of the bootstrap Job (hashed into its name, see job-bootstrap.yaml).
+*/}}
+{{- define "reggaeton.bootstrapPodSpec" -}}
+restartPolicy: Never
+serviceAccountName: {{ include "reggaeton.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{ include "reggaeton.scheduling" . }}
+containers:
+  - name: bootstrap
+    image: {{ include "reggaeton.jobImage" . }}
+    imagePullPolicy: {{ include "reggaeton.jobImagePullPolicy" . }}
+    workingDir: {{ .Values.workingDir }}
+    command:
+      {{- toYaml .Values.modelStore.bootstrap.command | nindent 6 }}
+    envFrom:
+      {{- include "reggaeton.envFrom" . | nindent 6 }}
+    env:
+      {{- include "reggaeton.podEnv" . | nindent 6 }}
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    resources:
+      {{- toYaml .Values.modelStore.bootstrap.resources | nindent 6 }}
+    volumeMounts:
+      - name: model-store
+        mountPath: {{ .Values.modelStore.mountPath }}
+      {{- include "reggaeton.scratchMounts" . | nindent 6 }}
+volumes:
+  {{- include "reggaeton.modelStoreVolume" . | nindent 2 }}
+  {{- include "reggaeton.scratchVolumes" . | nindent 2 }}
+{{- end }}
