@@ -90,3 +90,33 @@ def test_a_changed_bootstrap_spec_is_a_new_job_name(helm, tmp_path):
     assert all(len(name) <= 63 for name in names)
     _, again = _render(helm, tmp_path, {})
     assert by_kind(again, "Job")[0]["metadata"]["name"] == names[0]
+
+
+def test_helm_upgrade_keeps_the_model_tag_the_trainer_or_a_rollback_set(helm, tmp_path):
+    """`helm upgrade` used to render modelTag ("") back over the live MODEL_TAG: it reverted
+    the model (or, under server-side apply, conflicted with the trainer's field ownership)."""
+    from test_chart_safety import _SecretApi
+
+    _, objs = _render(helm, tmp_path, {})
+    live = one(objs, "Deployment", RELEASE)
+    live["metadata"]["annotations"] = {"meta.helm.sh/release-name": RELEASE,  # helm's own
+                                       "meta.helm.sh/release-namespace": "mlops"}
+    env = pod_spec(live)["containers"][0]["env"]
+    next(e for e in env if e["name"] == "MODEL_TAG")["value"] = "reggaeton_clf:live"
+    kinds = {(o["apiVersion"], o["kind"]) for o in objs}
+    path = f"/apis/apps/v1/namespaces/mlops/deployments/{RELEASE}"
+
+    def rendered_tag(values):
+        with _SecretApi({}, kinds, {path: live}) as api:
+            result = helm_template(helm, values, tmp_dir=tmp_path, extra_args=[
+                "--dry-run=server", "--disable-openapi-validation",
+                "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig")])
+        assert result.returncode == 0, result.stderr
+        spec = pod_spec(one(load_objects(result.stdout), "Deployment", RELEASE))
+        return {c["name"]: next(e["value"] for e in c["env"] if e["name"] == "MODEL_TAG")
+                for c in spec["initContainers"] + spec["containers"]}
+
+    assert rendered_tag({}) == {"wait-for-model": "reggaeton_clf:live",
+                                "service": "reggaeton_clf:live"}
+    # A pin in values is an explicit decision: it wins.
+    assert rendered_tag({"modelTag": "reggaeton_clf:pinned"})["service"] == "reggaeton_clf:pinned"

@@ -314,7 +314,8 @@ class _SecretApi:
     """A fake API server holding one Secret, with the discovery ``helm template
     --dry-run=server`` needs for the chart's lookups (a Deployment lookup answers 404)."""
 
-    def __init__(self, data: dict[str, str], kinds: set[tuple[str, str]]) -> None:
+    def __init__(self, data: dict[str, str], kinds: set[tuple[str, str]],
+                 objects: dict[str, Any] | None = None) -> None:
         import base64
         import json
         import threading
@@ -340,6 +341,7 @@ class _SecretApi:
             "/api": {"kind": "APIVersions", "versions": ["v1"]},
             "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups},
             "/api/v1/namespaces/mlops/secrets/env": secret,
+            **(objects or {}),  # more live objects by API path
         }
         for gv, resources in lists.items():
             routes["/api/v1" if gv == "v1" else f"/apis/{gv}"] = {
