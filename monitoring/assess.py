@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring import drift
+from monitoring import drift, longwindow
 from monitoring.config import MonitoringConfig
 from monitoring.performance import assess_performance
 from monitoring.quality import assess_quality
@@ -31,8 +31,16 @@ def worst(*statuses: str) -> str:
     return max(statuses, key=lambda s: (SEVERITY[s], s != "insufficient_data"), default="ok")
 
 
-def assess_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
-    """KS / chi-square per feature, corrected for multiple testing."""
+def assess_drift(scan: VersionScan, config: MonitoringConfig,
+                 long: longwindow.LongWindow | None = None) -> dict[str, Any]:
+    """KS / chi-square per feature, corrected for multiple testing.
+
+    Args:
+        scan: The version's window.
+        config: Thresholds.
+        long: The version's long window (the last runs merged): its tests join the same
+            multiple-testing family, under ``long_window``.
+    """
     cfg = config.drift
     out: dict[str, Any] = {"threshold": cfg.threshold, "correction": cfg.correction,
                            "min_samples": cfg.min_samples, "rows": scan.rows,
@@ -49,7 +57,12 @@ def assess_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
         if counts:
             ref_counts = scan.reference.category_counts(name)
             results[name] = drift.chi_square_test(ref_counts, counts, cfg.min_expected)
-    adjusted = drift.adjust_pvalues({n: r["pvalue"] for n, r in results.items()}, cfg.correction)
+    # One family for both windows: the correction covers the long window's tests too, so the
+    # false-alarm rate per run stays at the threshold (see monitoring/longwindow.py).
+    family = {n: r["pvalue"] for n, r in results.items()}
+    long_results = longwindow.tests(long, scan, cfg.min_expected) if long else {}
+    family |= {f"long:{n}": r["pvalue"] for n, r in long_results.items()}
+    adjusted = drift.adjust_pvalues(family, cfg.correction)
     for name, res in results.items():
         res["p_adjusted"] = adjusted[name]
         res["category"] = drift.category(adjusted[name], cfg.threshold, cfg.possible_factor)
@@ -58,8 +71,15 @@ def assess_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
     out["not_compared"] = [f for f in list(scan.numeric) + list(scan.categorical)
                            if f not in results]
     out["drifted"] = [n for n in ordered if results[n]["category"] == "drift"]
-    out["status"] = "alert" if out["drifted"] else "ok"
-    out["reason"] = (f"data drift in {', '.join(out['drifted'])}" if out["drifted"] else "")
+    out["tests"] = len(family)
+    out["long_window"] = (longwindow.section(long, long_results, adjusted, cfg.threshold,
+                                             cfg.possible_factor) if long else None)
+    slow = out["long_window"]["drifted"] if long else []
+    out["status"] = "alert" if out["drifted"] or slow else "ok"
+    out["reason"] = "; ".join(
+        ([f"data drift in {', '.join(out['drifted'])}"] if out["drifted"] else [])
+        + ([f"slow drift over the last {long.runs} runs ({long.rows:,} records) in "
+            f"{', '.join(slow)}"] if slow else []))
     return out
 
 
@@ -93,13 +113,14 @@ def assess_prediction_drift(scan: VersionScan, config: MonitoringConfig) -> dict
     return out
 
 
-def assess_version(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:
-    """Every section for one version with a reference, and the version's status."""
+def assess_version(scan: VersionScan, config: MonitoringConfig,
+                   long: longwindow.LongWindow | None = None) -> dict[str, Any]:
+    """Every section for one version with a reference (and its long window), and its status."""
     ref = scan.reference
     if ref is None:
         return {"version": scan.tag, "rows": scan.rows, "status": "insufficient_data",
                 "reasons": [f"no reference found for {scan.tag}: reported separately"]}
-    data_drift = assess_drift(scan, config)
+    data_drift = assess_drift(scan, config, long)
     prediction = assess_prediction_drift(scan, config)
     labels, preds, probs = scan.labels()
     perf = assess_performance(labels, preds, probs, ref.metadata, config.performance)

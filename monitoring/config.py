@@ -39,6 +39,11 @@ class DriftConfig:
         min_samples: Fewer window records than this: drift is "insufficient data".
         min_expected: Chi-square categories with fewer expected counts are pooled.
         prediction_status: Status raised by prediction drift alone (``warning``/``alert``).
+        long_window_runs: Also test a long window: this run's drift counts merged with those
+            of the previous runs, this many runs in all (non-overlapping windows against the
+            same reference), to catch small steady shifts one window is too small to see.
+            Its tests join the correction's family (Bonferroni over 2 x features), so the
+            false-alarm rate per run stays at ``threshold``. 0 or 1 disables it.
     """
 
     threshold: float = 0.045
@@ -47,6 +52,7 @@ class DriftConfig:
     min_samples: int = 200
     min_expected: float = 5.0
     prediction_status: str = "warning"
+    long_window_runs: int = 4
 
 
 @dataclass
@@ -186,6 +192,7 @@ class MonitoringConfig:
             ("drift.prediction_status", self.drift.prediction_status in STATUSES[1:],
              "warning or alert"),
             ("drift.min_samples", self.drift.min_samples >= 1, "must be >= 1"),
+            ("drift.long_window_runs", self.drift.long_window_runs >= 0, "must be >= 0"),
             ("performance.min_labelled", self.performance.min_labelled >= 1, "must be >= 1"),
             ("alerts.min_status", self.alerts.min_status in STATUSES[1:], "warning or alert"),
             ("retrain.mode", self.retrain.mode in RETRAIN_MODES, f"one of {RETRAIN_MODES}"),

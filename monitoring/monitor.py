@@ -16,6 +16,7 @@ from monitoring import alerts, report, trigger
 from monitoring.assess import SEVERITY, assess_version
 from monitoring.config import MonitoringConfig
 from monitoring.history import PROFILE_ARTIFACT, REPORT_ARTIFACT
+from monitoring.longwindow import DRIFT_ARTIFACT, encode_counts, long_windows, save_counts
 from monitoring.reference import reference_loader
 from monitoring.window import add_late_feedback, resolve_window, scan_window
 from reggaeton import profiles
@@ -41,6 +42,17 @@ def _whylogs_drift(scan_profile: Any, ref_profile: Any, columns: list[str]) -> d
     except Exception as exc:  # informative cross-check only: never fails the run
         return {"error": {"algorithm": None, "statistic": None, "pvalue": None,
                           "drift_category": f"{type(exc).__name__}: {exc}"}}
+
+
+def _long_summary(section: dict[str, Any] | None, runs: int) -> dict[str, Any]:
+    """The long window's top-level summary: its extent and verdicts, or why it was not tested."""
+    if runs <= 1:
+        return {"enabled": False, "drifted": [], "possible_drift": []}
+    if not section:
+        return {"enabled": True, "runs": 1, "drifted": [], "possible_drift": [],
+                "note": "not tested: no earlier non-overlapping run with stored drift counts"}
+    return {"enabled": True} | {k: section[k] for k in (
+        "runs", "since", "until", "rows", "drifted", "possible_drift", "skipped")}
 
 
 def make_retrainer(config: MonitoringConfig,
@@ -97,7 +109,10 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
         print(f"monitor: {late:,} earlier predictions got their feedback in this window",
               file=progress, flush=True)
     t_scan = time.perf_counter()
-    assessed = {tag: assess_version(v, config) for tag, v in scan.versions.items()}
+    # The long window: this run's drift counts plus the previous runs' (longwindow.py).
+    longs = long_windows(store, scan, config.drift.long_window_runs)
+    assessed = {tag: assess_version(v, config, longs.get(tag))
+                for tag, v in scan.versions.items()}
     main = assessed.get(serving.tag)
     if main is None:
         main = {"version": serving.tag, "rows": 0, "status": "insufficient_data",
@@ -126,6 +141,8 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
         profile_path = state / "profiles" / f"{run_id}.bin"
         profile_bytes = profiles.serialize(scan.profile)
         profile_path.write_bytes(profile_bytes)
+    drift_counts = encode_counts(scan)  # the next runs' long windows add these up
+    save_counts(state, run_id, drift_counts)
     reports = Path(config.reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
     perf = main.get("performance") or {}
@@ -137,6 +154,8 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
                    "chunks": scan.chunks},
         "drifted_features": (main.get("data_drift") or {}).get("drifted", []),
         "drift_status": (main.get("data_drift") or {}).get("status", "insufficient_data"),
+        "long_window": _long_summary((main.get("data_drift") or {}).get("long_window"),
+                                     config.drift.long_window_runs),
         "prediction_drift_status": (main.get("prediction_drift") or {}).get("status"),
         "performance_status": perf.get("status", "insufficient_data"),
         "performance_metrics": perf.get("metrics"),
@@ -162,10 +181,11 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
     # The profile and the HTML also go to the store: a CronJob's pod (and its files) is gone
     # after the run; `monitoring.history` merges stored profiles over weeks from there.
     summary["stored_artifacts"] = [PROFILE_ARTIFACT] * (profile_bytes is not None) + [
-        REPORT_ARTIFACT]
+        REPORT_ARTIFACT, DRIFT_ARTIFACT]
     Path(summary["report_json"]).write_text(json.dumps(summary, indent=2, default=str))
     store.save_monitoring_run(json.loads(json.dumps(summary, default=str)))
     if profile_bytes is not None:
         store.save_run_artifact(run_id, PROFILE_ARTIFACT, started, profile_bytes)
     store.save_run_artifact(run_id, REPORT_ARTIFACT, started, html.encode())
+    store.save_run_artifact(run_id, DRIFT_ARTIFACT, started, drift_counts)
     return summary

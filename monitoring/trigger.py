@@ -48,6 +48,9 @@ def condition_of(summary: Mapping[str, Any]) -> str:
         return f"version:{version}" + ("|drift:" + ",".join(sorted(drifted)) if drifted else "")
     if summary.get("drifted_features"):
         parts.append("drift:" + ",".join(sorted(summary["drifted_features"])))
+    slow = (summary.get("long_window") or {}).get("drifted") or []
+    if slow:
+        parts.append("slow_drift:" + ",".join(sorted(slow)))
     perf = summary.get("performance_status")
     if perf == "alert":
         parts.append("performance")

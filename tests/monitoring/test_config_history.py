@@ -79,6 +79,8 @@ def test_runs_on_mongodb_backend_and_profiles_merge(registry, config, repo_root)
     reports = list(store.run_artifacts("report.html"))
     assert len(reports) == 2
     assert reports[-1][2].decode() == Path(summary["report_html"]).read_text()
-    assert summary["stored_artifacts"] == ["profile.bin", "report.html"]
+    assert summary["stored_artifacts"] == ["profile.bin", "report.html", "drift_counts.npz"]
+    # The second run's long window adds the first run's stored drift counts (MongoDB too).
+    assert summary["long_window"]["runs"] == 2 and summary["long_window"]["rows"] == 1200
     with pytest.raises(ValueError, match="no stored profile"):
         merged_stored_profile(store, since=NOW + timedelta(days=1))
