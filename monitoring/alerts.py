@@ -2,6 +2,12 @@
 
 Delivery never raises: every failure is logged and counted in the returned outcome, so a
 broken webhook or SMTP server cannot crash the monitoring job or hide its exit status.
+
+Logging: a run's outcome (the ``monitoring_run`` line, ``possible_drift`` lines) goes to the
+logger :data:`OUTCOME_LOGGER` at INFO (ok, insufficient data) or WARNING (warning, alert,
+possible drift), never ERROR: a drift alert is a finding about the data, not an application
+error, and log-based error alerting must not count it. Operators route that logger
+separately; delivery problems (``alert_delivery_failed``) stay on ``monitoring.alerts``.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from monitoring.config import AlertConfig
+from monitoring.verdicts import possible_text
 
+OUTCOME_LOGGER = "reggaeton.monitoring.outcome"
 log = logging.getLogger("monitoring.alerts")
+outcome_log = logging.getLogger(OUTCOME_LOGGER)
+OUTCOME_LEVELS = {0: logging.INFO, 1: logging.WARNING, 2: logging.WARNING}
 SEVERITY = {"ok": 0, "insufficient_data": 0, "warning": 1, "alert": 2}
 ICONS = {"ok": ":white_check_mark:", "insufficient_data": ":grey_question:",
          "warning": ":warning:", "alert": ":rotating_light:"}
@@ -28,6 +38,9 @@ ICONS = {"ok": ":white_check_mark:", "insufficient_data": ":grey_question:",
 def headline(summary: Mapping[str, Any]) -> str:
     """One-line human summary: status, model version, window and the reasons."""
     reasons = "; ".join(summary.get("reasons") or []) or "no problem found"
+    possible = possible_text(summary.get("possible_drift"))
+    if possible:
+        reasons += f"; possible drift ({possible})"
     window = summary.get("window", {})
     return (f"[reggaeton monitor] {summary['status'].upper()} for {summary.get('model_version')}"
             f" ({window.get('rows', 0):,} records {window.get('since', '?')} -> "
@@ -44,6 +57,7 @@ def alert_payload(summary: Mapping[str, Any]) -> dict[str, Any]:
         "run_id": summary.get("run_id"), "status": status,
         "model_version": summary.get("model_version"), "reasons": summary.get("reasons", []),
         "drifted_features": summary.get("drifted_features", []),
+        "possible_drift": summary.get("possible_drift", {}),
         "report_html": summary.get("report_html"), "report_json": summary.get("report_json"),
         "window": summary.get("window", {})}}
 
@@ -123,12 +137,21 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
             "model_version": summary.get("model_version"),
             "reasons": summary.get("reasons", []),
             "rows": summary.get("window", {}).get("rows"),
+            "possible_drift": summary.get("possible_drift") or {},
             "report_html": summary.get("report_html")}
-    level = {0: logging.INFO, 1: logging.WARNING, 2: logging.ERROR}[SEVERITY[status]]
-    log.log(level, json.dumps(line, default=str))
+    outcome_log.log(OUTCOME_LEVELS[SEVERITY[status]], json.dumps(line, default=str))
     outcome: dict[str, Any] = {"logged": True, "sent": [], "failures": 0, "errors": [],
-                               "skipped": None}
-    if SEVERITY[status] < SEVERITY[config.min_status]:
+                               "skipped": None, "possible_drift": None}
+    possible = {k: list(v) for k, v in (summary.get("possible_drift") or {}).items() if v}
+    if possible and config.possible_drift != "off":
+        outcome_log.warning(json.dumps({"event": "possible_drift", "run_id": line["run_id"],
+                                        "model_version": line["model_version"],
+                                        "features": possible}))
+        outcome["possible_drift"] = "logged"
+    notify_possible = bool(possible) and config.possible_drift == "notify"
+    if notify_possible:
+        outcome["possible_drift"] = "notified"
+    if SEVERITY[status] < SEVERITY[config.min_status] and not notify_possible:
         outcome["skipped"] = f"status {status} below alerts.min_status {config.min_status}"
         return outcome
     secrets = secrets_of(config)
@@ -145,7 +168,8 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
         else:
             body = headline(summary) + "\n\n" + json.dumps(alert_payload(summary)["monitoring"],
                                                            indent=2, default=str)
-            subject = f"[reggaeton] monitoring {status.upper()} ({summary.get('model_version')})"
+            what = status.upper() + (" + POSSIBLE DRIFT" if possible else "")
+            subject = f"[reggaeton] monitoring {what} ({summary.get('model_version')})"
             _attempt("email", lambda: send_email(config, subject, body), config.retries,
                      outcome, secrets)
     return outcome

@@ -23,6 +23,7 @@ from reggaeton.predlog.retention import (
 CORRECTIONS = ("none", "bonferroni", "holm")
 RETRAIN_MODES = ("auto", "local", "kubernetes")
 STATUSES = ("ok", "warning", "alert")
+POSSIBLE_DRIFT_CHANNELS = ("off", "log", "notify")
 
 
 @dataclass
@@ -104,6 +105,11 @@ class AlertConfig:
         smtp_host / smtp_port / smtp_starttls / smtp_user: SMTP server; the password is
             read from ``SMTP_PASSWORD`` only.
         min_status: Send webhook/email for this status and worse (``warning`` or ``alert``).
+        possible_drift: What a ``possible_drift`` feature (or prediction test) does on its own,
+            whatever the status: ``off`` (default: shown in the summary, CLI and report only),
+            ``log`` (also a ``possible_drift`` WARNING line on the outcome logger) or
+            ``notify`` (that line, and the webhook/email even below ``min_status``).
+            ``ALERT_POSSIBLE_DRIFT`` in the environment.
         timeout_s: Network timeout per attempt.
         retries: Extra attempts after a failed delivery.
     """
@@ -117,6 +123,7 @@ class AlertConfig:
     smtp_user: str = ""
     smtp_password: str = field(default="", repr=False)
     min_status: str = "warning"
+    possible_drift: str = "off"
     timeout_s: float = 5.0
     retries: int = 1
 
@@ -195,6 +202,8 @@ class MonitoringConfig:
             ("drift.long_window_runs", self.drift.long_window_runs >= 0, "must be >= 0"),
             ("performance.min_labelled", self.performance.min_labelled >= 1, "must be >= 1"),
             ("alerts.min_status", self.alerts.min_status in STATUSES[1:], "warning or alert"),
+            ("alerts.possible_drift", self.alerts.possible_drift in POSSIBLE_DRIFT_CHANNELS,
+             f"one of {POSSIBLE_DRIFT_CHANNELS}"),
             ("retrain.mode", self.retrain.mode in RETRAIN_MODES, f"one of {RETRAIN_MODES}"),
             ("max_window_hours", self.max_window_hours > 0, "must be > 0"),
             ("chunk_size", self.chunk_size >= 100, "must be >= 100"),
@@ -244,6 +253,7 @@ ENV_KEYS = {
     "SMTP_STARTTLS": ("alerts", "smtp_starttls"),
     "SMTP_USER": ("alerts", "smtp_user"),
     "SMTP_PASSWORD": ("alerts", "smtp_password"),
+    "ALERT_POSSIBLE_DRIFT": ("alerts", "possible_drift"),
     "RETRAIN_NAMESPACE": ("retrain", "namespace"),
     "RETRAIN_CRONJOB": ("retrain", "cronjob"),
     "RETRAIN_COOLDOWN_HOURS": ("retrain", "cooldown_hours"),
@@ -283,6 +293,8 @@ def load_config(path: str | Path | None = None,
             value = tuple(v.strip() for v in value.split(",") if v.strip())
         elif keys[-1] in ("enabled", "smtp_starttls"):
             value = value.strip().lower() in ("1", "true", "yes", "on")
+        elif keys[-1] == "possible_drift":
+            value = value.strip().lower()
         elif keys[-1] == "smtp_port":
             value = int(value)
         elif keys[-1] == "cooldown_hours":

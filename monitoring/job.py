@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from monitoring.config import CORRECTIONS, RETRAIN_MODES, load_config
+from monitoring.verdicts import possible_text
 
 EXIT_CODES = {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}
 EXIT_ERROR = 4
@@ -151,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # every failure becomes one clear line and exit code 4
         print(f"monitor: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    possible = possible_text(summary.get("possible_drift"))
     print(f"status: {summary['status']}"
-          + (f" ({'; '.join(summary['reasons'])})" if summary["reasons"] else ""))
+          + (f" ({'; '.join(summary['reasons'])})" if summary["reasons"] else "")
+          + (f" [possible drift: {possible}]" if possible else ""))
     if summary["alerts"]["failures"]:
         print(f"alert delivery failures: {summary['alerts']['failures']}")
     if summary.get("retrain"):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitoring import alerts, report, trigger
+from monitoring import alerts, report, trigger, verdicts
 from monitoring.assess import SEVERITY, assess_version
 from monitoring.config import MonitoringConfig
 from monitoring.history import PROFILE_ARTIFACT, REPORT_ARTIFACT
@@ -38,10 +38,10 @@ def _whylogs_drift(scan_profile: Any, ref_profile: Any, columns: list[str]) -> d
     if scan_profile is None or ref_profile is None:
         return {}
     try:
-        return profiles.drift_scores(scan_profile, ref_profile, columns)
+        return verdicts.cross_check(profiles.drift_scores(scan_profile, ref_profile, columns))
     except Exception as exc:  # informative cross-check only: never fails the run
         return {"error": {"algorithm": None, "statistic": None, "pvalue": None,
-                          "drift_category": f"{type(exc).__name__}: {exc}"}}
+                          "error": f"{type(exc).__name__}: {exc}"}}
 
 
 def _long_summary(section: dict[str, Any] | None, runs: int) -> dict[str, Any]:
@@ -133,7 +133,8 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
         if SEVERITY[other["status"]] > SEVERITY[status]:
             status, status_version = other["status"], tag
     ref = load(serving.tag)
-    wl_cols = ref.numeric + ref.categorical + list(FEATURE_COLUMNS_FOR_WHYLOGS)
+    # categorical codes are left out: whylogs would run KS on them (chi-square is the test)
+    wl_cols = ref.numeric + list(FEATURE_COLUMNS_FOR_WHYLOGS)
     state = Path(config.state_dir)
     profile_path = profile_bytes = None
     if scan.profile is not None:
@@ -153,6 +154,7 @@ def run(config: MonitoringConfig, store: PredictionStore, registry: Registry, *,
         "window": {"since": start.isoformat(), "until": end.isoformat(), "rows": scan.rows,
                    "chunks": scan.chunks},
         "drifted_features": (main.get("data_drift") or {}).get("drifted", []),
+        "possible_drift": verdicts.possible_drift(main),
         "drift_status": (main.get("data_drift") or {}).get("status", "insufficient_data"),
         "long_window": _long_summary((main.get("data_drift") or {}).get("long_window"),
                                      config.drift.long_window_runs),

@@ -13,10 +13,21 @@ from typing import Any
 import numpy as np
 
 from monitoring.drift import EcdfAccumulator
+from reggaeton.schema import FEATURES_BY_NAME
 
 REF_COLOR, WIN_COLOR, ALERT_COLOR = "#4C72B0", "#DD8452", "#C44E52"
 MAX_POINTS = 400
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 360, 170, 44, 8, 22, 30
+OTHER_BOUNDS = {"probability": (0.0, 1.0)}
+"""Valid ranges of plotted columns that are not schema features."""
+
+
+def bounds_of(name: str) -> tuple[float | None, float | None]:
+    """A column's physically valid range: the schema's bounds (None = unbounded)."""
+    feature = FEATURES_BY_NAME.get(name)
+    if feature is not None:
+        return feature.minimum, feature.maximum
+    return OTHER_BOUNDS.get(name, (None, None))
 
 
 def _fmt(v: float) -> str:
@@ -97,19 +108,38 @@ class _Panel:
                 f'viewBox="0 0 {W} {H}" font-family="sans-serif">{"".join(self.parts)}</svg>')
 
 
-def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool) -> str:
-    """Histogram (density, with under/overflow bins) and ECDFs of reference vs window."""
+def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool,
+                 bounds: tuple[float | None, float | None] | None = None) -> str:
+    """Histogram (density, with under/overflow bins) and ECDFs of reference vs window.
+
+    The outer bins hold window values below / above the reference's range. They are drawn
+    one bin wide but clipped to the feature's valid range (``bounds``, default the schema's:
+    an axis from -3.3 to 103.3 for a 0..100 feature would show impossible values) and labelled
+    ``< min`` / ``> max`` with the reference range they lie outside of.
+    """
     edges = acc.edges
     width = edges[1] - edges[0]
+    lo, hi = bounds if bounds is not None else bounds_of(name)
     ref = acc.reference_hist() / max(acc.reference.size, 1)
     win = acc.hist / max(acc.n, 1)
     lefts = np.concatenate([[edges[0] - width], edges[:-1], [edges[-1]]])
+    rights = np.concatenate([[edges[0]], edges[1:], [edges[-1] + width]])
+    if lo is not None:
+        lefts[0] = min(max(lefts[0], lo), edges[0])
+    if hi is not None:
+        rights[-1] = max(min(rights[-1], hi), edges[-1])
     top = float(max(ref.max(), win.max(), 1e-9)) * 1.2  # headroom for the legend
-    hist = _Panel(lefts[0], lefts[-1] + width, 0, top,
+    hist = _Panel(float(lefts[0]), float(rights[-1]), 0, top,
                   f"{name}: distribution (outer bins: outside reference range)")
-    for left, r, w in zip(lefts, ref, win, strict=True):
-        hist.bar(left, width, r, REF_COLOR)
-        hist.bar(left, width, w, ALERT_COLOR if drifted else WIN_COLOR)
+    for left, right, r, w in zip(lefts, rights, ref, win, strict=True):
+        hist.bar(left, right - left, r, REF_COLOR)
+        hist.bar(left, right - left, w, ALERT_COLOR if drifted else WIN_COLOR)
+    for i, label in ((0, f"< {_fmt(edges[0])}"), (-1, f"> {_fmt(edges[-1])}")):
+        if rights[i] > lefts[i] or win[i] > 0:  # an outer bin exists inside the valid range
+            x = hist.px((lefts[i] + rights[i]) / 2)
+            anchor = "start" if i == 0 else "end"
+            hist.parts.append(f'<text class="overflow-label" x="{x:.1f}" y="{H - PAD_B - 3}" '
+                              f'font-size="8" text-anchor="{anchor}">{escape(label)}</text>')
     hist.legend([("reference", REF_COLOR), ("window", ALERT_COLOR if drifted else WIN_COLOR)])
     grid, f_ref, f_win = acc.ecdfs()
     if grid.size > MAX_POINTS:  # thin the curve for drawing (the KS test uses every point)

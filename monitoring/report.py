@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from html import escape
 from typing import Any
 
-from monitoring import plots
+from monitoring import plots, verdicts
 from monitoring.window import VersionScan
 from reggaeton.schema import FEATURES
 
@@ -68,7 +67,7 @@ def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
     if feats:
         out.append(_img(plots.pvalue_plot(feats, section["threshold"]), "p-values"))
     out.append("<h2>Reference vs window, per feature</h2>")
-    for feature in FEATURES:
+    for feature in verdicts.plot_order(FEATURES, feats):  # drifted first
         name = feature.name
         res = feats.get(name)
         title = f'<h3 id="feature-{name}">{escape(name)}'
@@ -85,6 +84,30 @@ def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
             out.append('<p class="muted">not compared: absent from the reference sample or '
                        "from this window's records</p>")
         out.append("</div>")
+    return "\n".join(out)
+
+
+def _long_window_section(drift_section: Mapping[str, Any],
+                         overview: Mapping[str, Any] | None) -> str:
+    """The long window (issue 14, slow drift): the last runs' exact counts merged, tested in
+    the same multiple-testing family as the current window (monitoring/longwindow.py)."""
+    out = ['<h2 id="long-window">Long window: the last runs merged</h2>']
+    lw = drift_section.get("long_window")
+    if not lw:
+        note = (overview or {}).get("note") or "off (drift.long_window_runs: 0)"
+        return out[0] + f"<p class='muted'>{escape(note)}</p>"
+    out.append(f"<p>{lw['runs']} runs, {_when(lw['since'])} &rarr; {_when(lw['until'])}, "
+               f"{lw['rows']:,} records; tested with the current window as one family of "
+               f"{drift_section.get('tests')} tests (threshold {drift_section['threshold']:g}, "
+               f"correction <b>{escape(drift_section['correction'])}</b>).</p>")
+    current = drift_section.get("features", {})
+    rows = [[n, r["test"], r["statistic"], r["pvalue"], r["p_adjusted"], r["category"],
+             (current.get(n) or {}).get("category"), r["n_window"]]
+            for n, r in lw["features"].items()]
+    out.append(_table(["feature", "test", "statistic", "p-value", "adjusted p", "category",
+                       "current window", "n long window"], rows, [r[5] for r in rows]))
+    if lw.get("skipped"):
+        out.append("<p class='muted'>Left out: " + escape("; ".join(lw["skipped"])) + "</p>")
     return "\n".join(out)
 
 
@@ -140,16 +163,15 @@ def _quality_section(quality: Mapping[str, Any]) -> str:
 
 
 def _when(iso: str) -> str:
-    """ISO-8601 time as ``2026-03-01 12:00:00 UTC``."""
-    try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except ValueError:
-        return escape(iso)
+    """ISO-8601 time as ``2026-03-01 12:00:00.000 UTC`` (see :func:`verdicts.when`)."""
+    return verdicts.when(iso)
 
 
 def _alerts_line(a: Mapping[str, Any]) -> str:
     sent = ", ".join(a.get("sent") or []) or "none"
     line = f"alerts: logged; sent to {sent}; delivery failures {a.get('failures', 0)}"
+    if a.get("possible_drift"):
+        line += f"; possible drift {a['possible_drift']}"
     return line + (f" ({a['skipped']})" if a.get("skipped") else "")
 
 
@@ -180,13 +202,16 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
              f"<h1>Reggaeton model monitoring {_badge(s['status'])}</h1>",
              f"<p>Run <code>{escape(s['run_id'])}</code> &middot; model "
              f"<code>{escape(str(s.get('model_version')))}</code> &middot; window "
-             f"{_when(w['since'])} &rarr; {_when(w['until'])} &middot; {w['rows']:,} records "
+             f"{_when(w['since'])} &rarr; {_when(w['until'])} "
+             f"({verdicts.span(w['since'], w['until'])}) &middot; {w['rows']:,} records "
              f"({serving.get('rows', 0):,} from the serving version)</p>",
              f"<h2>What triggered</h2><ul>{reasons}</ul>",
+             verdicts.possible_html(s.get("possible_drift")),
              f"<p class='muted'>{escape(_alerts_line(s.get('alerts') or {}))}<br>"
              f"{escape(_retrain_line(s.get('retrain')))}</p>"]
     if serving.get("data_drift"):
         parts.append(_drift_section(serving["data_drift"], scan))
+        parts.append(_long_window_section(serving["data_drift"], s.get("long_window")))
         parts.append(_prediction_section(serving["prediction_drift"], scan))
         parts.append(_performance_section(serving["performance"]))
         parts.append(_quality_section(serving["quality"]))
@@ -203,10 +228,8 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
                      + _table(["version", "records", "status", "reasons"], rows))
     wl = s.get("whylogs_drift") or {}
     if wl:
-        rows = [[n, d.get("algorithm"), d.get("statistic"), d.get("pvalue"),
-                 d.get("drift_category")] for n, d in wl.items()]
-        parts.append("<h2>Cross-check: whylogs sketch-based drift scores</h2>"
-                     "<p class='muted'>Approximate (quantile sketches), informative only.</p>"
-                     + _table(["column", "algorithm", "statistic", "p-value", "category"], rows))
+        main = {**((serving.get("data_drift") or {}).get("features") or {}),
+                **(serving.get("prediction_drift") or {})}
+        parts.append(verdicts.cross_check_html(verdicts.cross_check(wl), main, _table))
     parts.append("</body></html>")
     return "\n".join(parts)

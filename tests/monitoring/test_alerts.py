@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.alerts import deliver
+from monitoring.alerts import OUTCOME_LOGGER, deliver
 from monitoring.config import AlertConfig
 from monitoring.monitor import run
 
@@ -105,7 +105,7 @@ def test_delivery_failures_are_counted_not_raised(caplog):
 
 def test_ok_status_only_logs(caplog, webhook):
     url, received = webhook
-    caplog.set_level(logging.INFO, logger="monitoring.alerts")
+    caplog.set_level(logging.INFO, logger=OUTCOME_LOGGER)
     outcome = deliver({"status": "ok", "reasons": [], "window": {}}, AlertConfig(webhook_url=url))
     assert outcome["logged"] and outcome["skipped"] and received == []
     assert '"event": "monitoring_run"' in caplog.text
