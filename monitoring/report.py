@@ -111,30 +111,6 @@ def _long_window_section(drift_section: Mapping[str, Any],
     return "\n".join(out)
 
 
-def _long_window_section(drift_section: Mapping[str, Any],
-                         overview: Mapping[str, Any] | None) -> str:
-    """The long window (issue 14, slow drift): the last runs' exact counts merged, tested in
-    the same multiple-testing family as the current window (monitoring/longwindow.py)."""
-    out = ['<h2 id="long-window">Long window: the last runs merged</h2>']
-    lw = drift_section.get("long_window")
-    if not lw:
-        note = (overview or {}).get("note") or "off (drift.long_window_runs: 0)"
-        return out[0] + f"<p class='muted'>{escape(note)}</p>"
-    out.append(f"<p>{lw['runs']} runs, {_when(lw['since'])} &rarr; {_when(lw['until'])}, "
-               f"{lw['rows']:,} records; tested with the current window as one family of "
-               f"{drift_section.get('tests')} tests (threshold {drift_section['threshold']:g}, "
-               f"correction <b>{escape(drift_section['correction'])}</b>).</p>")
-    current = drift_section.get("features", {})
-    rows = [[n, r["test"], r["statistic"], r["pvalue"], r["p_adjusted"], r["category"],
-             (current.get(n) or {}).get("category"), r["n_window"]]
-            for n, r in lw["features"].items()]
-    out.append(_table(["feature", "test", "statistic", "p-value", "adjusted p", "category",
-                       "current window", "n long window"], rows, [r[5] for r in rows]))
-    if lw.get("skipped"):
-        out.append("<p class='muted'>Left out: " + escape("; ".join(lw["skipped"])) + "</p>")
-    return "\n".join(out)
-
-
 def _prediction_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
     out = ["<h2>Prediction drift</h2>"]
     if section.get("status") == "insufficient_data":
@@ -235,7 +211,6 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
              f"{escape(_retrain_line(s.get('retrain')))}</p>"]
     if serving.get("data_drift"):
         parts.append(_drift_section(serving["data_drift"], scan))
-        parts.append(_long_window_section(serving["data_drift"], s.get("long_window")))
         parts.append(_long_window_section(serving["data_drift"], s.get("long_window")))
         parts.append(_prediction_section(serving["prediction_drift"], scan))
         parts.append(_performance_section(serving["performance"]))
