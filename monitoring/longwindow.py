@@ -125,8 +125,8 @@ def previous_counts(store: PredictionStore, since: datetime, n_runs: int
     chosen, skipped, earliest = [], [], since
     for run in store.monitoring_runs(limit=4 * n_runs + 10):
         window = run.get("window") or {}
-        if not window.get("since") or not window.get("until"):
-            continue
+        if not window.get("since") or not window.get("until") or not window.get("rows"):
+            continue  # an empty window takes no slot of the N runs
         if datetime.fromisoformat(window["until"]) > earliest:
             skipped.append(f"{run.get('run_id')}: window overlaps a later one")
             continue
