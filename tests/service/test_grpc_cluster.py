@@ -4,6 +4,7 @@ not be bound is never ready."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 
@@ -18,6 +19,15 @@ from service.grpc.server import SERVED_BY
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _home(trained_home, tmp_path):
+    """A private copy of the session's model store: ``bentoml serve`` keeps its Prometheus
+    multiprocess dir under BENTOML_HOME and clears it at start, which would wipe the metrics of
+    the shared session server."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    return home
+
+
 def _request() -> pb.PredictSongRequest:
     return pb.PredictSongRequest(data=pb.Song(**{k: v for k, v in SONG.items()
                                                  if k != "id_new"}))
@@ -25,7 +35,7 @@ def _request() -> pb.PredictSongRequest:
 
 def test_calls_of_one_channel_reach_more_than_one_worker(trained_home, tmp_path):
     uri = f"sqlite:///{tmp_path / 'p.db'}"
-    with serve(trained_home, uri, tmp_path, GRPC_MAX_CONNECTION_AGE_S="1",
+    with serve(_home(trained_home, tmp_path), uri, tmp_path, GRPC_MAX_CONNECTION_AGE_S="1",
                GRPC_MAX_CONNECTION_AGE_GRACE_S="1") as server, \
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = pb_grpc.ReggaetonServiceStub(channel)
@@ -56,7 +66,7 @@ def test_not_ready_while_another_socket_holds_the_grpc_port(trained_home, tmp_pa
     squatter.listen()  # accepts TCP connections: a port probe alone would call this ready
     try:
         uri = f"sqlite:///{tmp_path / 'p.db'}"
-        with serve(trained_home, uri, tmp_path, wait_ready=False,
+        with serve(_home(trained_home, tmp_path), uri, tmp_path, wait_ready=False,
                    GRPC_PORT=str(port)) as server:
             def model_loaded() -> bool:
                 try:
