@@ -70,6 +70,7 @@ def test_every_rendered_env_value_parses_with_the_programs_readers(
         assert service.max_body_bytes == int(env["MAX_BODY_BYTES"])
         assert str(home_from_env(env)) == env["BENTOML_HOME"]
         assert monitoring.alerts.smtp_port == int(env["SMTP_PORT"])
+        assert monitoring.alerts.possible_drift == env["ALERT_POSSIBLE_DRIFT"]
 
 
 def _strings(value: Any) -> list[str]:
