@@ -1,0 +1,79 @@
+"""CLI: ``python -m service.score --input songs.parquet --output scored.parquet``.
+
+Sharded (a Kubernetes Indexed Job): ``--shard-index`` defaults to ``JOB_COMPLETION_INDEX`` and
+``--shard-count`` to ``SCORE_SHARD_COUNT``; with more than one shard (or ``--output`` naming a
+directory) each index writes ``<output>/part-<index:05d>.<format>`` and
+``<output>/rejects-<index:05d>.csv``. Listing convention: the parts are the files matching
+``part-*.<format>`` in that directory; read in name order they are the input in row order (each
+carries the input ``row`` number). A part appears only once complete (written then renamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (defaults from the environment, as in a Job's pod)."""
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m service.score", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", required=True, type=Path, help=".csv or .parquet catalogue")
+    parser.add_argument("--output", required=True, type=Path,
+                        help="output file (.csv or .parquet), or a directory for parts")
+    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                        help="format of the parts when --output is a directory")
+    parser.add_argument("--rejects", type=Path, help="reject file (default: beside the output)")
+    parser.add_argument("--shard-index", type=int,
+                        default=int(env.get("JOB_COMPLETION_INDEX") or 0))
+    parser.add_argument("--shard-count", type=int, default=int(env.get("SCORE_SHARD_COUNT") or 1))
+    parser.add_argument("--chunk-rows", type=int, default=int(env.get("SCORE_CHUNK_ROWS")
+                                                              or 131_072))
+    parser.add_argument("--model-tag", help="version to score with (default: MODEL_TAG, then "
+                        "the promoted version)")
+    parser.add_argument("--log-predictions", action="store_true",
+                        default=env.get("SCORE_LOG_PREDICTIONS", "").lower() in ("1", "true"),
+                        help="also write predictions to PREDICTION_STORE_URI (source batch-job)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the shard, print a JSON summary on stdout; exit 0 (rejects do not fail
+    the run: they are in the reject file and counted in the summary)."""
+    args = build_parser().parse_args(argv)
+    from reggaeton.registry import Registry
+    from service.config import ServiceConfig
+    from service.inference import load_predictor
+    from service.score.run import part_paths, score_file
+
+    config = ServiceConfig.from_env()
+    predictor = load_predictor(Registry(config.home), args.model_tag or config.model_tag,
+                               allow_fast=config.fast_path)
+    sharded = args.shard_count > 1 or args.output.is_dir() or str(args.output).endswith("/")
+    out, rejects = part_paths(args.output, args.format, args.shard_index, sharded)
+    store = None
+    if args.log_predictions:
+        from reggaeton.predlog.factory import open_store
+
+        store = open_store(config.store_uri, config.log_retention_days)
+    try:
+        summary = score_file(predictor, args.input, out, args.rejects or rejects,
+                             index=args.shard_index, count=args.shard_count,
+                             chunk_rows=args.chunk_rows, store=store,
+                             progress=None if args.no_progress else sys.stderr)
+    finally:
+        if store is not None:
+            store.close()
+    print(json.dumps({**asdict(summary), "model_version": predictor.tag,
+                      "shard": [args.shard_index, args.shard_count]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
