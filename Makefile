@@ -37,7 +37,7 @@ BASE_IMAGE ?= python:3.11-slim
 CA_BUNDLE ?=
 DEBIAN_BASE_IMAGE ?= reggaeton-base:bookworm
 
-.PHONY: help install serve test test-fast train experiment mlflow-ui monitor simulate demo \
+.PHONY: help install serve test test-fast train experiment mlflow-ui monitor score simulate demo \
         build image base-image tools chart-lint manifests deploy retrain rollback bench lint format clean
 
 help: ## Show this help
@@ -76,6 +76,10 @@ mlflow-ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:5000
 
 monitor: $(STAMP) ## Run the monitoring job once over the prediction log and print where the report is
 	$(PY) -m monitoring.job $(ARGS)
+
+score: $(STAMP) ## Score a catalogue file offline (INPUT=songs.parquet|.csv OUTPUT=scored.parquet|.csv)
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make score INPUT=... OUTPUT=..."; exit 2; }
+	$(PY) -m service.score --input "$(INPUT)" --output "$(OUTPUT)" $(ARGS)
 
 simulate: $(STAMP) ## Write simulated traffic into the prediction log (ARGS="--drift tempo=+20")
 	$(PY) -m monitoring.simulate $(ARGS)

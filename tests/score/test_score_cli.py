@@ -145,3 +145,19 @@ def test_empty_shard_writes_empty_valid_files(trained_home: Path, tmp_path: Path
     summary = score_file(predictor, source, tmp_path / "p1.parquet", tmp_path / "r1.csv",
                          index=0, count=2, progress=None)
     assert summary.rows == 0 and pq.read_table(tmp_path / "p1.parquet").num_rows == 0
+
+
+def test_make_score_runs_the_cli(trained_home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    catalogue(40, seed=5).to_csv(source, index=False)
+    out = tmp_path / "o.parquet"
+    proc = subprocess.run(["make", "--no-print-directory", "score", f"INPUT={source}",
+                           f"OUTPUT={out}", "ARGS=--no-progress"], cwd=ROOT,
+                          env={**os.environ, "BENTOML_HOME": str(trained_home)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["scored"] == 40
+    assert pq.read_table(out).num_rows == 40
+    usage = subprocess.run(["make", "--no-print-directory", "score"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    assert usage.returncode != 0 and "usage: make score" in usage.stdout
