@@ -15,6 +15,9 @@ raises ``NotImplementedError`` so a chart change cannot be silently ignored.
   to equal its target container port (the tests render the chart so).
 - automountServiceAccountToken mounts a token and CA of a fake API server (``api``).
 - Probes (httpGet), preStop exec hooks, terminationGracePeriodSeconds.
+- Jobs (:meth:`PodRunner.run_job`): ``completions`` pods, ``parallelism`` at a time; with
+  ``completionMode: Indexed`` each pod gets env ``JOB_COMPLETION_INDEX``, as Kubernetes sets it.
+  No retries: a failed pod fails the run (the tests expect success).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "allowPrivilegeEsc
                    "readOnlyRootFilesystem", "privileged", "capabilities", "seccompProfile"}
 POD_SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup",
                        "fsGroupChangePolicy", "seccompProfile"}
+JOB_FIELDS = {"completionMode", "completions", "parallelism", "backoffLimit",
+              "activeDeadlineSeconds", "ttlSecondsAfterFinished", "template"}
+"""Job spec fields :meth:`PodRunner.run_job` implements (ttl and backoff: no effect here)."""
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -82,6 +88,8 @@ class PodRun:
     spec: dict[str, Any]
     containers: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables the control plane adds (a Job's ``JOB_COMPLETION_INDEX``)."""
 
 
 class PodRunner:
@@ -191,6 +199,7 @@ class PodRunner:
             raise NotImplementedError("$(VAR) expansion in command/args")
         env = container_env(container, self.objects,
                             {"metadata.namespace": self.namespace, "metadata.name": pod.name})
+        env.update(pod.env)
         run = ["--network", "host", "--label", f"podrunner={self.run_id}"]
         run += [f"--add-host={host}:127.0.0.1" for host in self.hosts]
         run += self._security(pod.spec.get("securityContext") or {},
@@ -232,14 +241,15 @@ class PodRunner:
         return container["image"]
 
     # -- pods -----------------------------------------------------------------------------------
-    def start(self, name: str, spec: Mapping[str, Any], init_timeout: float = 600) -> PodRun:
+    def start(self, name: str, spec: Mapping[str, Any], init_timeout: float = 600,
+              env: Mapping[str, str] | None = None) -> PodRun:
         """Run a pod's init containers to completion, then start its containers detached.
 
         Raises:
             AssertionError: when an init container exits non-zero (its logs in the message).
         """
         _strict("pod spec", spec, POD_FIELDS)
-        pod = PodRun(f"{self.run_id}-{name}", dict(spec))
+        pod = PodRun(f"{self.run_id}-{name}", dict(spec), env=dict(env or {}))
         for container in spec.get("initContainers") or []:
             cname = f"{pod.name}-{container['name']}"
             self.names.append(cname)
@@ -262,6 +272,32 @@ class PodRunner:
         (cname,) = pod.containers.values()
         self.docker("wait", cname, timeout=timeout)
         return self.exit_code(cname), self.logs(cname)
+
+    def run_job(self, name: str, job: Mapping[str, Any]) -> list[tuple[int, str]]:
+        """Run a Job like the Job controller: ``completions`` pods, ``parallelism`` at once;
+        Indexed: pod ``i`` gets ``JOB_COMPLETION_INDEX=i``. Returns (exit code, logs) per pod,
+        in index order; ``activeDeadlineSeconds`` bounds each wait."""
+        spec = job["spec"]
+        _strict("Job spec", spec, JOB_FIELDS)
+        _strict("pod template", spec["template"], {"metadata", "spec"})
+        pod_spec = spec["template"]["spec"]
+        assert pod_spec.get("restartPolicy") == "Never", "a Job pod must not restart"
+        indexed = spec.get("completionMode", "NonIndexed") == "Indexed"
+        if spec.get("completionMode", "NonIndexed") not in ("Indexed", "NonIndexed"):
+            raise NotImplementedError(f"completionMode {spec['completionMode']}")
+        completions, parallelism = int(spec.get("completions", 1)), int(spec.get("parallelism", 1))
+        deadline = float(spec.get("activeDeadlineSeconds", 900))
+        waiting, running, results = list(range(completions)), [], {}
+        while waiting or running:
+            while waiting and len(running) < parallelism:
+                index = waiting.pop(0)
+                env = {"JOB_COMPLETION_INDEX": str(index)} if indexed else {}
+                running.append((index, self.start(f"{name}-{index}", pod_spec, env=env)))
+            index, pod = running.pop(0)
+            (cname,) = pod.containers.values()
+            self.docker("wait", cname, timeout=deadline)
+            results[index] = (self.exit_code(cname), self.logs(cname))
+        return [results[i] for i in range(completions)]
 
     def exit_code(self, cname: str) -> int:
         """Exit code of a finished container."""

@@ -97,3 +97,66 @@ jobTemplate:
           {{- toYaml . | nindent 10 }}
           {{- end }}
 {{- end }}
+
+{{/*
+Pod spec of the scoring Indexed Job (job-score.yaml): the jobs image, the model store
+read-only, the data claim read-write; the store's Secret key only when it logs predictions.
+*/}}
+{{- define "reggaeton.scorePodSpec" -}}
+{{- $s := .Values.score -}}
+restartPolicy: Never
+serviceAccountName: {{ include "reggaeton.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{ include "reggaeton.scheduling" . }}
+containers:
+  - name: score
+    image: {{ include "reggaeton.jobImage" . }}
+    imagePullPolicy: {{ include "reggaeton.jobImagePullPolicy" . }}
+    workingDir: {{ .Values.workingDir }}
+    command:
+      - python
+      - -m
+      - service.score
+      - --input
+      - {{ printf "%s/%s" $s.volume.mountPath $s.input | quote }}
+      - --output
+      - {{ printf "%s/%s/" $s.volume.mountPath $s.outputDir | quote }}
+      - --format
+      - {{ $s.format | quote }}
+      - --no-progress
+    envFrom:
+      {{- include "reggaeton.envFrom" . | nindent 6 }}
+    env:
+      {{- include "reggaeton.podEnv" . | nindent 6 }}
+      - name: SCORE_SHARD_COUNT
+        value: {{ $s.completions | int64 | quote }}
+      - name: SCORE_CHUNK_ROWS
+        value: {{ $s.chunkRows | int64 | quote }}
+      {{- if $s.logPredictions }}
+      - name: SCORE_LOG_PREDICTIONS
+        value: "true"
+      {{- include "reggaeton.secretEnv" (list . "score") | nindent 6 }}
+      {{- end }}
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    resources:
+      {{- toYaml $s.resources | nindent 6 }}
+    volumeMounts:
+      {{- if .Values.modelStore.enabled }}
+      - name: model-store
+        mountPath: {{ .Values.modelStore.mountPath }}
+        readOnly: true
+      {{- end }}
+      - name: score-data
+        mountPath: {{ $s.volume.mountPath }}
+      {{- include "reggaeton.scratchMounts" . | nindent 6 }}
+volumes:
+  {{- include "reggaeton.modelStoreVolume" . | nindent 2 }}
+  - name: score-data
+    persistentVolumeClaim:
+      claimName: {{ $s.volume.existingClaim }}
+  {{- include "reggaeton.scratchVolumes" . | nindent 2 }}
+{{- end }}

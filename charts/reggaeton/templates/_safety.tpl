@@ -69,13 +69,14 @@ Refuse an Ingress that routes /feedback or /admin/reload to the public without a
 {{/*
 Secret keys each component reads (nothing else reaches its environment): serving reads the
 store and the token, the monitor the store and its alert credentials, train the store (the
-labelled rows), bootstrap none. secret.extra keys go to every application container.
+labelled rows), score the store (only with score.logPredictions), bootstrap none. secret.extra keys go to every application container.
 */}}
 {{- define "reggaeton.componentSecretKeys" -}}
 {{- $keys := dict
   "serving" (list "PREDICTION_STORE_URI" "API_TOKEN")
   "monitor" (list "PREDICTION_STORE_URI" "ALERT_WEBHOOK_URL" "SMTP_USER" "SMTP_PASSWORD")
   "train" (list "PREDICTION_STORE_URI")
+  "score" (list "PREDICTION_STORE_URI")
   "bootstrap" (list) }}
 {{- if not (hasKey $keys .) }}
 {{- fail (printf "reggaeton.componentSecretKeys: no Secret keys declared for component %q (templates/_safety.tpl)" .) }}
