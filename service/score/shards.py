@@ -55,7 +55,9 @@ def iter_chunks(path: Path, index: int = 0, count: int = 1,
 def _parquet(path: Path, index: int, count: int, chunk_rows: int) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(path) as handle:
+    # pre_buffer=False: with it, iter_batches prefetches every row group of the range at once
+    # (peak RSS grew with the input: 1.6 GiB at 10M rows); a 1 MiB read buffer bounds it.
+    with pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BLOCK) as handle:
         meta = handle.metadata
         start, end = span(meta.num_row_groups, index, count)
         row = sum(meta.row_group(g).num_rows for g in range(start))
