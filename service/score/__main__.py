@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service.score", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, type=Path, help=".csv or .parquet catalogue")
-    parser.add_argument("--output", required=True, type=Path,
-                        help="output file (.csv or .parquet), or a directory for parts")
+    parser.add_argument("--output", required=True,
+                        help="output file (.csv or .parquet), or a directory for parts (an "
+                        "existing one, or a path ending in /)")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                         help="format of the parts when --output is a directory")
     parser.add_argument("--rejects", type=Path, help="reject file (default: beside the output)")
@@ -55,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ServiceConfig.from_env()
     predictor = load_predictor(Registry(config.home), args.model_tag or config.model_tag,
                                allow_fast=config.fast_path)
-    sharded = args.shard_count > 1 or args.output.is_dir() or str(args.output).endswith("/")
-    out, rejects = part_paths(args.output, args.format, args.shard_index, sharded)
+    output = Path(args.output)  # a trailing "/" (lost by Path) asks for parts
+    sharded = args.shard_count > 1 or args.output.endswith("/") or output.is_dir()
+    out, rejects = part_paths(output, args.format, args.shard_index, sharded)
     store = None
     if args.log_predictions:
         from reggaeton.predlog.factory import open_store

@@ -161,3 +161,11 @@ def test_make_score_runs_the_cli(trained_home: Path, tmp_path: Path) -> None:
     usage = subprocess.run(["make", "--no-print-directory", "score"], cwd=ROOT,
                            capture_output=True, text=True, check=False)
     assert usage.returncode != 0 and "usage: make score" in usage.stdout
+
+
+def test_trailing_slash_means_parts_even_for_one_shard(trained_home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    catalogue(30, seed=6).to_csv(source, index=False)
+    run_cli(trained_home, "--input", str(source), "--output", f"{tmp_path / 'new'}/")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["part-00000.parquet",
+                                                                     "rejects-00000.csv"]
