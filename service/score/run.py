@@ -86,10 +86,12 @@ def score_file(predictor: Predictor, source: Path, out: Path, rejects: Path, *,
             summary.scored += len(labels)
             summary.rejected += len(checked.rejects)
             bar.update(summary.rows)
-    if writer is None:
-        writer = _Writer(tmp_out, _result(predictor, pa.table({}), np.empty(0, np.int64),
-                                          np.empty(0, bool), np.empty(0), np.empty(0, np.int64)
-                                          ).schema)
+    if writer is None:  # an empty shard: an empty part with the schema of the others
+        first = next(iter_chunks(source, 0, 1, chunk_rows=1), None)
+        table = first.table.slice(0, 0) if first is not None else pa.table({})
+        empty = np.empty(0, np.int64)
+        writer = _Writer(tmp_out, _result(predictor, table, empty, np.empty(0, bool),
+                                          np.empty(0), empty).schema)
     writer.close()
     os.replace(tmp_out, out)
     os.replace(tmp_rej, rejects)

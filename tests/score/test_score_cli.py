@@ -145,6 +145,11 @@ def test_empty_shard_writes_empty_valid_files(trained_home: Path, tmp_path: Path
     summary = score_file(predictor, source, tmp_path / "p1.parquet", tmp_path / "r1.csv",
                          index=0, count=2, progress=None)
     assert summary.rows == 0 and pq.read_table(tmp_path / "p1.parquet").num_rows == 0
+    score_file(predictor, source, tmp_path / "p2.parquet", tmp_path / "r2.csv", index=1, count=2,
+               progress=None)
+    parts = [pq.read_table(tmp_path / f"p{i}.parquet") for i in (1, 2)]
+    assert parts[0].schema == parts[1].schema  # the parts concatenate
+    assert pa.concat_tables(parts).num_rows == 50
 
 
 def test_make_score_runs_the_cli(trained_home: Path, tmp_path: Path) -> None:
