@@ -99,6 +99,21 @@ def load_objects(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+def render(helm: str, tmp_path: Path | None, values: Mapping[str, Any] | None = None,
+           files: Sequence[Path] = (), kube_version: str | None = None) -> list[dict[str, Any]]:
+    """The chart's objects for ``values``; a failed render fails the test with helm's error."""
+    result = helm_template(helm, values, files, kube_version=kube_version, tmp_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return load_objects(result.stdout)
+
+
+def refused(helm: str, tmp_path: Path | None, values: Mapping[str, Any]) -> str:
+    """helm's error for ``values``, which the chart must refuse to render."""
+    result = helm_template(helm, values, tmp_dir=tmp_path)
+    assert result.returncode != 0, f"rendered: {values}"
+    return result.stderr
+
+
 def validate_strict(obj: Mapping[str, Any], version: str) -> str:
     """Validate one object with kubernetes-validate in strict mode; returns the schema version.
 

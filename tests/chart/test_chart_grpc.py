@@ -9,8 +9,8 @@ from chart_helpers import (
     RELEASE,
     by_kind,
     helm_template,
-    load_objects,
     one,
+    render,
     validate_strict,
 )
 
@@ -18,9 +18,7 @@ from service.config import ServiceConfig
 
 
 def _render(helm, tmp_path, values=None):
-    result = helm_template(helm, values or {}, kube_version=KUBE_VERSIONS[-1], tmp_dir=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return load_objects(result.stdout)
+    return render(helm, tmp_path, values, kube_version=KUBE_VERSIONS[-1])
 
 
 def test_pods_age_grpc_connections_out_by_default(helm, tmp_path):

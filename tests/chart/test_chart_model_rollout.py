@@ -12,12 +12,10 @@ from chart_helpers import (
     load_objects,
     one,
     pod_spec,
+    refused,
+    render,
 )
-
-
-def _render(helm, tmp_path, values):
-    result = helm_template(helm, values, tmp_dir=tmp_path)
-    return result, (load_objects(result.stdout) if result.returncode == 0 else [])
+from fake_lookup_api import LookupApi
 
 
 def test_pods_do_not_follow_the_promotion_record_in_a_cluster(rendered):
@@ -38,7 +36,7 @@ def test_a_new_version_is_a_surge_readiness_gated_rollout(rendered):
 
 
 def test_a_pinned_model_tag_reaches_the_service_and_its_wait(helm, tmp_path):
-    _, objs = _render(helm, tmp_path, {"modelTag": "reggaeton_clf:abc"})
+    objs = render(helm, tmp_path, {"modelTag": "reggaeton_clf:abc"})
     spec = pod_spec(one(objs, "Deployment", RELEASE))
     for container in spec["initContainers"] + spec["containers"]:
         env = {e["name"]: e.get("value") for e in container["env"]}
@@ -47,11 +45,10 @@ def test_a_pinned_model_tag_reaches_the_service_and_its_wait(helm, tmp_path):
 
 def test_rwx_without_a_storage_class_is_refused(helm, tmp_path):
     """Default classes (block disks) refuse RWX: every pod used to stay Pending."""
-    result, _ = _render(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"]}})
-    assert result.returncode != 0 and "storageClass is empty" in result.stderr
-    result, objs = _render(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"],
-                                                           "storageClass": "nfs-client"}})
-    assert result.returncode == 0, result.stderr
+    stderr = refused(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"]}})
+    assert "storageClass is empty" in stderr
+    objs = render(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"],
+                                                  "storageClass": "nfs-client"}})
     pvc = one(objs, "PersistentVolumeClaim", f"{RELEASE}-model-store")
     assert pvc["spec"]["storageClassName"] == "nfs-client"
 
@@ -83,21 +80,19 @@ def test_the_store_is_bootstrapped_once_by_a_job_not_by_every_serving_pod(render
 
 def test_a_changed_bootstrap_spec_is_a_new_job_name(helm, tmp_path):
     """A Job's pod template is immutable: the same name with a new spec would fail upgrades."""
-    _, before = _render(helm, tmp_path, {})
-    _, after = _render(helm, tmp_path, {"jobImage": {"tag": "0.2.0"}})
+    before = render(helm, tmp_path, {})
+    after = render(helm, tmp_path, {"jobImage": {"tag": "0.2.0"}})
     names = [by_kind(objs, "Job")[0]["metadata"]["name"] for objs in (before, after)]
     assert names[0] != names[1]
     assert all(len(name) <= 63 for name in names)
-    _, again = _render(helm, tmp_path, {})
+    again = render(helm, tmp_path, {})
     assert by_kind(again, "Job")[0]["metadata"]["name"] == names[0]
 
 
 def test_helm_upgrade_keeps_the_model_tag_the_trainer_or_a_rollback_set(helm, tmp_path):
     """`helm upgrade` used to render modelTag ("") back over the live MODEL_TAG: it reverted
     the model (or, under server-side apply, conflicted with the trainer's field ownership)."""
-    from test_chart_safety import _SecretApi
-
-    _, objs = _render(helm, tmp_path, {})
+    objs = render(helm, tmp_path, {})
     live = one(objs, "Deployment", RELEASE)
     live["metadata"]["annotations"] = {"meta.helm.sh/release-name": RELEASE,  # helm's own
                                        "meta.helm.sh/release-namespace": "mlops"}
@@ -107,7 +102,7 @@ def test_helm_upgrade_keeps_the_model_tag_the_trainer_or_a_rollback_set(helm, tm
     path = f"/apis/apps/v1/namespaces/mlops/deployments/{RELEASE}"
 
     def rendered_tag(values):
-        with _SecretApi({}, kinds, {path: live}) as api:
+        with LookupApi({}, kinds, {path: live}) as api:
             result = helm_template(helm, values, tmp_dir=tmp_path, extra_args=[
                 "--dry-run=server", "--disable-openapi-validation",
                 "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig")])

@@ -14,10 +14,10 @@ from chart_helpers import (
     RELEASE,
     by_kind,
     helm_template,
-    load_objects,
     one,
     pod_metadata,
     pod_spec,
+    render,
     validate_strict,
 )
 from kubernetes_validate import utils as kv
@@ -26,9 +26,7 @@ from monitoring import job
 
 
 def _render(helm, tmp_path, values=None):
-    result = helm_template(helm, values or {}, kube_version=KUBE_VERSIONS[-1], tmp_dir=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return load_objects(result.stdout)
+    return render(helm, tmp_path, values, kube_version=KUBE_VERSIONS[-1])
 
 
 def _monitor(objects):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import chart_helpers
 import pytest
-from chart_helpers import KUBE_VERSIONS, helm_template, load_objects, validate_strict
+from chart_helpers import KUBE_VERSIONS, helm_template, validate_strict
 
 ON = {"score": {"enabled": True, "completions": 3, "parallelism": 2,
                 "volume": {"existingClaim": "catalogue"}, "input": "in/songs.csv",
@@ -16,9 +17,7 @@ def score_jobs(objects: list[dict]) -> list[dict]:
 
 
 def render(helm: str, values: dict) -> list[dict]:
-    proc = helm_template(helm, values)
-    assert proc.returncode == 0, proc.stderr
-    return load_objects(proc.stdout)
+    return chart_helpers.render(helm, None, values)
 
 
 def test_off_by_default(helm: str) -> None:
