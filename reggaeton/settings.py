@@ -1,0 +1,110 @@
+"""The one configuration pattern of the project: pydantic models, loaded at entry points.
+
+YAML configurations (training, monitoring) are pydantic ``BaseModel`` trees; environment
+settings (service, monitoring overrides) are pydantic-settings ``BaseSettings`` classes whose
+fields carry the variable names as aliases. This module holds what every loader shares:
+reading a YAML mapping, applying a ``--set a.b=c`` override to it, reading the variables a
+settings class declares from an environment mapping, and turning a pydantic
+``ValidationError`` into one :class:`ConfigError` whose message names each bad field and its
+problem (a user fixing a typo must not have to read a pydantic traceback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the offending key or variable."""
+
+
+def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """Return the top-level mapping of a YAML file (empty file: empty mapping).
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML or a top level that is not a mapping.
+    """
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {what} {file}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {file}: top level must be a mapping")
+    return raw
+
+
+def set_dotted(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override to a raw (not yet validated) mapping, in place.
+
+    The value is parsed as YAML, so ``1`` is an int, ``null`` is None and ``[a, b]`` a list;
+    the model validating the mapping afterwards decides whether it fits.
+
+    Raises:
+        ConfigError: no ``=``, unparsable value, or a path through a non-mapping value.
+    """
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. cv.folds=3")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: cannot parse value: {exc}") from exc
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def env_values(settings: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
+    """The non-empty variables of ``environ`` that ``settings`` declares (by alias).
+
+    An empty or blank variable means "use the default", as a Helm value left empty renders
+    ``NAME: ""``.
+    """
+    names = [f.validation_alias for f in settings.model_fields.values()]
+    return {n: environ[n] for n in names if isinstance(n, str) and environ.get(n, "").strip()}
+
+
+def validate(model: type[BaseModel], values: Mapping[str, Any], what: str = "config") -> Any:
+    """``model.model_validate(values)`` with errors turned into one :class:`ConfigError`."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, model, what)) from None
+
+
+def describe(exc: ValidationError, model: type[BaseModel], what: str = "config") -> str:
+    """One line per error: the dotted field (or variable) name, then the problem and value."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            section, known = _known_fields(model, error["loc"][:-1])
+            lines.append(f"unknown {what} key {loc} (known under {section}: {', '.join(known)})")
+        elif error["type"] in ("value_error", "assertion_error"):
+            message = str(error["ctx"]["error"])
+            lines.append(f"{loc}: {message}" if loc else message)
+        else:
+            problem = error["msg"][0].lower() + error["msg"][1:]
+            lines.append(f"{loc}: {problem}, got {error['input']!r}")
+    return "; ".join(lines)
+
+
+def _known_fields(model: type[BaseModel], path: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """The section name and field names at ``path`` of a model tree (for unknown-key hints)."""
+    for part in path:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ".".join(map(str, path)), []
+        model = annotation
+    return ".".join(map(str, path)) or "top level", list(model.model_fields)
