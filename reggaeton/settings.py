@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class ConfigError(ValueError):
@@ -65,14 +67,48 @@ def set_dotted(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def env_values(settings: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
-    """The non-empty variables of ``environ`` that ``settings`` declares (by alias).
+def load_env(settings: type[S], environ: Mapping[str, str], what: str = "environment") -> S:
+    """Build ``settings`` from the variables of ``environ`` it declares (by alias).
 
     An empty or blank variable means "use the default", as a Helm value left empty renders
-    ``NAME: ""``.
+    ``NAME: ""``. The mapping is passed in by the entry point (``os.environ`` there, a dict
+    in tests), so what a program reads is visible at its start and nothing else leaks in.
+
+    Raises:
+        ConfigError: naming each bad variable and its problem.
     """
     names = [f.validation_alias for f in settings.model_fields.values()]
-    return {n: environ[n] for n in names if isinstance(n, str) and environ.get(n, "").strip()}
+    values = {n: environ[n] for n in names if isinstance(n, str) and environ.get(n, "").strip()}
+    try:
+        return settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, settings, what)) from None
+
+
+class EnvSettings(BaseSettings):
+    """Base of the environment settings: values come only from :func:`load_env`'s mapping.
+
+    Each field names its variable as ``validation_alias``; it can also be set by field name
+    (tests, programs building a configuration directly). Strings are stripped, so ``" 8 "``
+    reads as 8; numbers are parsed from their decimal text (``"8388608"``, ``"0.5"``); an
+    exponent form such as ``8.388608e+06`` is refused for an integer.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, str_strip_whitespace=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the constructor's values: the process environment is read by entry points."""
+        return (init_settings,)
 
 
 def validate(model: type[BaseModel], values: Mapping[str, Any], what: str = "config") -> Any:
