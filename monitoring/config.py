@@ -1,40 +1,63 @@
-"""Typed configuration of the monitoring job, with defaults, a YAML file and env overrides.
+"""Typed configuration of the monitoring job: a pydantic model tree, a YAML file, env overrides.
 
-Precedence (lowest first): dataclass defaults, the YAML file (``--config`` or
-``MONITORING_CONFIG``), environment variables, command-line flags (applied by the CLI).
-Secrets (``SMTP_PASSWORD``, webhook URLs that embed a token) come from the environment only.
+Precedence (lowest first): the defaults written in the models below, the YAML file
+(``--config`` or ``MONITORING_CONFIG``), environment variables (:class:`MonitoringEnv`),
+command-line flags (applied by the CLI, then :meth:`MonitoringConfig.validate`). Secrets
+(``SMTP_PASSWORD``, webhook URLs that embed a token) come from the environment only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from reggaeton.predlog.retention import (
-    DEFAULT_LATE_FEEDBACK_DAYS,
-    DEFAULT_RETENTION_DAYS,
-    retention_days_from_env,
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from reggaeton.predlog.retention import DEFAULT_LATE_FEEDBACK_DAYS, DEFAULT_RETENTION_DAYS
+from reggaeton.settings import EnvSettings, load_env, read_yaml, validate
+
+Correction = Literal["none", "bonferroni", "holm"]
+RetrainMode = Literal["auto", "local", "kubernetes"]
+NotifyStatus = Literal["warning", "alert"]
+PossibleDriftChannel = Literal["off", "log", "notify"]
+WHAT = "monitoring config"
+"""How error messages name this configuration."""
+CORRECTIONS = get_args(Correction)
+RETRAIN_MODES = get_args(RetrainMode)
+
+_Lower = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+"""Case-insensitive choices (``ALERT_POSSIBLE_DRIFT=Notify`` is ``notify``)."""
+_Tuple = BeforeValidator(
+    lambda v: (v,) if isinstance(v, str) else tuple(v) if isinstance(v, list) else v
 )
+"""YAML lists (and a lone string) become the tuples the monitor keeps."""
+_CommaList = BeforeValidator(
+    lambda v: tuple(s.strip() for s in v.split(",") if s.strip()) if isinstance(v, str) else v
+)
+"""``a@x.test, b@x.test`` in an environment variable: a list of addresses."""
+Strings = Annotated[tuple[str, ...], _Tuple]
 
-CORRECTIONS = ("none", "bonferroni", "holm")
-RETRAIN_MODES = ("auto", "local", "kubernetes")
-STATUSES = ("ok", "warning", "alert")
-POSSIBLE_DRIFT_CHANNELS = ("off", "log", "notify")
+
+class _Section(BaseModel):
+    """Common model settings: unknown keys are errors, YAML values are taken as they are.
+
+    Assignment is allowed (the CLI and tests adjust a loaded configuration) and not checked
+    on the spot; :meth:`MonitoringConfig.validate` checks the whole tree again.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-@dataclass
-class DriftConfig:
+class DriftConfig(_Section):
     """Data and prediction drift tests.
 
     Attributes:
         threshold: Significance level (family-wise when a correction is on). The original
             project alerted at p < 0.045.
-        correction: ``bonferroni`` (default), ``holm`` or ``none``. Without a correction,
-            14 features tested at 0.045 raise a false alarm in up to ~47% of healthy runs.
+        correction: ``bonferroni``, ``holm`` or ``none``. Without a correction, 14 features
+            tested at 0.045 raise a false alarm in up to ~47% of healthy runs.
         possible_factor: p below ``threshold * possible_factor`` (and above the threshold)
             is reported as ``possible_drift`` (informative, never alerts).
         min_samples: Fewer window records than this: drift is "insufficient data".
@@ -47,17 +70,16 @@ class DriftConfig:
             false-alarm rate per run stays at ``threshold``. 0 or 1 disables it.
     """
 
-    threshold: float = 0.045
-    correction: str = "bonferroni"
-    possible_factor: float = 3.0
-    min_samples: int = 200
-    min_expected: float = 5.0
-    prediction_status: str = "warning"
-    long_window_runs: int = 4
+    threshold: float = Field(0.045, gt=0, lt=1)
+    correction: Correction = "bonferroni"
+    possible_factor: float = Field(3.0, ge=1)
+    min_samples: int = Field(200, ge=1)
+    min_expected: float = Field(5.0, ge=0)
+    prediction_status: NotifyStatus = "warning"
+    long_window_runs: int = Field(4, ge=0)
 
 
-@dataclass
-class PerformanceConfig:
+class PerformanceConfig(_Section):
     """Live performance on records that received feedback.
 
     Attributes:
@@ -71,31 +93,29 @@ class PerformanceConfig:
             reported with their drops but follow from these).
         late_feedback_days: Ground truth arrives after the prediction, often after its
             window was monitored: a run also counts predictions made up to this many days
-            before its window whose feedback arrived during the window (0 disables). Default
-            28: the log's retention (30 days) minus a margin, both set in
+            before its window whose feedback arrived during the window (0 disables). The
+            default is the log's retention minus a margin, both set in
             :mod:`reggaeton.predlog.retention`.
     """
 
-    min_labelled: int = 50
-    min_per_class: int = 5
-    max_drop: float = 0.15
-    warn_drop: float = 0.08
-    alpha: float = 0.01
-    metrics: tuple[str, ...] = ("precision", "recall")
-    late_feedback_days: float = DEFAULT_LATE_FEEDBACK_DAYS
+    min_labelled: int = Field(50, ge=1)
+    min_per_class: int = Field(5, ge=1)
+    max_drop: float = Field(0.15, ge=0, le=1)
+    warn_drop: float = Field(0.08, ge=0, le=1)
+    alpha: float = Field(0.01, gt=0, lt=1)
+    metrics: Strings = ("precision", "recall")
+    late_feedback_days: float = Field(DEFAULT_LATE_FEEDBACK_DAYS, ge=0)
 
 
-@dataclass
-class QualityConfig:
+class QualityConfig(_Section):
     """Data quality thresholds (fractions of the window's records)."""
 
-    max_missing: float = 0.05
-    max_out_of_range: float = 0.05
-    max_invalid: float = 0.0
+    max_missing: float = Field(0.05, ge=0, le=1)
+    max_out_of_range: float = Field(0.05, ge=0, le=1)
+    max_invalid: float = Field(0.0, ge=0, le=1)
 
 
-@dataclass
-class AlertConfig:
+class AlertConfig(_Section):
     """Alert channels. The structured log line is always written.
 
     Attributes:
@@ -106,30 +126,29 @@ class AlertConfig:
             read from ``SMTP_PASSWORD`` only.
         min_status: Send webhook/email for this status and worse (``warning`` or ``alert``).
         possible_drift: What a ``possible_drift`` feature (or prediction test) does on its own,
-            whatever the status: ``off`` (default: shown in the summary, CLI and report only),
-            ``log`` (also a ``possible_drift`` WARNING line on the outcome logger) or
-            ``notify`` (that line, and the webhook/email even below ``min_status``).
+            whatever the status: ``off`` (shown in the summary, CLI and report only), ``log``
+            (also a ``possible_drift`` WARNING line on the outcome logger) or ``notify``
+            (that line, and the webhook/email even below ``min_status``).
             ``ALERT_POSSIBLE_DRIFT`` in the environment.
         timeout_s: Network timeout per attempt.
         retries: Extra attempts after a failed delivery.
     """
 
-    webhook_url: str = ""
-    email_to: tuple[str, ...] = ()
+    webhook_url: str = Field("", repr=False)
+    email_to: Strings = ()
     email_from: str = "reggaeton-monitor@localhost"
     smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     smtp_starttls: bool = False
     smtp_user: str = ""
-    smtp_password: str = field(default="", repr=False)
-    min_status: str = "warning"
-    possible_drift: str = "off"
-    timeout_s: float = 5.0
-    retries: int = 1
+    smtp_password: str = Field("", repr=False)
+    min_status: NotifyStatus = "warning"
+    possible_drift: Annotated[PossibleDriftChannel, _Lower] = "off"
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(1, ge=0)
 
 
-@dataclass
-class RetrainConfig:
+class RetrainConfig(_Section):
     """Automatic retraining when the status is ``alert``.
 
     Attributes:
@@ -148,17 +167,16 @@ class RetrainConfig:
     """
 
     enabled: bool = False
-    mode: str = "auto"
+    mode: RetrainMode = "auto"
     training_config: str | None = None
-    training_overrides: tuple[str, ...] = ()
+    training_overrides: Strings = ()
     include_feedback: bool = True
     namespace: str = "default"
     cronjob: str = "reggaeton-train"
-    cooldown_hours: float = 6.0
+    cooldown_hours: float = Field(6.0, ge=0)
 
 
-@dataclass
-class MonitoringConfig:
+class MonitoringConfig(_Section):
     """Everything the monitoring job needs.
 
     Attributes:
@@ -176,130 +194,126 @@ class MonitoringConfig:
             must fit inside it, or late labels would be looked for among pruned predictions.
     """
 
-    store_uri: str | None = None
+    store_uri: str | None = Field(None, repr=False)
     bentoml_home: str | None = None
     model_tag: str | None = None
     reports_dir: str = "reports"
     state_dir: str = "var/monitoring"
-    max_window_hours: float = 24.0
-    chunk_size: int = 50_000
+    max_window_hours: float = Field(24.0, gt=0)
+    chunk_size: int = Field(50_000, ge=100)
     mlflow_tracking_uri: str | None = None
-    retention_days: float = DEFAULT_RETENTION_DAYS
-    drift: DriftConfig = field(default_factory=DriftConfig)
-    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    alerts: AlertConfig = field(default_factory=AlertConfig)
-    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    retention_days: float = Field(DEFAULT_RETENTION_DAYS, ge=0)
+    drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    quality: QualityConfig = QualityConfig()
+    alerts: AlertConfig = AlertConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
-    def validate(self) -> MonitoringConfig:
-        """Check values, raising ``ValueError`` naming the bad field; returns self."""
-        checks = [
-            ("drift.threshold", 0 < self.drift.threshold < 1, "must be in (0, 1)"),
-            ("drift.correction", self.drift.correction in CORRECTIONS, f"one of {CORRECTIONS}"),
-            ("drift.prediction_status", self.drift.prediction_status in STATUSES[1:],
-             "warning or alert"),
-            ("drift.min_samples", self.drift.min_samples >= 1, "must be >= 1"),
-            ("drift.long_window_runs", self.drift.long_window_runs >= 0, "must be >= 0"),
-            ("performance.min_labelled", self.performance.min_labelled >= 1, "must be >= 1"),
-            ("alerts.min_status", self.alerts.min_status in STATUSES[1:], "warning or alert"),
-            ("alerts.possible_drift", self.alerts.possible_drift in POSSIBLE_DRIFT_CHANNELS,
-             f"one of {POSSIBLE_DRIFT_CHANNELS}"),
-            ("retrain.mode", self.retrain.mode in RETRAIN_MODES, f"one of {RETRAIN_MODES}"),
-            ("max_window_hours", self.max_window_hours > 0, "must be > 0"),
-            ("chunk_size", self.chunk_size >= 100, "must be >= 100"),
-            ("performance.late_feedback_days", self.retention_days <= 0
-             or self.performance.late_feedback_days + self.max_window_hours / 24
-             <= self.retention_days, f"plus max_window_hours must fit in the log's retention "
-             f"({self.retention_days:g} days, PREDICTION_LOG_RETENTION_DAYS)"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"monitoring config {name}: {rule}")
+    @model_validator(mode="after")
+    def _late_feedback_fits_retention(self) -> MonitoringConfig:
+        """Late labels are looked for among logged predictions, so those must still be kept."""
+        look_back = self.performance.late_feedback_days + self.max_window_hours / 24
+        if self.retention_days > 0 and look_back > self.retention_days:
+            raise ValueError(
+                "performance.late_feedback_days plus max_window_hours must fit in the log's "
+                f"retention ({self.retention_days:g} days, PREDICTION_LOG_RETENTION_DAYS)"
+            )
         return self
 
+    def validate(self) -> MonitoringConfig:
+        """Check the whole tree again after assignments (CLI flags); returns the checked copy.
 
-def _apply(obj: Any, values: Mapping[str, Any], prefix: str = "") -> None:
-    """Set dataclass fields from a nested mapping, rejecting unknown keys."""
-    known = {f.name: f for f in dataclasses.fields(obj)}
-    for key, value in values.items():
-        if key not in known:
-            raise ValueError(f"monitoring config: unknown key '{prefix}{key}'")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, Mapping):
-                raise ValueError(f"monitoring config {prefix}{key}: must be a mapping")
-            _apply(current, value, f"{prefix}{key}.")
-        elif isinstance(current, tuple):
-            setattr(obj, key, tuple(value if isinstance(value, list | tuple) else [value]))
-        else:
-            setattr(obj, key, value)
+        Raises:
+            ConfigError: a ``ValueError`` naming each bad field and its problem.
+        """
+        return validate(MonitoringConfig, self.model_dump(), WHAT)
 
 
-ENV_KEYS = {
-    "PREDICTION_STORE_URI": ("store_uri",),
-    "BENTOML_HOME": ("bentoml_home",),
-    "MODEL_TAG": ("model_tag",),
-    "MLFLOW_TRACKING_URI": ("mlflow_tracking_uri",),
-    "MONITORING_REPORTS_DIR": ("reports_dir",),
-    "MONITORING_STATE_DIR": ("state_dir",),
-    "MONITORING_AUTO_RETRAIN": ("retrain", "enabled"),
-    "RETRAIN_MODE": ("retrain", "mode"),
-    "POD_NAMESPACE": ("retrain", "namespace"),
-    "ALERT_WEBHOOK_URL": ("alerts", "webhook_url"),
-    "ALERT_EMAIL_TO": ("alerts", "email_to"),
-    "ALERT_EMAIL_FROM": ("alerts", "email_from"),
-    "SMTP_HOST": ("alerts", "smtp_host"),
-    "SMTP_PORT": ("alerts", "smtp_port"),
-    "SMTP_STARTTLS": ("alerts", "smtp_starttls"),
-    "SMTP_USER": ("alerts", "smtp_user"),
-    "SMTP_PASSWORD": ("alerts", "smtp_password"),
-    "ALERT_POSSIBLE_DRIFT": ("alerts", "possible_drift"),
-    "RETRAIN_NAMESPACE": ("retrain", "namespace"),
-    "RETRAIN_CRONJOB": ("retrain", "cronjob"),
-    "RETRAIN_COOLDOWN_HOURS": ("retrain", "cooldown_hours"),
-    "PREDICTION_LOG_RETENTION_DAYS": ("retention_days",),
-}
+class MonitoringEnv(EnvSettings):
+    """The environment variables that override the YAML file.
+
+    A field's name is the dotted path of the value it overrides, with ``__`` for the dot; its
+    default None means "not set". Values are parsed from text here (``SMTP_PORT=2525``,
+    ``MONITORING_AUTO_RETRAIN=true``, ``ALERT_EMAIL_TO=a@x, b@x``), and the choices and
+    ranges are checked by :class:`MonitoringConfig`, once, whatever the source.
+    """
+
+    config_file: str | None = Field(None, validation_alias="MONITORING_CONFIG")
+    store_uri: str | None = Field(None, validation_alias="PREDICTION_STORE_URI", repr=False)
+    bentoml_home: str | None = Field(None, validation_alias="BENTOML_HOME")
+    model_tag: str | None = Field(None, validation_alias="MODEL_TAG")
+    mlflow_tracking_uri: str | None = Field(None, validation_alias="MLFLOW_TRACKING_URI")
+    reports_dir: str | None = Field(None, validation_alias="MONITORING_REPORTS_DIR")
+    state_dir: str | None = Field(None, validation_alias="MONITORING_STATE_DIR")
+    retention_days: float | None = Field(None, validation_alias="PREDICTION_LOG_RETENTION_DAYS")
+    retrain__enabled: bool | None = Field(None, validation_alias="MONITORING_AUTO_RETRAIN")
+    retrain__mode: str | None = Field(None, validation_alias="RETRAIN_MODE")
+    retrain__namespace: str | None = Field(
+        None, validation_alias=AliasChoices("RETRAIN_NAMESPACE", "POD_NAMESPACE")
+    )
+    retrain__cronjob: str | None = Field(None, validation_alias="RETRAIN_CRONJOB")
+    retrain__cooldown_hours: float | None = Field(None, validation_alias="RETRAIN_COOLDOWN_HOURS")
+    alerts__webhook_url: str | None = Field(None, validation_alias="ALERT_WEBHOOK_URL", repr=False)
+    alerts__email_to: Annotated[tuple[str, ...], _CommaList] | None = Field(
+        None, validation_alias="ALERT_EMAIL_TO"
+    )
+    alerts__email_from: str | None = Field(None, validation_alias="ALERT_EMAIL_FROM")
+    alerts__smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    alerts__smtp_port: int | None = Field(None, validation_alias="SMTP_PORT")
+    alerts__smtp_starttls: bool | None = Field(None, validation_alias="SMTP_STARTTLS")
+    alerts__smtp_user: str | None = Field(None, validation_alias="SMTP_USER")
+    alerts__smtp_password: str | None = Field(None, validation_alias="SMTP_PASSWORD", repr=False)
+    alerts__possible_drift: str | None = Field(None, validation_alias="ALERT_POSSIBLE_DRIFT")
+
+    def origins(self) -> dict[str, str]:
+        """Dotted field -> variable, for the variables that are set (named in error messages)."""
+        found = {}
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            if name != "config_file" and getattr(self, name) is not None:
+                label = "/".join(alias.choices) if isinstance(alias, AliasChoices) else alias
+                found[name.replace("__", ".")] = str(label)
+        return found
+
+    def overrides(self) -> dict[str, Any]:
+        """The variables that are set, as a nested mapping shaped like the YAML file."""
+        nested: dict[str, Any] = {}
+        for name, value in self.model_dump(exclude_none=True, exclude={"config_file"}).items():
+            *sections, key = name.split("__")
+            node = nested
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = value
+        return nested
 
 
-def load_config(path: str | Path | None = None,
-                environ: Mapping[str, str] | None = None) -> MonitoringConfig:
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top``'s values laid over it, section by section."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = (
+            _merge(below, value)
+            if isinstance(below, dict) and isinstance(value, Mapping)
+            else value
+        )
+    return merged
+
+
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> MonitoringConfig:
     """Build the configuration from defaults, an optional YAML file and the environment.
 
     Args:
-        path: YAML file whose keys mirror :class:`MonitoringConfig` (nested sections).
-        environ: Environment (default ``os.environ``); see :data:`ENV_KEYS`.
+        path: YAML file whose keys mirror :class:`MonitoringConfig` (nested sections);
+            None: ``MONITORING_CONFIG``, or no file.
+        environ: Environment (default: the process environment); see :class:`MonitoringEnv`.
 
     Raises:
-        ValueError: naming an unknown key or a bad value.
+        ConfigError: a ``ValueError`` naming each unknown key or bad value and its problem.
     """
-    env = os.environ if environ is None else environ
-    config = MonitoringConfig()
-    path = path or env.get("MONITORING_CONFIG")
-    if path:
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, Mapping):
-            raise ValueError(f"monitoring config {path}: top level must be a mapping")
-        _apply(config, data)
-    for var, keys in ENV_KEYS.items():
-        value: Any = env.get(var)
-        if not value:
-            continue
-        target: Any = config
-        for key in keys[:-1]:
-            target = getattr(target, key)
-        if keys[-1] == "email_to":
-            value = tuple(v.strip() for v in value.split(",") if v.strip())
-        elif keys[-1] in ("enabled", "smtp_starttls"):
-            value = value.strip().lower() in ("1", "true", "yes", "on")
-        elif keys[-1] == "possible_drift":
-            value = value.strip().lower()
-        elif keys[-1] == "smtp_port":
-            value = int(value)
-        elif keys[-1] == "cooldown_hours":
-            value = float(value)
-        elif keys[-1] == "retention_days":
-            value = retention_days_from_env(env)
-        setattr(target, keys[-1], value)
-    return config.validate()
+    env = load_env(MonitoringEnv, os.environ if environ is None else environ)
+    file = path or env.config_file
+    raw = read_yaml(file, WHAT) if file else {}
+    return validate(MonitoringConfig, _merge(raw, env.overrides()), WHAT, env.origins())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -77,7 +77,10 @@ def load_env(settings: type[S], environ: Mapping[str, str], what: str = "environ
     Raises:
         ConfigError: naming each bad variable and its problem.
     """
-    names = [f.validation_alias for f in settings.model_fields.values()]
+    names = []
+    for field in settings.model_fields.values():
+        alias = field.validation_alias
+        names += alias.choices if isinstance(alias, AliasChoices) else [alias]
     values = {n: environ[n] for n in names if isinstance(n, str) and environ.get(n, "").strip()}
     try:
         return settings(**values)
@@ -111,15 +114,33 @@ class EnvSettings(BaseSettings):
         return (init_settings,)
 
 
-def validate(model: type[BaseModel], values: Mapping[str, Any], what: str = "config") -> Any:
-    """``model.model_validate(values)`` with errors turned into one :class:`ConfigError`."""
+def validate(
+    model: type[BaseModel],
+    values: Mapping[str, Any],
+    what: str = "config",
+    origins: Mapping[str, str] | None = None,
+) -> Any:
+    """``model.model_validate(values)`` with errors turned into one :class:`ConfigError`.
+
+    Args:
+        model: The model (tree) to build.
+        values: Raw values, e.g. a YAML mapping with overrides applied.
+        what: How messages name the configuration (``unknown {what} key ...``).
+        origins: Dotted field name -> where its value came from (an environment variable),
+            added to that field's message so the user knows what to fix.
+    """
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, model, what)) from None
+        raise ConfigError(describe(exc, model, what, origins)) from None
 
 
-def describe(exc: ValidationError, model: type[BaseModel], what: str = "config") -> str:
+def describe(
+    exc: ValidationError,
+    model: type[BaseModel],
+    what: str = "config",
+    origins: Mapping[str, str] | None = None,
+) -> str:
     """One line per error: the dotted field (or variable) name, then the problem and value."""
     lines = []
     for error in exc.errors(include_url=False):
@@ -127,12 +148,14 @@ def describe(exc: ValidationError, model: type[BaseModel], what: str = "config")
         if error["type"] == "extra_forbidden":
             section, known = _known_fields(model, error["loc"][:-1])
             lines.append(f"unknown {what} key {loc} (known under {section}: {', '.join(known)})")
-        elif error["type"] in ("value_error", "assertion_error"):
-            message = str(error["ctx"]["error"])
-            lines.append(f"{loc}: {message}" if loc else message)
+            continue
+        if error["type"] in ("value_error", "assertion_error"):
+            problem = str(error["ctx"]["error"])
         else:
-            problem = error["msg"][0].lower() + error["msg"][1:]
-            lines.append(f"{loc}: {problem}, got {error['input']!r}")
+            problem = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        origin = (origins or {}).get(loc)
+        name = f"{loc} ({origin})" if origin else loc
+        lines.append(f"{name}: {problem}" if name else problem)
     return "; ".join(lines)
 
 

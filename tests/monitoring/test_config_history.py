@@ -1,4 +1,4 @@
-"""Configuration precedence and errors; merging stored run profiles; the MongoDB backend."""
+"""Window resolution; merging stored run profiles; the MongoDB backend."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.config import load_config
 from monitoring.history import merged_profile, merged_stored_profile, stored_profiles
 from monitoring.monitor import run
 from monitoring.simulate import simulate
@@ -19,36 +18,12 @@ from reggaeton.predlog.factory import open_store
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def test_yaml_then_env_overrides(tmp_path) -> None:
-    path = tmp_path / "monitor.yaml"
-    path.write_text("drift: {threshold: 0.01, correction: holm}\nalerts: {min_status: alert}\n"
-                    "reports_dir: out\n")
-    cfg = load_config(path, {"ALERT_EMAIL_TO": "a@x.test, b@x.test", "SMTP_PORT": "2525",
-                             "POD_NAMESPACE": "ml", "MONITORING_AUTO_RETRAIN": "true"})
-    assert (cfg.drift.threshold, cfg.drift.correction, cfg.reports_dir) == (0.01, "holm", "out")
-    assert cfg.alerts.email_to == ("a@x.test", "b@x.test") and cfg.alerts.smtp_port == 2525
-    assert cfg.retrain.namespace == "ml" and cfg.retrain.enabled
-    assert load_config(None, {"POD_NAMESPACE": "ml", "RETRAIN_NAMESPACE": "jobs"}
-                       ).retrain.namespace == "jobs"
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("drift: {threshold: 2}", "drift.threshold"),
-    ("drift: {tests: 1}", "unknown key 'drift.tests'"),
-    ("retrain: {mode: cloud}", "retrain.mode"),
-])
-def test_bad_config_names_the_field(tmp_path, text, message) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message):
-        load_config(path, {})
-
-
 def test_resolve_window() -> None:
     prev = NOW - timedelta(hours=2)
     assert resolve_window(None, NOW, None, prev, 24) == (prev, NOW)
     assert resolve_window(None, NOW, None, NOW - timedelta(days=3), 24)[0] == NOW - timedelta(
-        hours=24)
+        hours=24
+    )
     assert resolve_window(None, NOW, None, NOW, 24) == (NOW, NOW)  # nothing new
     assert resolve_window(None, NOW, timedelta(days=7), prev, 24)[0] == NOW - timedelta(days=7)
     with pytest.raises(ValueError, match="since"):
@@ -60,10 +35,19 @@ def test_runs_on_mongodb_backend_and_profiles_merge(registry, config, repo_root)
     store = open_store("mongomock://monitor-test/reggaeton")
     for hour in (3, 1):  # two windows, two runs
         end = NOW - timedelta(hours=hour - 1)
-        simulate(store, registry, n=600, seed=hour, start=end - timedelta(hours=1), end=end,
-                 feedback=0.5, data_dir=repo_root / "data")
-        summary = run(config, store, registry, now=end, until=end, window=timedelta(hours=1),
-                      progress=None)
+        simulate(
+            store,
+            registry,
+            n=600,
+            seed=hour,
+            start=end - timedelta(hours=1),
+            end=end,
+            feedback=0.5,
+            data_dir=repo_root / "data",
+        )
+        summary = run(
+            config, store, registry, now=end, until=end, window=timedelta(hours=1), progress=None
+        )
         assert summary["status"] == "ok" and summary["window"]["rows"] == 600
         assert summary["n_labelled"] > 200 and summary["performance_metrics"]["f1"] > 0
     assert len(store.monitoring_runs()) == 2
