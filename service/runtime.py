@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reggaeton.predlog.base import PredictionRecord
+from reggaeton.predlog.base import PredictionBatch
 from reggaeton.registry import ModelLoadError, Registry
 from service.commits import CommitWatch
 from service.config import ServiceConfig
@@ -25,7 +25,7 @@ from service.feedback import FeedbackDesk
 from service.inference import Predictor, load_predictor, result_rows
 from service.metrics import ServiceMetrics
 from service.retention import Pruner
-from service.validation import logged_features
+from service.validation import COLUMNS
 from service.writer import PredictionWriter
 
 logger = logging.getLogger("reggaeton.service")
@@ -252,12 +252,10 @@ class Runtime:
         latency_ms = (time.perf_counter() - job.started) * 1000.0
         now = datetime.now(UTC)
         tag = predictor.tag
-        records = [
-            PredictionRecord(rid, tag, feats, p, lab, latency_ms, job.source, now)
-            for rid, feats, p, lab in zip(ids, logged_features(job.songs, job.validated),
-                                          proba.tolist(), labels.tolist(), strict=True)
-        ]
-        job.ticket = self.writer.submit_ticketed(records)[1]
+        # One columnar entry per request (not one object per row): see PredictionBatch.
+        batch = PredictionBatch(ids, tag, COLUMNS, job.validated, proba, labels, latency_ms,
+                                job.source, now)
+        job.ticket = self.writer.submit_ticketed(batch)[1]
         self.metrics.observe(proba, labels, job.source)
         return results
 

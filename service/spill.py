@@ -1,8 +1,14 @@
-"""Append-only spill file of prediction records waiting for the store, and its replay.
+"""Append-only spill file of predictions waiting for the store, and the one replay loop.
 
-Format: JSON lines, one :meth:`PredictionRecord.to_dict` per line, appended with ``fsync``.
-Lines are replayed in file order; a line that does not parse (a write cut short by a crash) is
-skipped and counted. The file is truncated only after every line has reached the store.
+Format: JSON lines, one log entry per line, appended with ``fsync``: a request's
+:class:`~reggaeton.predlog.base.PredictionBatch` (``"kind": "batch"``, columns as arrays; an
+absent feature is ``null``) or a :class:`~reggaeton.predlog.base.PredictionRecord` (the only
+kind before batches, so older files replay unchanged). Lines are replayed in file order; a
+line that does not parse (a write cut short by a crash) is skipped and counted. The file is
+truncated only after every line has reached the store.
+
+:func:`replay` is the one loop that sends a spill to a store: the writer thread runs it
+(between chunks it writes its queue) and so does the operators' CLI (:func:`main`).
 """
 
 from __future__ import annotations
@@ -12,23 +18,28 @@ import json
 import logging
 import math
 import os
-import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pymongo.errors import BulkWriteError, DocumentTooLarge, InvalidDocument, WriteError
 
-from reggaeton.predlog.base import PredictionRecord, PredictionStore
+from reggaeton.predlog.base import (
+    LogEntry,
+    PredictionBatch,
+    PredictionStore,
+    RecordRejected,
+    entry_from_dict,
+    entry_rows,
+)
 
 log = logging.getLogger(__name__)
 
-DATA_ERRORS = (ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
-               BulkWriteError, WriteError, DocumentTooLarge, InvalidDocument)
-"""Errors that say "this record is bad", as opposed to "the store is unavailable"."""
+DATA_ERRORS = (RecordRejected, ValueError, TypeError)
+"""Errors that say "this record is bad", as opposed to "the store is unavailable" (every
+backend raises :class:`~reggaeton.predlog.base.RecordRejected` for a row it refuses)."""
 
 
 def _finite(value: Any) -> bool:
@@ -43,27 +54,49 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
-def write_or_reject(store: PredictionStore, records: Sequence[PredictionRecord]
-                    ) -> tuple[int, list[PredictionRecord]]:
-    """``write_many``, isolating records the store refuses (so one bad record cannot block
-    the log forever).
+def rows_of(entries: Sequence[LogEntry]) -> int:
+    """Predictions held by ``entries``."""
+    return sum(map(entry_rows, entries))
+
+
+def write_entries(store: PredictionStore, entries: Sequence[LogEntry]) -> int:
+    """Write batches with one ``write_batches`` and records with one ``write_many``.
 
     Returns:
-        (records newly inserted, records refused for their content).
+        Rows newly inserted.
+    """
+    batches = [e for e in entries if isinstance(e, PredictionBatch)]
+    records = [e for e in entries if not isinstance(e, PredictionBatch)]
+    inserted = store.write_batches(batches) if batches else 0
+    return inserted + (store.write_many(records) if records else 0)
+
+
+def write_or_reject(
+    store: PredictionStore, entries: Sequence[LogEntry]
+) -> tuple[int, list[LogEntry]]:
+    """:func:`write_entries`, isolating the rows the store refuses (so one bad row cannot
+    block the log forever): a refused call is retried entry by entry, and a refused batch row
+    by row, so only the bad rows are set aside.
+
+    Returns:
+        (rows newly inserted, entries refused for their content).
 
     Raises:
         Exception: any error other than :data:`DATA_ERRORS` (the store is unavailable);
-            records before the failure may have been stored, which a retry skips.
+            rows before the failure may have been stored, which a retry skips.
     """
     try:
-        return store.write_many(records), []
+        return write_entries(store, entries), []
     except DATA_ERRORS as exc:
-        if len(records) == 1:
-            log.error("prediction log: record %s refused: %s", records[0].request_id, exc)
-            return 0, list(records)
+        if len(entries) == 1:
+            entry = entries[0]
+            if isinstance(entry, PredictionBatch):
+                return write_or_reject(store, entry.records())
+            log.error("prediction log: record %s refused: %s", entry.request_id, exc)
+            return 0, [entry]
     inserted, rejected = 0, []
-    for record in records:
-        n, bad = write_or_reject(store, [record])
+    for entry in entries:
+        n, bad = write_or_reject(store, [entry])
         inserted += n
         rejected += bad
     return inserted, rejected
@@ -74,16 +107,20 @@ class ReplayResult:
     """Outcome of :func:`replay`.
 
     Attributes:
-        records: Records sent to the store (duplicates included).
-        inserted: Records the store did not have yet.
+        offset: Bytes of the file already sent (a failed replay resumes there).
+        records: Rows sent to the store (duplicates included).
+        inserted: Rows the store did not have yet.
         corrupt: Unreadable lines skipped (lost).
-        rejected: Records the store refused, moved to :func:`rejected_path`.
+        rejected: Rows the store refused, moved to :func:`rejected_path`.
+        truncated: Whether the pass ended by emptying the file.
     """
 
+    offset: int = 0
     records: int = 0
     inserted: int = 0
     corrupt: int = 0
     rejected: int = 0
+    truncated: bool = False
 
 
 def rejected_path(spill_path: Path) -> Path:
@@ -115,36 +152,41 @@ class SpillFile:
             return 0
 
     @staticmethod
-    def encode(records: Sequence[PredictionRecord]) -> bytes:
+    def encode(records: Sequence[LogEntry]) -> bytes:
         """The JSON lines :meth:`append` writes for ``records`` (encode outside any lock).
 
-        orjson (about 10x the standard library); a record holding a non-finite float, which
-        orjson would write as ``null``, goes through ``json.dumps`` (``NaN``) so that it
-        reads back unchanged.
+        orjson (about 10x the standard library). A batch always goes through orjson: its NaN
+        (an absent feature, or a probability the store will refuse) is written ``null`` and
+        reads back as NaN. A record holding a non-finite float, which orjson would write as
+        ``null``, goes through ``json.dumps`` (``NaN``) so that it reads back unchanged.
         """
         lines = []
         for r in records:
             doc = r.to_dict()
-            finite = (type(r.probability) is float and math.isfinite(r.probability)
-                      and all(map(_finite, r.features.values())))
+            finite = isinstance(r, PredictionBatch) or (
+                type(r.probability) is float
+                and math.isfinite(r.probability)
+                and all(map(_finite, r.features.values()))
+            )
             try:
-                lines.append(orjson.dumps(doc) if finite else
-                             json.dumps(doc, separators=(",", ":")).encode())
+                lines.append(
+                    orjson.dumps(doc) if finite else json.dumps(doc, separators=(",", ":")).encode()
+                )
             except TypeError:  # a value neither knows: keep its text rather than lose it
                 lines.append(json.dumps(doc, separators=(",", ":"), default=str).encode())
         lines.append(b"")
         return b"\n".join(lines)
 
-    def append(self, records: Sequence[PredictionRecord], encoded: bytes | None = None) -> int:
-        """Append records and flush them to disk (thread-safe: appends never interleave).
+    def append(self, records: Sequence[LogEntry], encoded: bytes | None = None) -> int:
+        """Append entries and flush them to disk (thread-safe: appends never interleave).
 
         Args:
-            records: The records.
+            records: The entries (records or batches).
             encoded: ``encode(records)``, when the caller already has it.
 
         Returns:
-            How many records were written: all, or under ``max_bytes`` the longest prefix
-            that fits (the caller counts the rest as lost).
+            How many rows were written: all, or under ``max_bytes`` those of the longest
+            prefix of entries that fits (the caller counts the rest as lost).
 
         Raises:
             OSError: when the disk is full or the file cannot be written.
@@ -166,28 +208,29 @@ class SpillFile:
                 fh.flush()
                 if self.fsync:
                     os.fsync(fh.fileno())
-        return n
+        return rows_of(records[:n])
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:
             fh.seek(-1, os.SEEK_END)
             return fh.read(1) == b"\n"
 
-    def read(self, offset: int, max_records: int) -> tuple[list[PredictionRecord], int, int]:
-        """Read up to ``max_records`` records starting at byte ``offset``.
+    def read(self, offset: int, max_records: int) -> tuple[list[LogEntry], int, int]:
+        """Read entries holding up to about ``max_records`` rows from byte ``offset`` (at
+        least one entry, so a batch larger than that is read whole).
 
         Returns:
-            (records, offset after them, number of unreadable lines skipped).
+            (entries, offset after them, number of unreadable lines skipped).
         """
-        records: list[PredictionRecord] = []
-        corrupt = 0
+        records: list[LogEntry] = []
+        rows = corrupt = 0
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             return records, offset, 0
         with fh:
             fh.seek(offset)
-            while len(records) < max_records:
+            while rows < max_records:
                 line = fh.readline()
                 if not line:
                     break
@@ -195,11 +238,12 @@ class SpillFile:
                 if not line.strip():
                     continue
                 try:
-                    records.append(PredictionRecord.from_dict(_loads(line)))
-                except (ValueError, TypeError, AttributeError) as exc:
+                    entry = entry_from_dict(_loads(line))
+                    records.append(entry)
+                    rows += entry_rows(entry)
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
                     corrupt += 1
-                    log.error("spill %s: unreadable line skipped (record lost): %s",
-                              self.path, exc)
+                    log.error("spill %s: unreadable line skipped (record lost): %s", self.path, exc)
         return records, offset, corrupt
 
     def truncate(self, expected_size: int | None = None) -> bool:
@@ -238,42 +282,63 @@ def _prefix(data: bytes, room: int) -> tuple[bytes, int]:
     return b"".join(line + b"\n" for line in kept), len(kept)
 
 
-def replay(spill: SpillFile, store: PredictionStore, batch_size: int = 1000,
-           truncate: bool = True) -> ReplayResult:
-    """Send every spilled record to ``store`` in file order, then empty the file.
+def replay(
+    spill: SpillFile,
+    write: Callable[[list[LogEntry]], int],
+    result: ReplayResult,
+    batch_rows: int = 1000,
+    finish: Callable[[int], bool] | None = None,
+    between: Callable[[], None] | None = None,
+) -> ReplayResult:
+    """Send a spill file's entries to the store in file order, from ``result.offset``.
 
-    Safe to repeat: ``write_many`` skips request_ids already stored, so a replay interrupted
-    by an error can simply be run again. The file is left untouched on error.
+    The one replay loop, for the writer thread and the CLI. Safe to repeat: stores skip
+    request_ids already stored, so a replay interrupted by an error is simply run again from
+    ``result.offset`` (updated after every chunk that reached the store).
+
+    Args:
+        spill: The file.
+        write: Stores a chunk of entries, returns the rows newly inserted (raises when the
+            store is unavailable; sets refused rows aside itself).
+        result: Updated in place (also when ``write`` raises).
+        batch_rows: Rows per chunk.
+        finish: Called with the end offset once everything was sent; returns True once the
+            file is emptied, False when it grew meanwhile (the loop then goes on). Default:
+            truncate if the size is still that offset. ``lambda _: True`` keeps the file.
+        between: Called after every chunk (the writer writes its queue there).
 
     Raises:
-        Exception: whatever the store raises; nothing is truncated then.
+        Exception: whatever ``write`` raises; nothing is truncated then.
     """
-    result = ReplayResult()
-    offset = 0
+    if finish is None:
+
+        def finish(end: int) -> bool:
+            return spill.truncate(expected_size=end)
+
     while True:
-        records, offset, corrupt = spill.read(offset, batch_size)
-        result.corrupt += corrupt
-        if not records:
-            if offset >= spill.size():
-                break
+        entries, offset, corrupt = spill.read(result.offset, batch_rows)
+        if not entries and not corrupt and offset >= spill.size():
+            if finish(offset):
+                result.offset, result.truncated = 0, True
+                return result
+            result.offset = offset
             continue
-        inserted, rejected = write_or_reject(store, records)
-        if rejected:
-            SpillFile(rejected_path(spill.path)).append(rejected)
-        result.inserted += inserted
-        result.records += len(records)
-        result.rejected += len(rejected)
-    if truncate:
-        spill.truncate()
-    return result
+        if entries:
+            result.inserted += write(entries)
+            result.records += rows_of(entries)
+        result.corrupt += corrupt
+        result.offset = offset  # what precedes is in the store: never resent
+        if between is not None:
+            between()
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: ``python -m service.writer replay --spill FILE --store URI [--keep]``."""
     from reggaeton.predlog.factory import open_store
 
-    parser = argparse.ArgumentParser(prog="python -m service.writer",
-                                     description="Prediction-log writer tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m service.writer", description="Prediction-log writer tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("replay", help="replay a spill file into a store, then empty it")
     rep.add_argument("--spill", type=Path, required=True, help="spill file (JSON lines)")
@@ -287,13 +352,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.spill}: nothing to replay")
         return 0
     store = open_store(args.store)
+    rejects = SpillFile(rejected_path(args.spill))
+    result = ReplayResult()
+
+    def write(entries: list[LogEntry]) -> int:
+        inserted, rejected = write_or_reject(store, entries)
+        if rejected:
+            result.rejected += rejects.append(rejected)
+        return inserted
+
     try:
-        result = replay(spill, store, args.batch_size, truncate=not args.keep)
+        replay(
+            spill, write, result, args.batch_size, finish=(lambda _end: True) if args.keep else None
+        )
     finally:
         store.close()
-    print(f"replayed {result.records} records from {args.spill} into {args.store}: "
-          f"{result.inserted} new, {result.records - result.inserted} already stored, "
-          f"{result.corrupt} unreadable lines skipped, {result.rejected} refused by the store "
-          f"(kept in {rejected_path(args.spill)})"
-          + ("" if args.keep else "; spill file emptied"))
+    print(
+        f"replayed {result.records} records from {args.spill} into {args.store}: "
+        f"{result.inserted} new, {result.records - result.inserted} already stored, "
+        f"{result.corrupt} unreadable lines skipped, {result.rejected} refused by the store "
+        f"(kept in {rejected_path(args.spill)})" + ("" if args.keep else "; spill file emptied")
+    )
     return 0

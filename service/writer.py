@@ -1,15 +1,18 @@
 """Background prediction-log writer: a prediction never waits for, or fails because of, the store.
 
-``submit`` appends to a bounded in-memory queue (a lock and a deque append). One background
-thread drains it in batches (``batch_size`` records or every ``flush_interval`` seconds) into
-the store with the idempotent ``write_many``; when the queue is backlogged it takes up to
-``max_batch`` records at once (default 10 x ``batch_size``), so the per-transaction cost is
+``submit_ticketed`` appends one request's :class:`~reggaeton.predlog.base.PredictionBatch` (its
+predictions as arrays: one object per request, not per row) or some records to a bounded
+in-memory queue (a lock and a deque append). One background thread drains it in batches
+(``batch_size`` rows or every ``flush_interval`` seconds) into the store with the idempotent
+``write_batches`` (one transaction, columns bound as they are); when the queue is backlogged it
+takes up to ``max_batch`` rows at once (default 10 x ``batch_size``), so the per-transaction cost is
 spread over more records exactly when the store falls behind. When a write fails, the batch
 goes to an append-only spill file (JSON lines, fsync'd); while the spill holds records, newer
 batches are appended behind them, so order is kept. The thread probes the store with ``ping``
-(exponential backoff) and, once it answers, replays the spill in file order and truncates it
-only after a complete replay (re-sent records are skipped by ``write_many``, so there are no
-duplicates).
+(exponential backoff) and, once it answers, replays the spill in file order with
+:func:`service.spill.replay` (the same loop as the operators' CLI) and truncates it only after a
+complete replay (re-sent rows are skipped by the store, so there are no duplicates). Counts
+(``max_queue``, tickets, stats) are in rows.
 
 Delivery guarantee (the deliberate choice): a record is acknowledged once it is in memory.
 Whatever the store does, it ends up in the store, in the spill file (durable, replayed later),
@@ -41,9 +44,23 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from reggaeton.predlog.base import PredictionRecord, PredictionStore
+from reggaeton.predlog.base import (
+    LogEntry,
+    PredictionBatch,
+    PredictionRecord,
+    PredictionStore,
+    entry_rows,
+)
 from service.retention import Pruner
-from service.spill import SpillFile, main, rejected_path, write_or_reject
+from service.spill import (
+    ReplayResult,
+    SpillFile,
+    main,
+    rejected_path,
+    replay,
+    rows_of,
+    write_or_reject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +77,9 @@ class PredictionWriter:
             down at start) and again after a failed open.
         spill_path: Spill file (JSON lines), e.g. ``var/spill/predictions.jsonl``. Records the
             store refuses for their content go to ``<spill_path>.rejected.jsonl``.
-        max_queue: Records held in memory at most; more are dropped (counted, logged).
-        batch_size: Records per ``write_many`` in steady state (a full batch wakes the thread).
-        max_batch: Records per ``write_many`` at most when the queue is backlogged (default
+        max_queue: Rows held in memory at most; more go to the spill file from the caller.
+        batch_size: Rows per store write in steady state (a full batch wakes the thread).
+        max_batch: Rows per store write at most when the queue is backlogged (default
             ``10 * batch_size``).
         flush_interval: Seconds a partial batch may wait before it is written.
         backoff: (first, max) seconds between store probes after a failure (doubling).
@@ -76,24 +93,36 @@ class PredictionWriter:
             on an emptyDir that a deletion removes, so this is the last chance of its records.
     """
 
-    def __init__(self, store_factory: Callable[[], PredictionStore], spill_path: Path,
-                 max_queue: int = 100_000, batch_size: int = 500, flush_interval: float = 0.2,
-                 backoff: tuple[float, float] = (0.5, 30.0), fsync_spill: bool = True,
-                 max_batch: int | None = None, retention: Pruner | None = None,
-                 spill_max_bytes: int | None = None, drain_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        store_factory: Callable[[], PredictionStore],
+        spill_path: Path,
+        max_queue: int = 100_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        fsync_spill: bool = True,
+        max_batch: int | None = None,
+        retention: Pruner | None = None,
+        spill_max_bytes: int | None = None,
+        drain_s: float = 0.0,
+    ) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0 or drain_s < 0:
-            raise ValueError("max_queue and batch_size must be >= 1, flush_interval > 0, "
-                             "drain_s >= 0")
+            raise ValueError(
+                "max_queue and batch_size must be >= 1, flush_interval > 0, drain_s >= 0"
+            )
         self.drain_s = drain_s
         self.max_batch = max(batch_size, max_batch if max_batch is not None else 10 * batch_size)
         self.store_factory = store_factory
         self.spill = SpillFile(spill_path, fsync=fsync_spill, max_bytes=spill_max_bytes)
-        self.rejects = SpillFile(rejected_path(Path(spill_path)), fsync=fsync_spill,
-                                 max_bytes=spill_max_bytes)
+        self.rejects = SpillFile(
+            rejected_path(Path(spill_path)), fsync=fsync_spill, max_bytes=spill_max_bytes
+        )
         self.pruner = retention
         self.max_queue, self.batch_size, self.flush_interval = max_queue, batch_size, flush_interval
         self.backoff = backoff
-        self._queue: collections.deque[PredictionRecord] = collections.deque()
+        self._queue: collections.deque[LogEntry] = collections.deque()
+        self._queued = 0  # rows in the queue
         lock = threading.Lock()
         self._wake = threading.Condition(lock)  # the writer thread waits on it
         self._progress = threading.Condition(lock)  # flush() waits on it
@@ -110,9 +139,22 @@ class PredictionWriter:
         self._replay_offset = 0  # bytes of the spill file already replayed
         self._submitted = self._processed = 0
         self._listeners: list[Callable[[int], None]] = []
-        self._counts = dict.fromkeys(("written", "inserted", "write_failures", "probe_failures",
-                                      "spilled", "overflowed", "replayed", "rejected",
-                                      "dropped", "spill_full", "pruned"), 0)
+        self._counts = dict.fromkeys(
+            (
+                "written",
+                "inserted",
+                "write_failures",
+                "probe_failures",
+                "spilled",
+                "overflowed",
+                "replayed",
+                "rejected",
+                "dropped",
+                "spill_full",
+                "pruned",
+            ),
+            0,
+        )
         self._last_drop_log = self._last_overflow_log = 0.0
 
     # -- producer side (request threads) -----------------------------------------------------
@@ -120,8 +162,9 @@ class PredictionWriter:
         """Start the background thread (idempotent)."""
         with self._wake:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="prediction-writer",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="prediction-writer", daemon=True
+                )
                 self._thread.start()
         return self
 
@@ -133,7 +176,7 @@ class PredictionWriter:
         """
         return self.submit_many([record]) == 1
 
-    def submit_many(self, records: Iterable[PredictionRecord]) -> int:
+    def submit_many(self, records: Iterable[LogEntry]) -> int:
         """Queue records without blocking on the store.
 
         Records the queue cannot take (it is full because the store is slower than the
@@ -147,27 +190,38 @@ class PredictionWriter:
         """
         return self.submit_ticketed(records)[0]
 
-    def submit_ticketed(self, records: Iterable[PredictionRecord]) -> tuple[int, int]:
+    def submit_ticketed(self, records: PredictionBatch | Iterable[LogEntry]) -> tuple[int, int]:
         """:meth:`submit_many`, also returning a ticket for :meth:`handled`.
 
+        Args:
+            records: One request's batch (the service's path: one queue entry for all its
+                rows), or records and batches.
+
         Returns:
-            (records accepted, ticket): once ``handled(ticket)``, every record queued here is
-            in the store or in the fsync'd spill (or counted in ``dropped``); records the full
-            queue sent to the spill are there already on return.
+            (rows accepted, ticket): once ``handled(ticket)``, every row queued here is in the
+            store or in the fsync'd spill (or counted in ``dropped``); rows the full queue
+            sent to the spill are there already on return.
         """
-        records = list(records)
+        entries = [records] if isinstance(records, PredictionBatch) else list(records)
+        sizes = [entry_rows(e) for e in entries]
         with self._wake:
-            room = 0 if self._closing else max(0, self.max_queue - len(self._queue))
-            accepted = records[:room] if room < len(records) else records
-            self._queue.extend(accepted)
-            self._submitted += len(accepted)
+            room = 0 if self._closing else max(0, self.max_queue - self._queued)
+            taken = rows = 0
+            for size in sizes:  # whole entries, in order, while they fit
+                if rows + size > room:
+                    break
+                rows += size
+                taken += 1
+            self._queue.extend(entries[:taken])
+            self._queued += rows
+            self._submitted += rows
             ticket = self._submitted
-            if len(self._queue) >= self.batch_size:
+            if self._queued >= self.batch_size:
                 self._wake.notify()
             reason = "writer closed" if self._closing else "queue full"
-        if len(accepted) == len(records):
-            return len(accepted), ticket
-        return len(accepted) + self._overflow(records[len(accepted):], reason), ticket
+        if taken == len(entries):
+            return rows, ticket
+        return rows + self._overflow(entries[taken:], reason), ticket
 
     def ticket(self) -> int:
         """Ticket of everything submitted so far; wakes the writer to write it now."""
@@ -185,8 +239,8 @@ class PredictionWriter:
         (:class:`service.commits.CommitWatch` wakes coroutines with it). It must not block."""
         self._listeners.append(listener)
 
-    def _overflow(self, records: list[PredictionRecord], reason: str) -> int:
-        """Spill records the queue could not take (caller's thread); returns how many."""
+    def _overflow(self, records: list[LogEntry], reason: str) -> int:
+        """Spill entries the queue could not take (caller's thread); returns how many rows."""
         try:
             encoded = self.spill.encode(records)  # outside the lock
             # Under the writer lock: "the spill holds records" and the append are one step
@@ -198,21 +252,27 @@ class PredictionWriter:
                 self._pending = self._pending or n > 0
                 self._wake.notify()
         except OSError as exc:
-            self._count(dropped=len(records))
-            self._log_drop(len(records), f"{reason} and spill file unwritable: {exc}",
-                           force=True)
+            self._count(dropped=rows_of(records))
+            self._log_drop(
+                rows_of(records), f"{reason} and spill file unwritable: {exc}", force=True
+            )
             return 0
-        if n < len(records):
-            self._spill_full(len(records) - n, reason)
+        if n < rows_of(records):
+            self._spill_full(rows_of(records) - n, reason)
             return n
         now = time.monotonic()
         if now - self._last_overflow_log >= 5.0:  # every record counted; log throttled
             self._last_overflow_log = now
-            log.warning("prediction log: %s, %d records spilled to %s by the request thread "
-                        "(replayed when the writer catches up); %d so far (logged at most "
-                        "every 5 s)", reason, len(records), self.spill.path,
-                        self._counts["overflowed"])
-        return len(records)
+            log.warning(
+                "prediction log: %s, %d records spilled to %s by the request thread "
+                "(replayed when the writer catches up); %d so far (logged at most "
+                "every 5 s)",
+                reason,
+                n,
+                self.spill.path,
+                self._counts["overflowed"],
+            )
+        return n
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every record submitted so far is in the store (or refused/dropped).
@@ -227,11 +287,18 @@ class PredictionWriter:
             self._flushers += 1
             self._wake.notify()
             try:
-                return bool(self._progress.wait_for(
-                    lambda: (self._processed >= target and not self._pending)
-                    or self._thread is None or not self._thread.is_alive(),
-                    timeout=max(0.0, deadline - time.monotonic()))
-                    and self._processed >= target and not self._pending)
+                return bool(
+                    self._progress.wait_for(
+                        lambda: (
+                            (self._processed >= target and not self._pending)
+                            or self._thread is None
+                            or not self._thread.is_alive()
+                        ),
+                        timeout=max(0.0, deadline - time.monotonic()),
+                    )
+                    and self._processed >= target
+                    and not self._pending
+                )
             finally:
                 self._flushers -= 1
 
@@ -246,8 +313,12 @@ class PredictionWriter:
         assert self._thread is not None
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.error("prediction writer: close() timed out after %.1f s with %d records "
-                      "still queued (lost if the process exits now)", timeout, len(self._queue))
+            log.error(
+                "prediction writer: close() timed out after %.1f s with %d records "
+                "still queued (lost if the process exits now)",
+                timeout,
+                self._queued,
+            )
         stats = self.stats()
         level = logging.ERROR if stats["dropped"] or stats["spill_pending"] else logging.INFO
         log.log(level, "prediction writer closed: %s", stats)
@@ -268,7 +339,7 @@ class PredictionWriter:
         ``spill_bytes``.
         """
         with self._wake:
-            out: dict[str, Any] = {"queue_depth": len(self._queue), **self._counts}
+            out: dict[str, Any] = {"queue_depth": self._queued, **self._counts}
             out["spill_pending"] = self._pending
         out["spill_bytes"] = self.spill.size()
         return out
@@ -282,19 +353,32 @@ class PredictionWriter:
         now = time.monotonic()
         if force or now - self._last_drop_log >= 5.0:  # every loss counted; log throttled
             self._last_drop_log = now
-            log.error("prediction log: %d records dropped (%s); %d dropped in total so far "
-                      "(further drops are logged at most every 5 s)",
-                      n, reason, self._counts["dropped"])
+            log.error(
+                "prediction log: %d records dropped (%s); %d dropped in total so far "
+                "(further drops are logged at most every 5 s)",
+                n,
+                reason,
+                self._counts["dropped"],
+            )
 
     # -- writer thread -----------------------------------------------------------------------
-    def _take(self, wait: bool = True) -> tuple[list[PredictionRecord], bool]:
+    def _take(self, wait: bool = True) -> tuple[list[LogEntry], bool]:
+        """Entries holding up to ``max_batch`` rows (at least one entry), and whether the
+        writer is closing with nothing left."""
         with self._wake:
-            if wait and len(self._queue) < self.batch_size and not self._closing and not (
-                    self._flushers and self._queue):
+            if (
+                wait
+                and self._queued < self.batch_size
+                and not self._closing
+                and not (self._flushers and self._queue)
+            ):
                 self._wake.wait(self.flush_interval)
-            n = min(self.max_batch, len(self._queue))  # a backlog goes in bigger batches
-            popleft = self._queue.popleft
-            batch = [popleft() for _ in range(n)]
+            queue, batch, rows = self._queue, [], 0
+            while queue and (not batch or rows + entry_rows(queue[0]) <= self.max_batch):
+                entry = queue.popleft()  # a backlog goes in bigger batches
+                batch.append(entry)
+                rows += entry_rows(entry)
+            self._queued -= rows
             return batch, self._closing and not self._queue
 
     def _done(self, n: int) -> None:
@@ -308,7 +392,7 @@ class PredictionWriter:
     def _run(self) -> None:
         finished = False
         while not finished:
-            batch: list[PredictionRecord] = []
+            batch: list[LogEntry] = []
             try:
                 if self._pending and (finished or time.monotonic() >= self._next_probe):
                     self._replay()
@@ -327,7 +411,7 @@ class PredictionWriter:
                 self._next_probe = time.monotonic() + self._delay
                 time.sleep(self.flush_interval)
             finally:
-                self._done(len(batch))
+                self._done(rows_of(batch))
         if self._store is not None:
             try:
                 self._store.close()
@@ -345,27 +429,45 @@ class PredictionWriter:
         self._store_failed = True
         self._count(**{"probe_failures" if what == "probe" else "write_failures": 1})
         self._next_probe = time.monotonic() + self._delay
-        log.warning("prediction log: %s failed (%s: %s); spilling, next try in %.1f s",
-                    what, type(exc).__name__, exc, self._delay)
+        log.warning(
+            "prediction log: %s failed (%s: %s); spilling, next try in %.1f s",
+            what,
+            type(exc).__name__,
+            exc,
+            self._delay,
+        )
         self._delay = min(self._delay * 2, self.backoff[1])
 
-    def _write(self, records: list[PredictionRecord], replay: bool) -> None:
-        """Write to the store (raises when it is unavailable); refused records go aside."""
+    def _write(self, records: list[LogEntry], replay: bool) -> int:
+        """Write to the store (raises when it is unavailable); refused rows go aside.
+
+        Returns:
+            Rows newly inserted.
+        """
         inserted, rejected = write_or_reject(self._get_store(), records)
+        refused = rows_of(rejected)
         if rejected:
             try:
-                if (n := self.rejects.append(rejected)) < len(rejected):
-                    self._spill_full(len(rejected) - n, "refused by the store")
+                if (n := self.rejects.append(rejected)) < refused:
+                    self._spill_full(refused - n, "refused by the store")
             except OSError as exc:
-                self._count(dropped=len(rejected))
-                self._log_drop(len(rejected), f"rejects file unwritable: {exc}", force=True)
-            log.error("prediction log: %d records refused by the store, kept in %s",
-                      len(rejected), self.rejects.path)
-        accepted = len(records) - len(rejected)
-        self._count(written=accepted, inserted=inserted, rejected=len(rejected),
-                    replayed=accepted if replay else 0)
+                self._count(dropped=refused)
+                self._log_drop(refused, f"rejects file unwritable: {exc}", force=True)
+            log.error(
+                "prediction log: %d records refused by the store, kept in %s",
+                refused,
+                self.rejects.path,
+            )
+        accepted = rows_of(records) - refused
+        self._count(
+            written=accepted,
+            inserted=inserted,
+            rejected=refused,
+            replayed=accepted if replay else 0,
+        )
+        return inserted
 
-    def _handle(self, batch: list[PredictionRecord]) -> None:
+    def _handle(self, batch: list[LogEntry]) -> None:
         # After a store failure, while the spill holds records, newer ones go behind them
         # (order); if the spill cannot be written, a direct write out of order still beats
         # losing them. When the spill only holds a full queue's overflow, the store is up:
@@ -374,10 +476,10 @@ class PredictionWriter:
             return
         if self._to_spill(batch) or (self._pending and self._try_write(batch)):
             return
-        self._count(dropped=len(batch))
-        self._log_drop(len(batch), "store unavailable and spill file unwritable", force=True)
+        self._count(dropped=rows_of(batch))
+        self._log_drop(rows_of(batch), "store unavailable and spill file unwritable", force=True)
 
-    def _try_write(self, batch: list[PredictionRecord]) -> bool:
+    def _try_write(self, batch: list[LogEntry]) -> bool:
         try:
             self._write(batch, replay=False)
         except Exception as exc:  # noqa: BLE001 - any store error means "spill"
@@ -387,8 +489,8 @@ class PredictionWriter:
         self._store_failed = False
         return True
 
-    def _to_spill(self, batch: list[PredictionRecord]) -> bool:
-        """Spill a batch; True when every record is in the file or counted as capped."""
+    def _to_spill(self, batch: list[LogEntry]) -> bool:
+        """Spill a batch; True when every row is in the file or counted as capped."""
         try:
             n = self.spill.append(batch)
         except OSError as exc:
@@ -397,20 +499,23 @@ class PredictionWriter:
         with self._wake:
             self._counts["spilled"] += n
             self._pending = self._pending or n > 0
-        if n < len(batch):
-            self._spill_full(len(batch) - n, "store unavailable")
+        if n < rows_of(batch):
+            self._spill_full(rows_of(batch) - n, "store unavailable")
         return True
 
     def _spill_full(self, n: int, reason: str) -> None:
         """Count records the spill's size cap refused (lost, ``dropped`` and ``spill_full``)."""
         self._count(dropped=n, spill_full=n)
-        self._log_drop(n, f"{reason} and spill file at its cap of {self.spill.max_bytes} bytes, "
-                       "PREDICTION_SPILL_MAX_BYTES")
+        self._log_drop(
+            n,
+            f"{reason} and spill file at its cap of {self.spill.max_bytes} bytes, "
+            "PREDICTION_SPILL_MAX_BYTES",
+        )
 
-    def _spill_or_drop(self, batch: list[PredictionRecord]) -> None:
+    def _spill_or_drop(self, batch: list[LogEntry]) -> None:
         if not self._to_spill(batch):
-            self._count(dropped=len(batch))
-            self._log_drop(len(batch), "spill file unwritable", force=True)
+            self._count(dropped=rows_of(batch))
+            self._log_drop(rows_of(batch), "spill file unwritable", force=True)
 
     def _drain(self) -> None:
         """Replay the spill at shutdown; while the store is down, retry every first-backoff
@@ -422,41 +527,57 @@ class PredictionWriter:
             time.sleep(min(self.backoff[0], max(0.0, deadline - time.monotonic())))
             self._replay()
         if self._pending:
-            log.error("prediction log: store still unavailable after %.1f s at shutdown; %d "
-                      "spilled bytes left in %s (lost if this volume goes with the pod)",
-                      self.drain_s, self.spill.size(), self.spill.path)
+            log.error(
+                "prediction log: store still unavailable after %.1f s at shutdown; %d "
+                "spilled bytes left in %s (lost if this volume goes with the pod)",
+                self.drain_s,
+                self.spill.size(),
+                self.spill.path,
+            )
 
     def _replay(self) -> None:
-        """Send the spill to the store in order; new batches queue up behind it in the file."""
+        """Send the spill to the store in order (:func:`service.spill.replay`); new batches
+        queue up behind it in the file, and the queue is written between two chunks so it
+        cannot overflow during a long replay."""
         try:
             self._get_store().ping()
         except Exception as exc:  # noqa: BLE001
             self._failed("probe", exc)
             return
-        offset = self._replay_offset
-        while True:
-            records, offset, corrupt = self.spill.read(offset, self.batch_size)
-            if not records and not corrupt and offset >= self.spill.size():
-                with self._progress:  # a request thread may have appended meanwhile
-                    if self.spill.truncate(expected_size=offset):
-                        self._replay_offset = 0
-                        self._pending = False
-                        self._progress.notify_all()
-                        break
-                continue
-            try:
-                if records:
-                    self._write(records, replay=True)
-            except Exception as exc:  # noqa: BLE001
-                self._failed("replay", exc)
-                return
-            if corrupt:  # logged by SpillFile.read; counted once, as lost
-                self._count(dropped=corrupt)
-            self._replay_offset = offset  # what precedes is in the store: never resent
+        result = ReplayResult(offset=self._replay_offset)
+
+        def finish(end: int) -> bool:
+            with self._progress:  # a request thread may have appended meanwhile
+                if not self.spill.truncate(expected_size=end):
+                    return False
+                self._pending = False
+                self._progress.notify_all()
+                return True
+
+        def between() -> None:
+            self._replay_offset = result.offset
+            if result.corrupt:  # logged by SpillFile.read; counted once, as lost
+                self._count(dropped=result.corrupt)
+                result.corrupt = 0
             batch, _ = self._take(wait=False)
-            if batch:  # do not let the queue overflow during a long replay
+            if batch:
                 self._handle(batch)
-                self._done(len(batch))
+                self._done(rows_of(batch))
+
+        try:
+            replay(
+                self.spill,
+                lambda entries: self._write(entries, replay=True),
+                result,
+                self.batch_size,
+                finish=finish,
+                between=between,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._replay_offset = result.offset
+            self._failed("replay", exc)
+            return
+        self._replay_offset = 0
         self._delay = self.backoff[0]
         self._store_failed = False
         log.info("prediction log: spill replayed, store is back")

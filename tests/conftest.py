@@ -19,6 +19,13 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Let ``open_store("mongomock://name/db")`` open an in-memory MongoDB in every test."""
+    from mongomock_store import register
+
+    register()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (data/ lives there)."""

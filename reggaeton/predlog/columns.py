@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reggaeton.predlog.base import BASE_COLUMNS, PredictionRecord, utcnow
+from reggaeton.predlog.base import (
+    BASE_COLUMNS,
+    PredictionBatch,
+    PredictionRecord,
+    RecordRejected,
+    utcnow,
+)
 from reggaeton.schema import FEATURES
 
 PREFIX = "f_"
@@ -40,10 +46,13 @@ def order_features(names: Iterable[str]) -> list[str]:
 
 
 def check_feature_name(name: str) -> str:
-    """Return ``name`` if usable as a column name, else raise ValueError naming it."""
+    """Return ``name`` if usable as a column name, else raise RecordRejected (a ValueError)
+    naming it."""
     if not isinstance(name, str) or not _NAME.match(name) or name in BASE_COLUMNS:
-        raise ValueError(f"features.{name}: not a valid feature name "
-                         "(letters, digits and underscores, not a base column)")
+        raise RecordRejected(
+            f"features.{name}: not a valid feature name "
+            "(letters, digits and underscores, not a base column)"
+        )
     return name
 
 
@@ -55,20 +64,66 @@ def check_label(label: Any) -> int:
 
 
 def check_record(record: PredictionRecord) -> PredictionRecord:
-    """Raise ValueError naming the field when a record cannot be logged as is."""
+    """Raise :class:`~reggaeton.predlog.base.RecordRejected` (a ValueError) naming the field
+    when a record cannot be logged as is."""
     if not isinstance(record.request_id, str) or not record.request_id:
-        raise ValueError(f"request_id: must be a non-empty string, got {record.request_id!r}")
+        raise RecordRejected(f"request_id: must be a non-empty string, got {record.request_id!r}")
     prob = record.probability
     if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 <= prob <= 1:
-        raise ValueError(f"probability: must be a number in [0, 1], got {prob!r} "
-                         f"(request {record.request_id})")
+        raise RecordRejected(
+            f"probability: must be a number in [0, 1], got {prob!r} (request {record.request_id})"
+        )
     if record.prediction not in (0, 1) or isinstance(record.prediction, bool):
-        raise ValueError(f"prediction: must be 0 or 1, got {record.prediction!r} "
-                         f"(request {record.request_id})")
+        raise RecordRejected(
+            f"prediction: must be 0 or 1, got {record.prediction!r} (request {record.request_id})"
+        )
     if not isinstance(record.latency_ms, int | float) or not record.latency_ms >= 0:
-        raise ValueError(f"latency_ms: must be a number >= 0, got {record.latency_ms!r} "
-                         f"(request {record.request_id})")
+        raise RecordRejected(
+            f"latency_ms: must be a number >= 0, got {record.latency_ms!r} "
+            f"(request {record.request_id})"
+        )
     return record
+
+
+def check_batch(batch: PredictionBatch) -> PredictionBatch:
+    """Raise :class:`~reggaeton.predlog.base.RecordRejected` (a ValueError) naming the field
+    (and the first bad row's id) when a batch cannot be logged as is; vectorised, so it costs
+    per batch rather than per row."""
+    n = len(batch.request_ids)
+    matrix, prob, pred = batch.matrix, batch.probability, batch.prediction
+    if (
+        not isinstance(matrix, np.ndarray)
+        or matrix.shape != (n, len(batch.features))
+        or np.shape(prob) != (n,)
+        or np.shape(pred) != (n,)
+    ):
+        raise RecordRejected(
+            f"batch: {n} request_ids but matrix {np.shape(matrix)} for "
+            f"{len(batch.features)} features, probability {np.shape(prob)}, "
+            f"prediction {np.shape(pred)}"
+        )
+    for name in batch.features:
+        check_feature_name(name)
+    if not all(type(rid) is str and rid for rid in batch.request_ids):
+        raise RecordRejected("request_id: every id must be a non-empty string")
+    with np.errstate(invalid="ignore"):
+        bad = ~((prob >= 0) & (prob <= 1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise RecordRejected(
+            f"probability: must be a number in [0, 1], got {prob[i]!r} "
+            f"(request {batch.request_ids[i]})"
+        )
+    bad = (pred != 0) & (pred != 1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise RecordRejected(
+            f"prediction: must be 0 or 1, got {pred[i]!r} (request {batch.request_ids[i]})"
+        )
+    lat = batch.latency_ms
+    if isinstance(lat, bool) or not isinstance(lat, int | float) or not lat >= 0:
+        raise RecordRejected(f"latency_ms: must be a number >= 0, got {lat!r}")
+    return batch
 
 
 def as_utc(ts: datetime) -> datetime:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from reggaeton.predlog.base import PredictionStore
+
+Opener = Callable[[str, float | None], PredictionStore]
+"""Opens a store from its URI and the retention in days (see :func:`open_store`)."""
+
+_OPENERS: dict[str, Opener] = {}
 
 DEFAULT_URI = "sqlite:///var/predictions.db"
 """Default store: an SQLite file under the ignored ``var/`` folder (relative to the cwd)."""
+
+
+def register_scheme(prefix: str, opener: Opener) -> None:
+    """Make :func:`open_store` hand URIs starting with ``prefix`` to ``opener``.
+
+    The seam for stores this package does not ship: tests register an in-memory MongoDB
+    (mongomock) with it, so no test double lives in production code.
+    """
+    _OPENERS[prefix] = opener
 
 
 def open_store(uri: str | None = None, retention_days: float | None = None) -> PredictionStore:
@@ -13,8 +29,8 @@ def open_store(uri: str | None = None, retention_days: float | None = None) -> P
 
     Args:
         uri: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
-            ``mongodb://host/db?collection=predictions`` (``mongodb+srv://`` too).
-            ``mongomock://`` gives an in-memory MongoDB (tests). None means the default.
+            ``mongodb://host/db?collection=predictions`` (``mongodb+srv://`` too), or a scheme
+            added with :func:`register_scheme`. None means the default.
         retention_days: For MongoDB, the lifetime its TTL indexes get (see
             :class:`~reggaeton.predlog.mongo.MongoStore`); SQLite is pruned by its writer
             (:meth:`~reggaeton.predlog.base.PredictionStore.prune`) and ignores it.
@@ -27,9 +43,13 @@ def open_store(uri: str | None = None, retention_days: float | None = None) -> P
         from reggaeton.predlog.sqlite import SQLiteStore
 
         return SQLiteStore(uri.removeprefix("sqlite:///"))
-    if uri.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+    for prefix, opener in _OPENERS.items():
+        if uri.startswith(prefix):
+            return opener(uri, retention_days)
+    if uri.startswith(("mongodb://", "mongodb+srv://")):
         from reggaeton.predlog.mongo import MongoStore
 
         return MongoStore.from_uri(uri, retention_days)
-    raise ValueError(f"PREDICTION_STORE_URI: unsupported scheme in {uri!r} "
-                     "(use sqlite:///path or mongodb://...)")
+    raise ValueError(
+        f"PREDICTION_STORE_URI: unsupported scheme in {uri!r} (use sqlite:///path or mongodb://...)"
+    )

@@ -10,11 +10,12 @@ connection, so the fallback cannot be detected when opening; it shows at the fir
 file deleted or replaced under an open connection (``SQLITE_READONLY_DBMOVED``), disk I/O errors
 and "unable to open" leave a connection just as useless.
 
-So every store method runs through :func:`heals`: such an error closes the calling thread's
+Every store method runs through :func:`heals`: such an error closes the calling thread's
 connection, and the next call opens a new one, which works as soon as the file is writable
 again: no restart. A read-only failure on a connection opened before the call is retried once
 at once on a new connection (nothing was written: SQLite refused the write), so the first call
-after an outage ends already succeeds.
+after an outage ends already succeeds. Whatever still fails leaves the store as one of the
+shared errors (:func:`translate`), so callers never handle ``sqlite3`` classes.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from reggaeton.predlog.base import RecordRejected, StoreError, StoreUnavailable
+
 log = logging.getLogger(__name__)
 
-BROKEN_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
-                          sqlite3.SQLITE_NOTADB})
+BROKEN_CODES = frozenset(
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB}
+)
 """Primary result codes after which a connection is discarded (extended codes included)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,34 +99,57 @@ class ThreadConnections:
         self._local = threading.local()
 
 
+DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+"""SQLite errors about a row's content (a constraint, a value it cannot bind)."""
+
+
+def translate(exc: sqlite3.Error) -> StoreError:
+    """The shared error for an SQLite one: its content refused, or the store unavailable."""
+    kind = RecordRejected if isinstance(exc, DATA_ERRORS) else StoreUnavailable
+    return kind(f"sqlite: {exc}")
+
+
 def heals(method: F) -> F:
-    """Decorate a store method: a broken connection is discarded (see the module docstring).
+    """Decorate a store method: a broken connection is discarded (see the module docstring),
+    and an SQLite error leaves as :class:`RecordRejected` or :class:`StoreUnavailable`.
 
     The decorated object must have a ``_connections`` :class:`ThreadConnections`.
     """
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        connections: ThreadConnections = self._connections
-        reused = connections.has_current()
         try:
-            return method(self, *args, **kwargs)
+            return _healing_call(method, self, args, kwargs)
         except sqlite3.Error as exc:
-            if not is_broken(exc):
-                raise
-            connections.discard_current()
-            if not (reused and primary_code(exc) == sqlite3.SQLITE_READONLY):
-                raise
-            log.warning("prediction log %s: %s on a connection opened earlier; reopening",
-                        getattr(self, "path", "?"), exc)
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            if is_broken(exc):
-                connections.discard_current()
-            raise
+            raise translate(exc) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _healing_call(method: Callable[..., Any], self: Any, args: Any, kwargs: Any) -> Any:
+    """Run ``method``; retry once on a fresh connection after a read-only failure of a reused
+    one (nothing was written); discard a broken connection."""
+    connections: ThreadConnections = self._connections
+    reused = connections.has_current()
+    try:
+        return method(self, *args, **kwargs)
+    except sqlite3.Error as exc:
+        if not is_broken(exc):
+            raise
+        connections.discard_current()
+        if not (reused and primary_code(exc) == sqlite3.SQLITE_READONLY):
+            raise
+        log.warning(
+            "prediction log %s: %s on a connection opened earlier; reopening",
+            getattr(self, "path", "?"),
+            exc,
+        )
+    try:
+        return method(self, *args, **kwargs)
+    except sqlite3.Error as exc:
+        if is_broken(exc):
+            connections.discard_current()
+        raise
 
 
 class transaction:  # noqa: N801 - used like a function

@@ -5,19 +5,21 @@ Split from :mod:`reggaeton.predlog.sqlite` so the store module stays about the s
 
 from __future__ import annotations
 
+import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from reggaeton.predlog import columns as cols
-from reggaeton.predlog.base import PredictionRecord
+from reggaeton.predlog.base import PredictionBatch, PredictionRecord
 
 INT64_MAX = 2**63 - 1
 
 
-def build_rows(records: Sequence[PredictionRecord], features: list[str]
-          ) -> tuple[list[str], list[tuple]] | None:
+def build_rows(
+    records: Sequence[PredictionRecord], features: list[str]
+) -> tuple[list[str], list[tuple]] | None:
     """Feature columns to insert and one SQL row per record, each record checked.
 
     Hot path of the prediction log: one tuple per record, no per-row dicts. When every record
@@ -42,8 +44,9 @@ def build_rows(records: Sequence[PredictionRecord], features: list[str]
     return None if rows is None else (features, rows)
 
 
-def _build(records: Sequence[PredictionRecord], names: list[str],
-           same_keys: Any) -> list[tuple] | None:
+def _build(
+    records: Sequence[PredictionRecord], names: list[str], same_keys: Any
+) -> list[tuple] | None:
     """Rows binding ``names``; None when a record's feature names differ from ``same_keys``
     (when given) or are not all in ``names``."""
     getter = operator.itemgetter(*names) if len(names) >= 2 else None
@@ -54,9 +57,16 @@ def _build(records: Sequence[PredictionRecord], names: list[str],
     append = rows.append
     for r in records:
         rid, p, pred, lat = r.request_id, r.probability, r.prediction, r.latency_ms
-        if not (type(rid) is str and rid and type(p) is float and 0.0 <= p <= 1.0
-                and type(pred) is int and (pred == 0 or pred == 1)
-                and type(lat) is float and lat >= 0.0):
+        if not (
+            type(rid) is str
+            and rid
+            and type(p) is float
+            and 0.0 <= p <= 1.0
+            and type(pred) is int
+            and (pred == 0 or pred == 1)
+            and type(lat) is float
+            and lat >= 0.0
+        ):
             cols.check_record(r)  # raises, or accepts other number types: normalise them
             p, pred, lat = float(p), int(pred), float(lat)
         ts = r.timestamp
@@ -75,8 +85,33 @@ def _build(records: Sequence[PredictionRecord], names: list[str],
     return rows
 
 
+def batch_params(batch: PredictionBatch, per: int) -> Iterator[list[Any]]:
+    """The flat parameters of a checked batch, ``per`` rows at a time, in the column order
+    ``request_id, ts_us, model_version, source, probability, prediction, latency_ms`` then
+    ``batch.features`` (NaN binds as NULL: an absent optional feature).
+
+    Columns go to Python lists in one C call each (``tolist``) and rows are zipped from them:
+    no per-row object of ours, no per-row check.
+    """
+    n = len(batch.request_ids)
+    repeat = itertools.repeat
+    rows = zip(
+        batch.request_ids,
+        repeat(cols.to_us(batch.timestamp), n),
+        repeat(batch.model_version, n),
+        repeat(batch.source, n),
+        batch.probability.astype(float, copy=False).tolist(),
+        batch.prediction.astype(int, copy=False).tolist(),
+        repeat(float(batch.latency_ms), n),
+        *batch.matrix.T.tolist(),
+        strict=False,
+    )
+    chain = itertools.chain.from_iterable
+    for start in range(0, n, per):
+        yield list(chain(itertools.islice(rows, min(per, n - start))))
+
+
 def bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
     low = cols.to_us(since) if since is not None else -INT64_MAX
     high = cols.to_us(until) if until is not None else INT64_MAX
     return low, high
-
