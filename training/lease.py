@@ -10,7 +10,7 @@ When another training holds the lease and keeps it for longer than the wait, CMD
 and the exit code is 0 ("skipped", logged with the holder): like ``Forbid``, a later training
 is skipped, not queued, and a skipped run is not a failed Job.
 
-Two kinds of lease, chosen by :func:`lease_from_env`:
+Two kinds of lease, chosen by :func:`make_lease` from :class:`LeaseSettings`:
 
 * Kubernetes (``TRAINING_LEASE_NAME`` set): a ``coordination.k8s.io/v1`` Lease of that name
   in ``POD_NAMESPACE``, held by ``POD_NAME``, created on first use (GET 404, then POST) and
@@ -28,10 +28,7 @@ Inside every training, :func:`gate_lock` (a blocking ``flock`` on ``<BENTOML_HOM
 also makes gate + promote atomic for trainings that are not wrapped (``make train``, the
 monitor's local retraining): the later one is gated against the earlier one's promotion.
 
-Environment: ``TRAINING_LEASE_NAME``, ``TRAINING_LEASE_DURATION_SECONDS`` (default 60),
-``TRAINING_LEASE_WAIT_SECONDS`` (default 120: longer than the duration, so the replacement
-pod of a drained training takes over its predecessor's lease), ``POD_NAME``,
-``POD_NAMESPACE``, ``BENTOML_HOME``.
+Environment: see :class:`LeaseSettings`, and ``BENTOML_HOME``.
 """
 
 from __future__ import annotations
@@ -51,6 +48,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import Field
+
+from reggaeton.settings import EnvSettings, load_env
 
 log = logging.getLogger("training.lease")
 
@@ -145,10 +146,16 @@ class KubernetesLease:
         sleep: Waits between attempts.
     """
 
-    def __init__(self, api: Any, name: str, namespace: str, holder: str,
-                 duration: float = DEFAULT_DURATION,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        api: Any,
+        name: str,
+        namespace: str,
+        holder: str,
+        duration: float = DEFAULT_DURATION,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.api, self.name, self.namespace, self.holder = api, name, namespace, holder
         self.duration = max(1, int(duration))
         self.clock, self.sleep = clock, sleep
@@ -176,9 +183,13 @@ class KubernetesLease:
     def _spec(self, acquired: datetime, transitions: int) -> Any:
         from kubernetes.client import V1LeaseSpec
 
-        return V1LeaseSpec(holder_identity=self.holder, lease_duration_seconds=self.duration,
-                           acquire_time=acquired, renew_time=self._now(),
-                           lease_transitions=transitions)
+        return V1LeaseSpec(
+            holder_identity=self.holder,
+            lease_duration_seconds=self.duration,
+            acquire_time=acquired,
+            renew_time=self._now(),
+            lease_transitions=transitions,
+        )
 
     def _expired(self, spec: Any) -> bool:
         """Whether a foreign record has stayed unchanged for its whole duration (our clock)."""
@@ -194,8 +205,10 @@ class KubernetesLease:
         current = self._read()
         try:
             if current is None:
-                body = V1Lease(metadata=V1ObjectMeta(name=self.name, namespace=self.namespace),
-                               spec=self._spec(self._now(), 0))
+                body = V1Lease(
+                    metadata=V1ObjectMeta(name=self.name, namespace=self.namespace),
+                    spec=self._spec(self._now(), 0),
+                )
                 self.api.create_namespaced_lease(self.namespace, body)
                 return True
             spec = current.spec
@@ -205,8 +218,10 @@ class KubernetesLease:
                 return False
             ours = holder == self.holder
             transitions = (spec.lease_transitions or 0) if spec else 0
-            current.spec = self._spec(spec.acquire_time if ours and spec else self._now(),
-                                      transitions if ours else transitions + 1)
+            current.spec = self._spec(
+                spec.acquire_time if ours and spec else self._now(),
+                transitions if ours else transitions + 1,
+            )
             # current.metadata keeps the read resourceVersion: a concurrent write makes it 409.
             self.api.replace_namespaced_lease(self.name, self.namespace, current)
             return True
@@ -232,8 +247,11 @@ class KubernetesLease:
 
         try:
             current = self._read()
-            if current is None or current.spec is None \
-                    or current.spec.holder_identity != self.holder:
+            if (
+                current is None
+                or current.spec is None
+                or current.spec.holder_identity != self.holder
+            ):
                 return False
             current.spec.renew_time = self._now()
             self.api.replace_namespaced_lease(self.name, self.namespace, current)
@@ -242,16 +260,24 @@ class KubernetesLease:
             log.warning("lease %s/%s: renewal failed: %s", self.namespace, self.name, exc)
             return False
         except Exception as exc:  # noqa: BLE001 - urllib3 errors: retried on the next tick
-            log.warning("lease %s/%s: renewal failed: %s: %s", self.namespace, self.name,
-                        type(exc).__name__, exc)
+            log.warning(
+                "lease %s/%s: renewal failed: %s: %s",
+                self.namespace,
+                self.name,
+                type(exc).__name__,
+                exc,
+            )
             return False
 
     def release(self) -> None:
         """Clear the holder (so the next training need not wait for expiry)."""
         try:
             current = self._read()
-            if current is None or current.spec is None \
-                    or current.spec.holder_identity != self.holder:
+            if (
+                current is None
+                or current.spec is None
+                or current.spec.holder_identity != self.holder
+            ):
                 return
             current.spec.holder_identity = None
             current.spec.lease_duration_seconds = 1
@@ -259,8 +285,14 @@ class KubernetesLease:
             self.api.replace_namespaced_lease(self.name, self.namespace, current)
             log.info("lease %s/%s released", self.namespace, self.name)
         except Exception as exc:  # noqa: BLE001 - it expires on its own
-            log.warning("lease %s/%s: release failed (%s: %s); it expires after %d s",
-                        self.namespace, self.name, type(exc).__name__, exc, self.duration)
+            log.warning(
+                "lease %s/%s: release failed (%s: %s); it expires after %d s",
+                self.namespace,
+                self.name,
+                type(exc).__name__,
+                exc,
+                self.duration,
+            )
 
     def describe_holder(self) -> str:
         """The holder seen at the last attempt."""
@@ -287,9 +319,15 @@ def gate_lock(home: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run(lease: Lease, command: Sequence[str], *, wait: float = DEFAULT_WAIT,
-        renew_every: float = DEFAULT_DURATION / 3, renew_deadline: float = DEFAULT_DURATION * 2 / 3,
-        forward_signals: bool = False) -> int:
+def run(
+    lease: Lease,
+    command: Sequence[str],
+    *,
+    wait: float = DEFAULT_WAIT,
+    renew_every: float = DEFAULT_DURATION / 3,
+    renew_deadline: float = DEFAULT_DURATION * 2 / 3,
+    forward_signals: bool = False,
+) -> int:
     """Run ``command`` while holding ``lease``.
 
     Args:
@@ -305,8 +343,11 @@ def run(lease: Lease, command: Sequence[str], *, wait: float = DEFAULT_WAIT,
         was lost while the command ran.
     """
     if not lease.acquire(wait):
-        log.warning("another training holds the lease (%s): skipped, nothing trained, "
-                    "promoted or rolled out", lease.describe_holder())
+        log.warning(
+            "another training holds the lease (%s): skipped, nothing trained, "
+            "promoted or rolled out",
+            lease.describe_holder(),
+        )
         return 0
     lost = threading.Event()
     stop = threading.Event()
@@ -316,9 +357,11 @@ def run(lease: Lease, command: Sequence[str], *, wait: float = DEFAULT_WAIT,
         if forward_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda s, _f, pid=child.pid: _signal_group(pid, s))
-        renewer = threading.Thread(target=_keep_renewing, daemon=True,
-                                   args=(lease, child.pid, renew_every, renew_deadline, stop,
-                                         lost))
+        renewer = threading.Thread(
+            target=_keep_renewing,
+            daemon=True,
+            args=(lease, child.pid, renew_every, renew_deadline, stop, lost),
+        )
         renewer.start()
         code = child.wait()
         stop.set()
@@ -340,58 +383,97 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def _keep_renewing(lease: Lease, pid: int, every: float, deadline: float,
-                   stop: threading.Event, lost: threading.Event) -> None:
+def _keep_renewing(
+    lease: Lease,
+    pid: int,
+    every: float,
+    deadline: float,
+    stop: threading.Event,
+    lost: threading.Event,
+) -> None:
     """Renew until ``stop``; past ``deadline`` without a renewal, stop the command."""
     last_ok = time.monotonic()
     while not stop.wait(every):
         if lease.renew():
             last_ok = time.monotonic()
         elif time.monotonic() - last_ok >= deadline:
-            log.error("lease not renewed for %.0f s: stopping the training before another "
-                      "may take over", time.monotonic() - last_ok)
+            log.error(
+                "lease not renewed for %.0f s: stopping the training before another may take over",
+                time.monotonic() - last_ok,
+            )
             lost.set()
             _signal_group(pid, signal.SIGTERM)
             return
 
 
-def lease_from_env(environ: dict[str, str] | None = None) -> tuple[Lease, float]:
-    """The lease the environment asks for, with its duration in seconds."""
-    env = dict(os.environ if environ is None else environ)
-    duration = float(env.get("TRAINING_LEASE_DURATION_SECONDS") or DEFAULT_DURATION)
-    name = env.get("TRAINING_LEASE_NAME")
-    if not name:
-        from reggaeton.registry import home_from_env
+class LeaseSettings(EnvSettings):
+    """What the environment asks of the training lease (read by :func:`main`).
 
-        return FileLease(Path(home_from_env()) / LOCK_FILE), duration
+    Attributes:
+        name: Kubernetes Lease name (``TRAINING_LEASE_NAME``); None: the local file lease.
+        duration: Seconds a holder's lease lasts unrenewed (``TRAINING_LEASE_DURATION_SECONDS``).
+        wait: Seconds to wait for a held lease before skipping (``TRAINING_LEASE_WAIT_SECONDS``):
+            longer than the duration, so the replacement pod of a drained training takes over
+            its predecessor's lease.
+        holder: This holder's identity (``POD_NAME``); None: ``<hostname>-<pid>``.
+        namespace: Namespace of the Lease (``POD_NAMESPACE``).
+    """
+
+    name: str | None = Field(None, validation_alias="TRAINING_LEASE_NAME")
+    duration: float = Field(
+        DEFAULT_DURATION, validation_alias="TRAINING_LEASE_DURATION_SECONDS", gt=0
+    )
+    wait: float = Field(DEFAULT_WAIT, validation_alias="TRAINING_LEASE_WAIT_SECONDS", ge=0)
+    holder: str | None = Field(None, validation_alias="POD_NAME")
+    namespace: str = Field("default", validation_alias="POD_NAMESPACE")
+
+
+def make_lease(settings: LeaseSettings, home: Path) -> Lease:
+    """The lease ``settings`` ask for: a Kubernetes Lease when named, else a file in ``home``."""
+    if not settings.name:
+        return FileLease(Path(home) / LOCK_FILE)
     from kubernetes import client, config
 
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    holder = env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-    lease = KubernetesLease(client.CoordinationV1Api(), name,
-                            env.get("POD_NAMESPACE") or "default", holder, duration)
-    return lease, duration
+    holder = settings.holder or f"{socket.gethostname()}-{os.getpid()}"
+    return KubernetesLease(
+        client.CoordinationV1Api(), settings.name, settings.namespace, holder, settings.duration
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: ``python -m training.lease -- CMD [ARG...]``."""
-    parser = argparse.ArgumentParser(prog="python -m training.lease",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="the command to run under the lease (after --)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.lease", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help="the command to run under the lease (after --)"
+    )
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("a command is required: python -m training.lease -- CMD [ARG...]")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    wait = float(os.environ.get("TRAINING_LEASE_WAIT_SECONDS") or DEFAULT_WAIT)
-    lease, duration = lease_from_env()
-    return run(lease, command, wait=wait, renew_every=duration / 3,
-               renew_deadline=duration * 2 / 3, forward_signals=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from reggaeton.registry import home_from_env
+
+    settings = load_env(LeaseSettings, os.environ)
+    lease = make_lease(settings, home_from_env(os.environ))
+    duration = settings.duration
+    return run(
+        lease,
+        command,
+        wait=settings.wait,
+        renew_every=duration / 3,
+        renew_deadline=duration * 2 / 3,
+        forward_signals=True,
+    )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,10 @@ class FakeCoordinationApi:
 
 def _training(log: Path, seconds: float) -> list[str]:
     """A stand-in training Job command: 'promotes and rolls out' (a line in ``log``)."""
-    code = ("import sys, time; time.sleep(float(sys.argv[2]));"
-            "open(sys.argv[1], 'a').write('promoted and rolled out\\n')")
+    code = (
+        "import sys, time; time.sleep(float(sys.argv[2]));"
+        "open(sys.argv[1], 'a').write('promoted and rolled out\\n')"
+    )
     return [sys.executable, "-c", code, str(log), str(seconds)]
 
 
@@ -90,8 +92,7 @@ def test_two_concurrent_trainings_only_one_promotes_and_rolls_out(tmp_path) -> N
     def job(pod: str) -> None:
         lease = KubernetesLease(api, "rel-train", "ml", pod, duration=30)
         start.wait()
-        codes[pod] = run(lease, _training(log, 1.5), wait=0.5, renew_every=0.2,
-                         renew_deadline=10)
+        codes[pod] = run(lease, _training(log, 1.5), wait=0.5, renew_every=0.2, renew_deadline=10)
 
     threads = [threading.Thread(target=job, args=(pod,)) for pod in ("pod-a", "pod-b")]
     for thread in threads:
@@ -117,8 +118,15 @@ def test_a_dead_holders_lease_is_taken_over_after_its_duration() -> None:
     now = [1000.0]
     dead = KubernetesLease(api, "rel-train", "ml", "pod-old", duration=60)
     assert dead.acquire(0)
-    waiting = KubernetesLease(api, "rel-train", "ml", "pod-new", duration=60,
-                              clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    waiting = KubernetesLease(
+        api,
+        "rel-train",
+        "ml",
+        "pod-new",
+        duration=60,
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
     assert not waiting.acquire(30) and waiting.describe_holder() == "pod-old"
     assert dead.renew()  # still alive: the record changed, the wait starts again
     assert not waiting.acquire(50)
@@ -154,8 +162,7 @@ def test_a_lost_lease_stops_the_training(tmp_path) -> None:
 
     lease = KubernetesLease(Flaky(), "rel-train", "ml", "pod-a", duration=3)
     started = time.monotonic()
-    code = run(lease, _training(tmp_path / "log", 20), wait=0, renew_every=0.1,
-               renew_deadline=0.5)
+    code = run(lease, _training(tmp_path / "log", 20), wait=0, renew_every=0.1, renew_deadline=0.5)
     assert code == 1 and time.monotonic() - started < 10
     assert not (tmp_path / "log").exists()
 
@@ -165,12 +172,18 @@ def test_local_file_lease_two_processes(tmp_path, monkeypatch) -> None:
     processes at once, one runs its command, the other skips with exit 0."""
     home = tmp_path / "store"
     log = tmp_path / "rollouts.log"
-    env = {"BENTOML_HOME": str(home), "TRAINING_LEASE_WAIT_SECONDS": "0.5",
-           "PATH": "/usr/bin:/bin"}
+    env = {"BENTOML_HOME": str(home), "TRAINING_LEASE_WAIT_SECONDS": "0.5", "PATH": "/usr/bin:/bin"}
     root = Path(__file__).resolve().parents[2]
-    procs = [subprocess.Popen([sys.executable, "-m", "training.lease", "--",
-                               *_training(log, 2)], cwd=root, env=env,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "training.lease", "--", *_training(log, 2)],
+            cwd=root,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert log.read_text().splitlines() == ["promoted and rolled out"]
@@ -188,8 +201,9 @@ def test_the_command_s_exit_code_is_passed_on(tmp_path) -> None:
     lease.release()
 
 
-def test_concurrent_trainings_gate_and_promote_one_after_the_other(registry_copy, fast_config,
-                                                                    repo_root, monkeypatch):
+def test_concurrent_trainings_gate_and_promote_one_after_the_other(
+    registry_copy, fast_config, repo_root, monkeypatch
+):
     """Two run_training calls on one store at once (make train beside the monitor's local
     retrain): gate + promote never overlap, so the later gate compares with the earlier
     training's promotion, not with the version both started from."""
@@ -214,9 +228,14 @@ def test_concurrent_trainings_gate_and_promote_one_after_the_other(registry_copy
     monkeypatch.setattr(gate, "decide", recording_decide)
     before = registry_copy.promotions.current()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(
-        run_training(fast_config, registry_copy, root=repo_root, force=True)))
-        for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                run_training(fast_config, registry_copy, root=repo_root, force=True)
+            )
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -235,9 +254,13 @@ def test_sigterm_stops_the_training_and_frees_the_lease(tmp_path) -> None:
     home = tmp_path / "store"
     env = {"BENTOML_HOME": str(home), "PATH": "/usr/bin:/bin"}
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "training.lease", "--", "sh", "-c",
-                             "echo started; sleep 60"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "training.lease", "--", "sh", "-c", "echo started; sleep 60"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "started"
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -252,3 +275,32 @@ def test_the_cli_needs_a_command() -> None:
     with pytest.raises(SystemExit) as exit_:
         leasemod.main(["--"])
     assert exit_.value.code == 2
+
+
+def test_lease_settings_from_the_environment(tmp_path) -> None:
+    """Defaults, the variables the chart sets, and a bad value named; no name: a file lease."""
+    from reggaeton.settings import ConfigError, load_env
+
+    default = load_env(leasemod.LeaseSettings, {})
+    assert (default.name, default.duration, default.wait, default.namespace) == (
+        None,
+        leasemod.DEFAULT_DURATION,
+        leasemod.DEFAULT_WAIT,
+        "default",
+    )
+    env = {
+        "TRAINING_LEASE_NAME": "train",
+        "TRAINING_LEASE_DURATION_SECONDS": "30",
+        "TRAINING_LEASE_WAIT_SECONDS": "0.5",
+        "POD_NAME": "p-1",
+        "POD_NAMESPACE": "ml",
+    }
+    settings = load_env(leasemod.LeaseSettings, env)
+    assert (settings.name, settings.duration, settings.wait) == ("train", 30.0, 0.5)
+    assert (settings.holder, settings.namespace) == ("p-1", "ml")
+    with pytest.raises(ConfigError, match="TRAINING_LEASE_DURATION_SECONDS: input should be"):
+        load_env(leasemod.LeaseSettings, {"TRAINING_LEASE_DURATION_SECONDS": "0"})
+    lease = leasemod.make_lease(default, tmp_path)
+    assert isinstance(lease, FileLease) and lease.path == tmp_path / leasemod.LOCK_FILE
+    assert lease.acquire(0)
+    lease.release()
