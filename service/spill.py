@@ -14,6 +14,7 @@ truncated only after every line has reached the store.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -60,15 +61,17 @@ def rows_of(entries: Sequence[LogEntry]) -> int:
 
 
 def write_entries(store: PredictionStore, entries: Sequence[LogEntry]) -> int:
-    """Write batches with one ``write_batches`` and records with one ``write_many``.
+    """Write runs of batches with ``write_batches`` and runs of records with ``write_many``,
+    in order (the service only queues batches: one call).
 
     Returns:
         Rows newly inserted.
     """
-    batches = [e for e in entries if isinstance(e, PredictionBatch)]
-    records = [e for e in entries if not isinstance(e, PredictionBatch)]
-    inserted = store.write_batches(batches) if batches else 0
-    return inserted + (store.write_many(records) if records else 0)
+    inserted = 0
+    for is_batch, run in itertools.groupby(entries, key=lambda e: isinstance(e, PredictionBatch)):
+        group = list(run)
+        inserted += store.write_batches(group) if is_batch else store.write_many(group)
+    return inserted
 
 
 def write_or_reject(
