@@ -14,17 +14,14 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from reggaeton.timeutil import now_iso
 
 
 class PromotionError(RuntimeError):
     """A promotion or rollback request cannot be carried out."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class PromotionRecord:
@@ -53,8 +50,14 @@ class PromotionRecord:
         """Every decision, oldest first."""
         return list(self.read().get("history", []))
 
-    def promote(self, tag: str, reason: str, *, forced: bool = False,
-                details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def promote(
+        self,
+        tag: str,
+        reason: str,
+        *,
+        forced: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Make ``tag`` the serving version and record why."""
         with self._locked() as record:
             entry = self._entry("promote", tag, reason, record.get("current"), forced, details)
@@ -62,8 +65,9 @@ class PromotionRecord:
             record["history"].append(entry)
         return entry
 
-    def reject(self, tag: str, reason: str,
-               details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def reject(
+        self, tag: str, reason: str, details: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Record that ``tag`` was saved but not promoted, and why."""
         with self._locked() as record:
             entry = self._entry("reject", tag, reason, record.get("current"), False, details)
@@ -87,10 +91,23 @@ class PromotionRecord:
         return entry
 
     @staticmethod
-    def _entry(action: str, tag: str, reason: str, previous: str | None, forced: bool,
-               details: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {"action": action, "tag": tag, "previous": previous, "reason": reason,
-                "forced": forced, "at": _now(), "details": dict(details or {})}
+    def _entry(
+        action: str,
+        tag: str,
+        reason: str,
+        previous: str | None,
+        forced: bool,
+        details: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "tag": tag,
+            "previous": previous,
+            "reason": reason,
+            "forced": forced,
+            "at": now_iso("seconds"),
+            "details": dict(details or {}),
+        }
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from reggaeton.schema import (
@@ -17,9 +18,21 @@ from reggaeton.schema import (
     validate_record,
 )
 
-SONG = {"popularity": 68, "danceability": 0.826, "energy": 0.704, "key": 9, "loudness": -7.527,
-        "mode": 1, "speechiness": 0.117, "acousticness": 0.189, "instrumentalness": 4.8e-05,
-        "liveness": 0.0617, "valence": 0.741, "tempo": 94.013, "duration": 205000}
+SONG = {
+    "popularity": 68,
+    "danceability": 0.826,
+    "energy": 0.704,
+    "key": 9,
+    "loudness": -7.527,
+    "mode": 1,
+    "speechiness": 0.117,
+    "acousticness": 0.189,
+    "instrumentalness": 4.8e-05,
+    "liveness": 0.0617,
+    "valence": 0.741,
+    "tempo": 94.013,
+    "duration": 205000,
+}
 
 
 def test_label_definition():
@@ -28,9 +41,19 @@ def test_label_definition():
 
 
 def test_model_features_are_the_eleven_original_inputs_in_order():
-    assert MODEL_FEATURES == ("popularity", "danceability", "energy", "speechiness",
-                              "acousticness", "instrumentalness", "liveness", "valence",
-                              "duration", "loudness", "tempo")
+    assert MODEL_FEATURES == (
+        "popularity",
+        "danceability",
+        "energy",
+        "speechiness",
+        "acousticness",
+        "instrumentalness",
+        "liveness",
+        "valence",
+        "duration",
+        "loudness",
+        "tempo",
+    )
     assert all(name in FEATURES_BY_NAME for name in MODEL_FEATURES)
     assert "time_signature" not in REQUIRED_FEATURES
 
@@ -42,16 +65,19 @@ def test_valid_record_returns_floats_and_ignores_extras():
     assert all(isinstance(v, float) for v in out.values())
 
 
-@pytest.mark.parametrize(("field", "value", "rule"), [
-    ("tempo", None, "is required"),
-    ("tempo", "fast", "must be a number"),
-    ("tempo", True, "must be a number"),
-    ("energy", 1.5, "must be <= 1"),
-    ("duration", 0, "must be greater than 0"),
-    ("key", 2.5, "whole number"),
-    ("loudness", math.nan, "finite"),
-    ("popularity", 10**400, "too large"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("tempo", None, "is required"),
+        ("tempo", "fast", "must be a number"),
+        ("tempo", True, "must be a number"),
+        ("energy", 1.5, "must be <= 1"),
+        ("duration", 0, "must be greater than 0"),
+        ("key", 2.5, "whole number"),
+        ("loudness", math.nan, "finite"),
+        ("popularity", 10**400, "too large"),
+    ],
+)
 def test_invalid_values_name_the_field(field, value, rule):
     record = dict(SONG)
     if value is None:
@@ -69,3 +95,30 @@ def test_non_mapping_record_is_rejected():
     with pytest.raises(ValidationError, match="JSON object") as info:
         validate_record([1, 2, 3], index=1)  # type: ignore[arg-type]
     assert info.value.location == "data[1]"
+
+
+@pytest.mark.parametrize("name", sorted(FEATURES_BY_NAME))
+def test_the_vectorised_check_refuses_exactly_what_check_refuses(name):
+    """``Feature.invalid`` (monitor, batch path) and ``Feature.check`` (requests) share rules."""
+    feature = FEATURES_BY_NAME[name]
+    low = -100.0 if feature.minimum is None else feature.minimum
+    high = 100.0 if feature.maximum is None else feature.maximum
+    values = [
+        low - 1,
+        low - 0.5,
+        low,
+        low + 0.5,
+        low + 1,
+        (low + high) / 2,
+        high - 0.5,
+        high,
+        high + 0.5,
+        high + 1,
+        math.inf,
+        -math.inf,
+        math.nan,
+        1e300,
+    ]
+    mask = feature.invalid(np.array(values))
+    assert mask.tolist() == [feature.check(v) is not None for v in values]
+    assert mask.any() and not mask.all()  # the grid holds valid and invalid values
