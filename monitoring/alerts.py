@@ -24,15 +24,19 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from monitoring.config import AlertConfig
+from monitoring.status import SEVERITY
 from monitoring.verdicts import possible_text
 
 OUTCOME_LOGGER = "reggaeton.monitoring.outcome"
 log = logging.getLogger("monitoring.alerts")
 outcome_log = logging.getLogger(OUTCOME_LOGGER)
 OUTCOME_LEVELS = {0: logging.INFO, 1: logging.WARNING, 2: logging.WARNING}
-SEVERITY = {"ok": 0, "insufficient_data": 0, "warning": 1, "alert": 2}
-ICONS = {"ok": ":white_check_mark:", "insufficient_data": ":grey_question:",
-         "warning": ":warning:", "alert": ":rotating_light:"}
+ICONS = {
+    "ok": ":white_check_mark:",
+    "insufficient_data": ":grey_question:",
+    "warning": ":warning:",
+    "alert": ":rotating_light:",
+}
 
 
 def headline(summary: Mapping[str, Any]) -> str:
@@ -42,9 +46,11 @@ def headline(summary: Mapping[str, Any]) -> str:
     if possible:
         reasons += f"; possible drift ({possible})"
     window = summary.get("window", {})
-    return (f"[reggaeton monitor] {summary['status'].upper()} for {summary.get('model_version')}"
-            f" ({window.get('rows', 0):,} records {window.get('since', '?')} -> "
-            f"{window.get('until', '?')}): {reasons}")
+    return (
+        f"[reggaeton monitor] {summary['status'].upper()} for {summary.get('model_version')}"
+        f" ({window.get('rows', 0):,} records {window.get('since', '?')} -> "
+        f"{window.get('until', '?')}): {reasons}"
+    )
 
 
 def alert_payload(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,13 +59,20 @@ def alert_payload(summary: Mapping[str, Any]) -> dict[str, Any]:
     text = f"{ICONS.get(status, '')} {headline(summary)}"
     if summary.get("report_html"):
         text += f"\nReport: {summary['report_html']}"
-    return {"text": text, "monitoring": {
-        "run_id": summary.get("run_id"), "status": status,
-        "model_version": summary.get("model_version"), "reasons": summary.get("reasons", []),
-        "drifted_features": summary.get("drifted_features", []),
-        "possible_drift": summary.get("possible_drift", {}),
-        "report_html": summary.get("report_html"), "report_json": summary.get("report_json"),
-        "window": summary.get("window", {})}}
+    return {
+        "text": text,
+        "monitoring": {
+            "run_id": summary.get("run_id"),
+            "status": status,
+            "model_version": summary.get("model_version"),
+            "reasons": summary.get("reasons", []),
+            "drifted_features": summary.get("drifted_features", []),
+            "possible_drift": summary.get("possible_drift", {}),
+            "report_html": summary.get("report_html"),
+            "report_json": summary.get("report_json"),
+            "window": summary.get("window", {}),
+        },
+    }
 
 
 def send_webhook(url: str, payload: Mapping[str, Any], timeout: float) -> None:
@@ -103,8 +116,9 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any],
-             secrets: list[str]) -> None:
+def _attempt(
+    channel: str, action: Any, retries: int, outcome: dict[str, Any], secrets: list[str]
+) -> None:
     """Run ``action`` with retries; record success or failure, never raise."""
     for attempt in range(retries + 1):
         try:
@@ -113,8 +127,16 @@ def _attempt(channel: str, action: Any, retries: int, outcome: dict[str, Any],
             return
         except Exception as exc:  # any delivery problem is counted, not raised
             err = redact(f"{type(exc).__name__}: {exc}", secrets)
-            log.warning(json.dumps({"event": "alert_delivery_failed", "channel": channel,
-                                    "attempt": attempt + 1, "error": err}))
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "alert_delivery_failed",
+                        "channel": channel,
+                        "attempt": attempt + 1,
+                        "error": err,
+                    }
+                )
+            )
             if attempt < retries:
                 time.sleep(0.2 * (attempt + 1))
     outcome["failures"] += 1
@@ -133,20 +155,37 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
         "skipped": reason | None}``.
     """
     status = summary["status"]
-    line = {"event": "monitoring_run", "run_id": summary.get("run_id"), "status": status,
-            "model_version": summary.get("model_version"),
-            "reasons": summary.get("reasons", []),
-            "rows": summary.get("window", {}).get("rows"),
-            "possible_drift": summary.get("possible_drift") or {},
-            "report_html": summary.get("report_html")}
+    line = {
+        "event": "monitoring_run",
+        "run_id": summary.get("run_id"),
+        "status": status,
+        "model_version": summary.get("model_version"),
+        "reasons": summary.get("reasons", []),
+        "rows": summary.get("window", {}).get("rows"),
+        "possible_drift": summary.get("possible_drift") or {},
+        "report_html": summary.get("report_html"),
+    }
     outcome_log.log(OUTCOME_LEVELS[SEVERITY[status]], json.dumps(line, default=str))
-    outcome: dict[str, Any] = {"logged": True, "sent": [], "failures": 0, "errors": [],
-                               "skipped": None, "possible_drift": None}
+    outcome: dict[str, Any] = {
+        "logged": True,
+        "sent": [],
+        "failures": 0,
+        "errors": [],
+        "skipped": None,
+        "possible_drift": None,
+    }
     possible = {k: list(v) for k, v in (summary.get("possible_drift") or {}).items() if v}
     if possible and config.possible_drift != "off":
-        outcome_log.warning(json.dumps({"event": "possible_drift", "run_id": line["run_id"],
-                                        "model_version": line["model_version"],
-                                        "features": possible}))
+        outcome_log.warning(
+            json.dumps(
+                {
+                    "event": "possible_drift",
+                    "run_id": line["run_id"],
+                    "model_version": line["model_version"],
+                    "features": possible,
+                }
+            )
+        )
         outcome["possible_drift"] = "logged"
     notify_possible = bool(possible) and config.possible_drift == "notify"
     if notify_possible:
@@ -157,19 +196,35 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
     secrets = secrets_of(config)
     if config.webhook_url:
         payload = alert_payload(summary)
-        _attempt("webhook", lambda: send_webhook(config.webhook_url, payload, config.timeout_s),
-                 config.retries, outcome, secrets)
+        _attempt(
+            "webhook",
+            lambda: send_webhook(config.webhook_url, payload, config.timeout_s),
+            config.retries,
+            outcome,
+            secrets,
+        )
     if config.email_to:
         if not config.smtp_host:
             outcome["failures"] += 1
             outcome["errors"].append({"channel": "email", "error": "alerts.smtp_host not set"})
-            log.warning(json.dumps({"event": "alert_delivery_failed", "channel": "email",
-                                    "error": "alerts.smtp_host not set"}))
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "alert_delivery_failed",
+                        "channel": "email",
+                        "error": "alerts.smtp_host not set",
+                    }
+                )
+            )
         else:
-            body = headline(summary) + "\n\n" + json.dumps(alert_payload(summary)["monitoring"],
-                                                           indent=2, default=str)
+            body = (
+                headline(summary)
+                + "\n\n"
+                + json.dumps(alert_payload(summary)["monitoring"], indent=2, default=str)
+            )
             what = status.upper() + (" + POSSIBLE DRIFT" if possible else "")
             subject = f"[reggaeton] monitoring {what} ({summary.get('model_version')})"
-            _attempt("email", lambda: send_email(config, subject, body), config.retries,
-                     outcome, secrets)
+            _attempt(
+                "email", lambda: send_email(config, subject, body), config.retries, outcome, secrets
+            )
     return outcome

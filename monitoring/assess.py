@@ -19,20 +19,15 @@ from monitoring import drift, longwindow
 from monitoring.config import MonitoringConfig
 from monitoring.performance import assess_performance
 from monitoring.quality import assess_quality
+from monitoring.status import is_problem, worst
 from monitoring.window import VersionScan
 
-SEVERITY = {"ok": 0, "insufficient_data": 0, "warning": 1, "alert": 2}
 OPTIONAL = ("time_signature",)
 
 
-def worst(*statuses: str) -> str:
-    """The most severe status (``insufficient_data`` is below ``ok``: a section that could be
-    judged says more than one that could not)."""
-    return max(statuses, key=lambda s: (SEVERITY[s], s != "insufficient_data"), default="ok")
-
-
-def assess_drift(scan: VersionScan, config: MonitoringConfig,
-                 long: longwindow.LongWindow | None = None) -> dict[str, Any]:
+def assess_drift(
+    scan: VersionScan, config: MonitoringConfig, long: longwindow.LongWindow | None = None
+) -> dict[str, Any]:
     """KS / chi-square per feature, corrected for multiple testing.
 
     Args:
@@ -42,12 +37,19 @@ def assess_drift(scan: VersionScan, config: MonitoringConfig,
             multiple-testing family, under ``long_window``.
     """
     cfg = config.drift
-    out: dict[str, Any] = {"threshold": cfg.threshold, "correction": cfg.correction,
-                           "min_samples": cfg.min_samples, "rows": scan.rows,
-                           "features": {}, "drifted": []}
+    out: dict[str, Any] = {
+        "threshold": cfg.threshold,
+        "correction": cfg.correction,
+        "min_samples": cfg.min_samples,
+        "rows": scan.rows,
+        "features": {},
+        "drifted": [],
+    }
     if scan.rows < cfg.min_samples:
-        out.update(status="insufficient_data",
-                   reason=f"insufficient data: {scan.rows} records, need >= {cfg.min_samples}")
+        out.update(
+            status="insufficient_data",
+            reason=f"insufficient data: {scan.rows} records, need >= {cfg.min_samples}",
+        )
         return out
     results: dict[str, dict[str, Any]] = {}
     for name, acc in scan.numeric.items():
@@ -68,18 +70,29 @@ def assess_drift(scan: VersionScan, config: MonitoringConfig,
         res["category"] = drift.category(adjusted[name], cfg.threshold, cfg.possible_factor)
     ordered = [f for f in list(scan.numeric) + list(scan.categorical) if f in results]
     out["features"] = {name: results[name] for name in ordered}
-    out["not_compared"] = [f for f in list(scan.numeric) + list(scan.categorical)
-                           if f not in results]
+    out["not_compared"] = [
+        f for f in list(scan.numeric) + list(scan.categorical) if f not in results
+    ]
     out["drifted"] = [n for n in ordered if results[n]["category"] == "drift"]
     out["tests"] = len(family)
-    out["long_window"] = (longwindow.section(long, long_results, adjusted, cfg.threshold,
-                                             cfg.possible_factor) if long else None)
+    out["long_window"] = (
+        longwindow.section(long, long_results, adjusted, cfg.threshold, cfg.possible_factor)
+        if long
+        else None
+    )
     slow = out["long_window"]["drifted"] if long else []
     out["status"] = "alert" if out["drifted"] or slow else "ok"
     out["reason"] = "; ".join(
         ([f"data drift in {', '.join(out['drifted'])}"] if out["drifted"] else [])
-        + ([f"slow drift over the last {long.runs} runs ({long.rows:,} records) in "
-            f"{', '.join(slow)}"] if slow else []))
+        + (
+            [
+                f"slow drift over the last {long.runs} runs ({long.rows:,} records) in "
+                f"{', '.join(slow)}"
+            ]
+            if slow
+            else []
+        )
+    )
     return out
 
 
@@ -113,13 +126,18 @@ def assess_prediction_drift(scan: VersionScan, config: MonitoringConfig) -> dict
     return out
 
 
-def assess_version(scan: VersionScan, config: MonitoringConfig,
-                   long: longwindow.LongWindow | None = None) -> dict[str, Any]:
+def assess_version(
+    scan: VersionScan, config: MonitoringConfig, long: longwindow.LongWindow | None = None
+) -> dict[str, Any]:
     """Every section for one version with a reference (and its long window), and its status."""
     ref = scan.reference
     if ref is None:
-        return {"version": scan.tag, "rows": scan.rows, "status": "insufficient_data",
-                "reasons": [f"no reference found for {scan.tag}: reported separately"]}
+        return {
+            "version": scan.tag,
+            "rows": scan.rows,
+            "status": "insufficient_data",
+            "reasons": [f"no reference found for {scan.tag}: reported separately"],
+        }
     data_drift = assess_drift(scan, config, long)
     prediction = assess_prediction_drift(scan, config)
     labels, preds, probs = scan.labels()
@@ -128,14 +146,21 @@ def assess_version(scan: VersionScan, config: MonitoringConfig,
     quality = assess_quality(scan.quality, config.quality, OPTIONAL)
     status = worst(data_drift["status"], prediction["status"], perf["status"], quality["status"])
     if data_drift["status"] == "insufficient_data" and perf["status"] == "insufficient_data":
-        status = "insufficient_data" if SEVERITY[status] == 0 else status
+        status = status if is_problem(status) else "insufficient_data"
     sections = (data_drift, prediction, perf)
-    reasons = [s["reason"] for s in sections if SEVERITY[s["status"]] > 0 and s.get("reason")]
+    reasons = [s["reason"] for s in sections if is_problem(s["status"]) and s.get("reason")]
     reasons += [f"data quality: {item}" for item in quality["flagged"]]
     notes = [s["reason"] for s in sections if s["status"] == "insufficient_data"]
     if status == "insufficient_data":
         reasons = notes
-    return {"version": scan.tag, "rows": scan.rows, "status": status, "reasons": reasons,
-            "notes": notes,
-            "data_drift": data_drift, "prediction_drift": prediction, "performance": perf,
-            "quality": quality}
+    return {
+        "version": scan.tag,
+        "rows": scan.rows,
+        "status": status,
+        "reasons": reasons,
+        "notes": notes,
+        "data_drift": data_drift,
+        "prediction_drift": prediction,
+        "performance": perf,
+        "quality": quality,
+    }

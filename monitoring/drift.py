@@ -129,8 +129,13 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
 def ks_test(acc: EcdfAccumulator) -> dict[str, float | int | str]:
     """KS test result: statistic, p-value and sample sizes."""
     d = ks_statistic(acc)
-    return {"test": "ks", "statistic": d, "pvalue": ks_pvalue(d, acc.reference.size, acc.n),
-            "n_reference": int(acc.reference.size), "n_window": int(acc.n)}
+    return {
+        "test": "ks",
+        "statistic": d,
+        "pvalue": ks_pvalue(d, acc.reference.size, acc.n),
+        "n_reference": int(acc.reference.size),
+        "n_window": int(acc.n),
+    }
 
 
 def count_values(values: np.ndarray) -> dict[int, int]:
@@ -147,8 +152,9 @@ def add_counts(total: dict[int, int], chunk: Mapping[int, int]) -> None:
         total[key] = total.get(key, 0) + count
 
 
-def chi_square_test(reference: Mapping[int, int], window: Mapping[int, int],
-                    min_expected: float = 5.0) -> dict[str, object]:
+def chi_square_test(
+    reference: Mapping[int, int], window: Mapping[int, int], min_expected: float = 5.0
+) -> dict[str, object]:
     """Chi-square test of homogeneity between reference and window category counts.
 
     Categories whose expected count (under "same distribution") is below ``min_expected`` in
@@ -169,8 +175,12 @@ def chi_square_test(reference: Mapping[int, int], window: Mapping[int, int],
         rows[1].append(sum(window.get(c, 0) for c in pooled))
     table = np.array(rows, dtype=float)
     table = table[:, table.sum(axis=0) > 0]
-    out: dict[str, object] = {"test": "chi2", "n_reference": int(n_ref), "n_window": int(n_win),
-                              "categories": [str(c) for c in kept] + (["other"] if pooled else [])}
+    out: dict[str, object] = {
+        "test": "chi2",
+        "n_reference": int(n_ref),
+        "n_window": int(n_win),
+        "categories": [str(c) for c in kept] + (["other"] if pooled else []),
+    }
     if table.shape[1] < 2:
         out.update(statistic=0.0, pvalue=1.0, dof=0)
         return out
@@ -184,11 +194,19 @@ def proportion_test(ref_pos: int, ref_n: int, win_pos: int, win_n: int) -> dict[
     table = np.array([[ref_pos, ref_n - ref_pos], [win_pos, win_n - win_pos]], dtype=float)
     rate_ref, rate_win = ref_pos / max(ref_n, 1), win_pos / max(win_n, 1)
     if (table.sum(axis=0) == 0).any():
-        return {"statistic": 0.0, "pvalue": 1.0, "reference_rate": rate_ref,
-                "window_rate": rate_win}
+        return {
+            "statistic": 0.0,
+            "pvalue": 1.0,
+            "reference_rate": rate_ref,
+            "window_rate": rate_win,
+        }
     res = stats.chi2_contingency(table)
-    return {"statistic": float(res.statistic), "pvalue": float(res.pvalue),
-            "reference_rate": rate_ref, "window_rate": rate_win}
+    return {
+        "statistic": float(res.statistic),
+        "pvalue": float(res.pvalue),
+        "reference_rate": rate_ref,
+        "window_rate": rate_win,
+    }
 
 
 def adjust_pvalues(pvalues: Mapping[str, float], method: str) -> dict[str, float]:

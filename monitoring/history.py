@@ -7,20 +7,22 @@ go with its pod); its HTML report is stored as ``report.html`` the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from reggaeton import profiles
 from reggaeton.predlog.base import PredictionStore
+from reggaeton.timeutil import as_utc
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 PROFILE_ARTIFACT = "profile.bin"
 REPORT_ARTIFACT = "report.html"
 
 
-def stored_profiles(state_dir: str | Path, since: datetime | None = None,
-                    until: datetime | None = None) -> list[Path]:
+def stored_profiles(
+    state_dir: str | Path, since: datetime | None = None, until: datetime | None = None
+) -> list[Path]:
     """Profile files of runs started in ``[since, until)``, oldest first.
 
     Files are ``<state_dir>/profiles/<run_id>.bin`` with run ids starting with the UTC start
@@ -29,17 +31,17 @@ def stored_profiles(state_dir: str | Path, since: datetime | None = None,
     out = []
     for path in sorted((Path(state_dir) / "profiles").glob("*.bin")):
         try:
-            started = datetime.strptime(path.stem.split("-", 1)[0], STAMP_FORMAT)
+            started = as_utc(datetime.strptime(path.stem.split("-", 1)[0], STAMP_FORMAT))
         except ValueError:
             continue
-        started = started.replace(tzinfo=UTC)
         if (since is None or started >= since) and (until is None or started < until):
             out.append(path)
     return out
 
 
-def merged_profile(state_dir: str | Path, since: datetime | None = None,
-                   until: datetime | None = None) -> Any:
+def merged_profile(
+    state_dir: str | Path, since: datetime | None = None, until: datetime | None = None
+) -> Any:
     """One whylogs profile of every run in ``[since, until)``.
 
     Raises:
@@ -51,15 +53,18 @@ def merged_profile(state_dir: str | Path, since: datetime | None = None,
     return profiles.merge(profiles.deserialize(p.read_bytes()) for p in paths)
 
 
-def merged_stored_profile(store: PredictionStore, since: datetime | None = None,
-                          until: datetime | None = None) -> Any:
+def merged_stored_profile(
+    store: PredictionStore, since: datetime | None = None, until: datetime | None = None
+) -> Any:
     """One whylogs profile of every run started in ``[since, until)``, read from the store.
 
     Raises:
         ValueError: when the store holds no profile in the range.
     """
-    views = [profiles.deserialize(data)
-             for _, _, data in store.run_artifacts(PROFILE_ARTIFACT, since, until)]
+    views = [
+        profiles.deserialize(data)
+        for _, _, data in store.run_artifacts(PROFILE_ARTIFACT, since, until)
+    ]
     if not views:
         raise ValueError("no stored profile in the prediction store for that range")
     return profiles.merge(views)

@@ -29,6 +29,7 @@ from typing import NoReturn
 
 from monitoring.config import CORRECTIONS, RETRAIN_MODES, load_config
 from monitoring.verdicts import possible_text
+from reggaeton.timeutil import parse_utc
 
 EXIT_CODES = {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}
 EXIT_ERROR = 4
@@ -51,6 +52,8 @@ def exit_code(status: str, policy: str = "statuses") -> int:
     if policy == "zero" or (policy == "alerts" and status != "alert"):
         return 0
     return code
+
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -64,9 +67,9 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_time(text: str) -> datetime:
-    """ISO-8601 date or datetime (naive = UTC)."""
+    """ISO-8601 date or datetime (naive = UTC), as aware UTC."""
     try:
-        return datetime.fromisoformat(text)
+        return parse_utc(text)
     except ValueError as exc:
         raise ValueError(f"expected an ISO-8601 time like 2026-01-31T12:00, got {text!r}") from exc
 
@@ -91,8 +94,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m monitoring.job", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="python -m monitoring.job",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", help="YAML monitoring config (or MONITORING_CONFIG)")
     p.add_argument("--store", help="prediction log URI (default PREDICTION_STORE_URI)")
     p.add_argument("--home", help="model store home (default BENTOML_HOME)")
@@ -107,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email-to", help="comma-separated alert recipients")
     p.add_argument("--auto-retrain", action="store_true", help="retrain on alert")
     p.add_argument("--retrain-mode", choices=RETRAIN_MODES, help="local or kubernetes")
-    p.add_argument("--exit-codes", choices=EXIT_POLICIES, default="statuses",
-                   help="which statuses exit non-zero: statuses (1/2/3), alerts (only 2), zero")
+    p.add_argument(
+        "--exit-codes",
+        choices=EXIT_POLICIES,
+        default="statuses",
+        help="which statuses exit non-zero: statuses (1/2/3), alerts (only 2), zero",
+    )
     p.add_argument("--exit-zero", action="store_true", help="same as --exit-codes zero")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -121,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("whylogs").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
-        for attr, value in (("store_uri", args.store), ("bentoml_home", args.home),
-                            ("model_tag", args.model_tag), ("reports_dir", args.reports_dir)):
+        for attr, value in (
+            ("store_uri", args.store),
+            ("bentoml_home", args.home),
+            ("model_tag", args.model_tag),
+            ("reports_dir", args.reports_dir),
+        ):
             if value:
                 setattr(config, attr, value)
         if args.threshold is not None:
@@ -145,17 +159,26 @@ def main(argv: list[str] | None = None) -> int:
         registry = Registry(config.bentoml_home or home_from_env())
         store = open_store(config.store_uri)
         try:
-            summary = run(config, store, registry, since=args.since, until=args.until,
-                          window=args.window, progress=None if args.quiet else sys.stderr)
+            summary = run(
+                config,
+                store,
+                registry,
+                since=args.since,
+                until=args.until,
+                window=args.window,
+                progress=None if args.quiet else sys.stderr,
+            )
         finally:
             store.close()
     except Exception as exc:  # every failure becomes one clear line and exit code 4
         print(f"monitor: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     possible = possible_text(summary.get("possible_drift"))
-    print(f"status: {summary['status']}"
-          + (f" ({'; '.join(summary['reasons'])})" if summary["reasons"] else "")
-          + (f" [possible drift: {possible}]" if possible else ""))
+    print(
+        f"status: {summary['status']}"
+        + (f" ({'; '.join(summary['reasons'])})" if summary["reasons"] else "")
+        + (f" [possible drift: {possible}]" if possible else "")
+    )
     if summary["alerts"]["failures"]:
         print(f"alert delivery failures: {summary['alerts']['failures']}")
     if summary.get("retrain"):

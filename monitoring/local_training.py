@@ -22,17 +22,23 @@ def training_runner(config: MonitoringConfig) -> Callable[[], dict[str, Any]]:
         from training.tracking import tracking_uri_from_env
         from training.train import run_training
 
-        train_config = load_config(config.retrain.training_config,
-                                   list(config.retrain.training_overrides))
+        train_config = load_config(
+            config.retrain.training_config, list(config.retrain.training_overrides)
+        )
         registry = Registry(config.bentoml_home or home_from_env())
         # Logged to MLflow like every training: the configured URI, else the local default.
-        result = run_training(train_config, registry,
-                              config.mlflow_tracking_uri or tracking_uri_from_env(),
-                              include_feedback=config.retrain.include_feedback,
-                              store_uri=config.store_uri)
-        return {"tag": result.tag, "promoted": result.promoted,
-                "reason": result.decision.reason,
-                "metrics": {k: v for k, v in result.metrics.items()
-                            if isinstance(v, int | float)}}
+        result = run_training(
+            train_config,
+            registry,
+            config.mlflow_tracking_uri or tracking_uri_from_env(),
+            include_feedback=config.retrain.include_feedback,
+            store_uri=config.store_uri,
+        )
+        return {
+            "tag": result.tag,
+            "promoted": result.promoted,
+            "reason": result.decision.reason,
+            "metrics": {k: v for k, v in result.metrics.items() if isinstance(v, int | float)},
+        }
 
     return train

@@ -31,6 +31,7 @@ import numpy as np
 from monitoring import drift
 from monitoring.window import VersionScan, WindowScan
 from reggaeton.predlog.base import PredictionStore
+from reggaeton.timeutil import parse_utc
 
 DRIFT_ARTIFACT = "drift_counts.npz"
 FORMAT = 1
@@ -71,17 +72,26 @@ def fingerprint(scan: VersionScan) -> str:
 
 def encode_counts(scan: WindowScan) -> bytes:
     """The drift counts of every version with a reference in ``scan`` (``.npz`` bytes)."""
-    meta: dict[str, Any] = {"format": FORMAT, "since": scan.since.isoformat(),
-                            "until": scan.until.isoformat(), "versions": {}}
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "since": scan.since.isoformat(),
+        "until": scan.until.isoformat(),
+        "versions": {},
+    }
     arrays: dict[str, np.ndarray] = {}
     for i, (tag, vs) in enumerate(scan.versions.items()):
         if vs.reference is None:
             continue
         meta["versions"][tag] = {
-            "index": i, "rows": vs.rows, "fingerprint": fingerprint(vs),
+            "index": i,
+            "rows": vs.rows,
+            "fingerprint": fingerprint(vs),
             "n": {name: acc.n for name, acc in vs.numeric.items()},
-            "categorical": {name: {str(k): v for k, v in counts.items()}
-                            for name, counts in vs.categorical.items()}}
+            "categorical": {
+                name: {str(k): v for k, v in counts.items()}
+                for name, counts in vs.categorical.items()
+            },
+        }
         for name, acc in vs.numeric.items():
             for part in ("le", "lt", "hist"):
                 arrays[f"v{i}.{name}.{part}"] = getattr(acc, part)
@@ -95,10 +105,14 @@ def decode_counts(data: bytes) -> dict[str, Any]:
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
         for v in meta["versions"].values():
-            v["arrays"] = {name: {part: npz[f"v{v['index']}.{name}.{part}"]
-                                  for part in ("le", "lt", "hist")} for name in v["n"]}
-            v["categorical"] = {name: {int(k): c for k, c in counts.items()}
-                                for name, counts in v["categorical"].items()}
+            v["arrays"] = {
+                name: {part: npz[f"v{v['index']}.{name}.{part}"] for part in ("le", "lt", "hist")}
+                for name in v["n"]
+            }
+            v["categorical"] = {
+                name: {int(k): c for k, c in counts.items()}
+                for name, counts in v["categorical"].items()
+            }
     return meta
 
 
@@ -110,8 +124,9 @@ def save_counts(state_dir: str | Path, run_id: str, data: bytes) -> Path:
     return path
 
 
-def previous_counts(store: PredictionStore, since: datetime, n_runs: int
-                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+def previous_counts(
+    store: PredictionStore, since: datetime, n_runs: int
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """Stored counts of up to ``n_runs`` previous runs whose windows do not overlap, newest
     first, and the runs skipped with the reason.
 
@@ -127,16 +142,16 @@ def previous_counts(store: PredictionStore, since: datetime, n_runs: int
         window = run.get("window") or {}
         if not window.get("since") or not window.get("until") or not window.get("rows"):
             continue  # an empty window takes no slot of the N runs
-        if datetime.fromisoformat(window["until"]) > earliest:
+        if parse_utc(window["until"]) > earliest:
             skipped.append(f"{run.get('run_id')}: window overlaps a later one")
             continue
         chosen.append(run)
-        earliest = datetime.fromisoformat(window["since"])
+        earliest = parse_utc(window["since"])
         if len(chosen) == n_runs:
             break
     if not chosen:
         return [], skipped
-    first = min(datetime.fromisoformat(r["started_at"]) for r in chosen)
+    first = min(parse_utc(r["started_at"]) for r in chosen)
     data = {run_id: blob for run_id, _, blob in store.run_artifacts(DRIFT_ARTIFACT, first)}
     out = []
     for run in chosen:
@@ -148,9 +163,13 @@ def previous_counts(store: PredictionStore, since: datetime, n_runs: int
     return out, skipped
 
 
-def merge(scan: VersionScan, until: datetime, since: datetime,
-          previous: list[tuple[str, dict[str, Any]]], skipped: list[str] = ()
-          ) -> LongWindow | None:
+def merge(
+    scan: VersionScan,
+    until: datetime,
+    since: datetime,
+    previous: list[tuple[str, dict[str, Any]]],
+    skipped: list[str] = (),
+) -> LongWindow | None:
     """The long window of one version: its current accumulators plus the previous runs'.
 
     Returns None when no previous run holds counts of this version against the same
@@ -161,8 +180,15 @@ def merge(scan: VersionScan, until: datetime, since: datetime,
     fp = fingerprint(scan)
     numeric = {n: copy.copy(acc) for n, acc in scan.numeric.items()}
     categorical = {n: dict(c) for n, c in scan.categorical.items()}
-    out = LongWindow(runs=1, since=since, until=until, rows=scan.rows, numeric=numeric,
-                     categorical=categorical, skipped=list(skipped))
+    out = LongWindow(
+        runs=1,
+        since=since,
+        until=until,
+        rows=scan.rows,
+        numeric=numeric,
+        categorical=categorical,
+        skipped=list(skipped),
+    )
     for run_id, counts in previous:
         v = counts["versions"].get(scan.tag)
         if v is None:
@@ -173,20 +199,22 @@ def merge(scan: VersionScan, until: datetime, since: datetime,
         for name, acc in numeric.items():
             if name in v["arrays"]:
                 arr = v["arrays"][name]
-                acc.le, acc.lt, acc.hist = acc.le + arr["le"], acc.lt + arr["lt"], \
-                    acc.hist + arr["hist"]
+                acc.le, acc.lt, acc.hist = (
+                    acc.le + arr["le"],
+                    acc.lt + arr["lt"],
+                    acc.hist + arr["hist"],
+                )
                 acc.n += int(v["n"][name])
         for name, counts_of in categorical.items():
             drift.add_counts(counts_of, v["categorical"].get(name, {}))
         out.runs += 1
         out.rows += int(v["rows"])
         out.run_ids.append(run_id)
-        out.since = min(out.since, datetime.fromisoformat(counts["since"]))
+        out.since = min(out.since, parse_utc(counts["since"]))
     return out if out.runs > 1 else None
 
 
-def long_windows(store: PredictionStore, scan: WindowScan, n_runs: int
-                 ) -> dict[str, LongWindow]:
+def long_windows(store: PredictionStore, scan: WindowScan, n_runs: int) -> dict[str, LongWindow]:
     """Per version of ``scan``, its long window over ``n_runs`` runs (0 or 1: none)."""
     if n_runs <= 1:
         return {}
@@ -207,19 +235,31 @@ def tests(lw: LongWindow, scan: VersionScan, min_expected: float) -> dict[str, d
             results[name] = drift.ks_test(acc)
     for name, counts in lw.categorical.items():
         if counts:
-            results[name] = drift.chi_square_test(scan.reference.category_counts(name), counts,
-                                                  min_expected)
+            results[name] = drift.chi_square_test(
+                scan.reference.category_counts(name), counts, min_expected
+            )
     return results
 
 
 def describe(lw: LongWindow) -> dict[str, Any]:
     """The long window's extent, for the summary (JSON-ready)."""
-    return {"runs": lw.runs, "since": lw.since.isoformat(), "until": lw.until.isoformat(),
-            "rows": lw.rows, "previous_runs": lw.run_ids, "skipped": lw.skipped}
+    return {
+        "runs": lw.runs,
+        "since": lw.since.isoformat(),
+        "until": lw.until.isoformat(),
+        "rows": lw.rows,
+        "previous_runs": lw.run_ids,
+        "skipped": lw.skipped,
+    }
 
 
-def section(lw: LongWindow, results: dict[str, dict[str, Any]], adjusted: dict[str, float],
-            threshold: float, possible_factor: float) -> dict[str, Any]:
+def section(
+    lw: LongWindow,
+    results: dict[str, dict[str, Any]],
+    adjusted: dict[str, float],
+    threshold: float,
+    possible_factor: float,
+) -> dict[str, Any]:
     """The long window's part of the data-drift section: per-feature results with their
     p-values adjusted within the family of both windows (keys ``long:<feature>``)."""
     for name, res in results.items():

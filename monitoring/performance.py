@@ -14,11 +14,13 @@ import numpy as np
 from scipy import stats
 
 from monitoring.config import PerformanceConfig
+from monitoring.status import worst
 from reggaeton.metrics import classification_metrics
 
 
-def compute_metrics(labels: np.ndarray, predictions: np.ndarray,
-                    probabilities: np.ndarray) -> dict[str, Any]:
+def compute_metrics(
+    labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray
+) -> dict[str, Any]:
     """Precision, recall, F1, PR-AUC and confusion matrix ``[[tn, fp], [fn, tp]]``.
 
     Args:
@@ -55,13 +57,19 @@ def _rate_tests(metrics: Mapping[str, Any], reference_cm: Any) -> dict[str, floa
         (_, fp), (fn, tp) = metrics["confusion_matrix"]
     except (TypeError, ValueError):
         return {}
-    return {"precision": drop_test(rtp, rtp + rfp, tp, tp + fp),
-            "recall": drop_test(rtp, rtp + rfn, tp, tp + fn)}
+    return {
+        "precision": drop_test(rtp, rtp + rfp, tp, tp + fp),
+        "recall": drop_test(rtp, rtp + rfn, tp, tp + fn),
+    }
 
 
-def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray,
-                       metadata: Mapping[str, Any], config: PerformanceConfig
-                       ) -> dict[str, Any]:
+def assess_performance(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: np.ndarray,
+    metadata: Mapping[str, Any],
+    config: PerformanceConfig,
+) -> dict[str, Any]:
     """Compare live metrics with the model's hold-out metrics, with minimum-sample guards.
 
     A drop counts only when it is both large (``max_drop`` / ``warn_drop``, absolute) and
@@ -83,16 +91,27 @@ def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilitie
     y = np.asarray(labels, dtype=int)
     n = int(y.size)
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
-    base: dict[str, Any] = {"n_labelled": n, "n_positive": pos, "n_negative": neg,
-                            "reference": {k: reference.get(k) for k in
-                                          ("precision", "recall", "f1", "pr_auc")},
-                            "min_labelled": config.min_labelled,
-                            "min_per_class": config.min_per_class, "alpha": config.alpha}
+    base: dict[str, Any] = {
+        "n_labelled": n,
+        "n_positive": pos,
+        "n_negative": neg,
+        "reference": {k: reference.get(k) for k in ("precision", "recall", "f1", "pr_auc")},
+        "min_labelled": config.min_labelled,
+        "min_per_class": config.min_per_class,
+        "alpha": config.alpha,
+    }
     if n < config.min_labelled or min(pos, neg) < config.min_per_class:
-        base.update(status="insufficient_data", metrics=None, drops={}, pvalues={},
-                    reason=(f"insufficient data: {n} labelled records ({pos} reggaeton, "
-                            f"{neg} other); need >= {config.min_labelled} with >= "
-                            f"{config.min_per_class} of each label"))
+        base.update(
+            status="insufficient_data",
+            metrics=None,
+            drops={},
+            pvalues={},
+            reason=(
+                f"insufficient data: {n} labelled records ({pos} reggaeton, "
+                f"{neg} other); need >= {config.min_labelled} with >= "
+                f"{config.min_per_class} of each label"
+            ),
+        )
         return base
     metrics = compute_metrics(y, predictions, probabilities)
     drops: dict[str, float] = {}
@@ -101,20 +120,26 @@ def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilitie
         if isinstance(ref, int | float) and isinstance(live, int | float):
             drops[name] = float(ref) - float(live)
     pvalues = _rate_tests(metrics, metadata.get("confusion_matrix"))
-    status, worst = "ok", None
+    status, worst_metric = "ok", None
     for name in config.metrics:
         drop, p = drops.get(name, 0.0), pvalues.get(name, 1.0)
         if p >= config.alpha:
             continue
-        level = ("alert" if drop > config.max_drop
-                 else "warning" if drop > config.warn_drop else "ok")
-        if level != "ok" and (worst is None or drop > drops[worst]):
-            worst = name
-        status = max(status, level, key=("ok", "warning", "alert").index)
-    reason = "" if worst is None else (
-        f"{worst} {metrics[worst]:.3f} is {drops[worst]:.3f} below the model's "
-        f"{reference[worst]:.3f} on {n} labelled records (one-sided Fisher p = "
-        f"{pvalues[worst]:.2g})")
+        level = (
+            "alert" if drop > config.max_drop else "warning" if drop > config.warn_drop else "ok"
+        )
+        if level != "ok" and (worst_metric is None or drop > drops[worst_metric]):
+            worst_metric = name
+        status = worst(status, level)
+    reason = (
+        ""
+        if worst_metric is None
+        else (
+            f"{worst_metric} {metrics[worst_metric]:.3f} is {drops[worst_metric]:.3f} below the "
+            f"model's {reference[worst_metric]:.3f} on {n} labelled records (one-sided Fisher p = "
+            f"{pvalues[worst_metric]:.2g})"
+        )
+    )
     # Large drops the test cannot confirm are shown, not alerted on: say so (the hold-out's
     # few positives make the reference rates uncertain).
     unconfirmed = [
@@ -122,7 +147,14 @@ def assess_performance(labels: np.ndarray, predictions: np.ndarray, probabilitie
         f"{reference[name]:.3f}, not significant (one-sided Fisher p = "
         f"{pvalues.get(name, 1.0):.2g} >= alpha {config.alpha:g})"
         for name in config.metrics
-        if drops.get(name, 0.0) > config.warn_drop and pvalues.get(name, 1.0) >= config.alpha]
-    base.update(status=status, metrics=metrics, drops=drops, pvalues=pvalues, reason=reason,
-                unconfirmed=unconfirmed)
+        if drops.get(name, 0.0) > config.warn_drop and pvalues.get(name, 1.0) >= config.alpha
+    ]
+    base.update(
+        status=status,
+        metrics=metrics,
+        drops=drops,
+        pvalues=pvalues,
+        reason=reason,
+        unconfirmed=unconfirmed,
+    )
     return base

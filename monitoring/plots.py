@@ -44,18 +44,23 @@ class _Panel:
     def __init__(self, x0: float, x1: float, y0: float, y1: float, title: str) -> None:
         self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
         self.y0, self.y1 = y0, y1 if y1 > y0 else y0 + 1
-        self.parts = [f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="11">'
-                      f"{escape(title)}</text>",
-                      f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
-                      f'height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>']
+        self.parts = [
+            f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="11">{escape(title)}</text>',
+            f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
+            f'height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>',
+        ]
         for frac in (0.0, 0.5, 1.0):
             xv = self.x0 + frac * (self.x1 - self.x0)
             yv = self.y0 + frac * (self.y1 - self.y0)
             anchor = {0.0: "start", 0.5: "middle", 1.0: "end"}[frac]  # stay inside the SVG
-            self.parts.append(f'<text class="xtick" x="{self.px(xv):.1f}" y="{H - PAD_B + 12}" '
-                              f'font-size="9" text-anchor="{anchor}">{_fmt(xv)}</text>')
-            self.parts.append(f'<text x="{PAD_L - 3}" y="{self.py(yv) + 3:.1f}" font-size="9" '
-                              f'text-anchor="end">{_fmt(yv)}</text>')
+            self.parts.append(
+                f'<text class="xtick" x="{self.px(xv):.1f}" y="{H - PAD_B + 12}" '
+                f'font-size="9" text-anchor="{anchor}">{_fmt(xv)}</text>'
+            )
+            self.parts.append(
+                f'<text x="{PAD_L - 3}" y="{self.py(yv) + 3:.1f}" font-size="9" '
+                f'text-anchor="end">{_fmt(yv)}</text>'
+            )
 
     def px(self, x: float) -> float:
         return PAD_L + (x - self.x0) / (self.x1 - self.x0) * (W - PAD_L - PAD_R)
@@ -66,9 +71,11 @@ class _Panel:
     def bar(self, x: float, width: float, y: float, color: str, opacity: float = 0.55) -> None:
         left, right = self.px(x), self.px(x + width)
         top, base = self.py(y), self.py(self.y0)
-        self.parts.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{max(right - left, 0.5):.1f}"'
-                          f' height="{max(base - top, 0):.1f}" fill="{color}" '
-                          f'fill-opacity="{opacity}"/>')
+        self.parts.append(
+            f'<rect x="{left:.1f}" y="{top:.1f}" width="{max(right - left, 0.5):.1f}"'
+            f' height="{max(base - top, 0):.1f}" fill="{color}" '
+            f'fill-opacity="{opacity}"/>'
+        )
 
     def step(self, xs: np.ndarray, ys: np.ndarray, color: str) -> None:
         pts = []
@@ -76,40 +83,53 @@ class _Panel:
             if i:
                 pts.append(f"{self.px(x):.1f},{self.py(ys[i - 1]):.1f}")
             pts.append(f"{self.px(x):.1f},{self.py(y):.1f}")
-        self.parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" '
-                          'stroke-width="1.5"/>')
+        self.parts.append(
+            f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+        )
 
     def line(self, xs: Sequence[float], ys: Sequence[float], color: str) -> None:
-        pts = [f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in zip(xs, ys, strict=True)
-               if y == y]
-        self.parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" '
-                          'stroke-width="1.5"/>')
+        pts = [f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in zip(xs, ys, strict=True) if y == y]
+        self.parts.append(
+            f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+        )
 
     def legend(self, items: Sequence[tuple[str, str]]) -> None:
         # a white box under the entries keeps them readable over the bars and curves
-        self.parts.append(f'<rect x="{W - PAD_R - 84}" y="{PAD_T + 1}" width="82" '
-                          f'height="{12 * len(items) + 4}" fill="white" fill-opacity="0.85"/>')
+        self.parts.append(
+            f'<rect x="{W - PAD_R - 84}" y="{PAD_T + 1}" width="82" '
+            f'height="{12 * len(items) + 4}" fill="white" fill-opacity="0.85"/>'
+        )
         for i, (label, color) in enumerate(items):
             y = PAD_T + 10 + 12 * i
-            self.parts.append(f'<rect x="{W - PAD_R - 80}" y="{y - 7}" width="8" height="8" '
-                              f'fill="{color}"/><text x="{W - PAD_R - 68}" y="{y}" '
-                              f'font-size="9">{escape(label)}</text>')
+            self.parts.append(
+                f'<rect x="{W - PAD_R - 80}" y="{y - 7}" width="8" height="8" '
+                f'fill="{color}"/><text x="{W - PAD_R - 68}" y="{y}" '
+                f'font-size="9">{escape(label)}</text>'
+            )
 
     def x_labels(self, ticks: Sequence[tuple[float, str]]) -> None:
         """Replace the numeric x ticks by labels at data positions (e.g. run times)."""
         self.parts = [p for p in self.parts if 'class="xtick"' not in p]
         for x, label in ticks:
             anchor = "start" if x <= self.x0 else "end" if x >= self.x1 else "middle"
-            self.parts.append(f'<text class="xtick" x="{self.px(x):.1f}" y="{H - PAD_B + 12}" '
-                              f'font-size="9" text-anchor="{anchor}">{escape(label)}</text>')
+            self.parts.append(
+                f'<text class="xtick" x="{self.px(x):.1f}" y="{H - PAD_B + 12}" '
+                f'font-size="9" text-anchor="{anchor}">{escape(label)}</text>'
+            )
 
     def svg(self) -> str:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-                f'viewBox="0 0 {W} {H}" font-family="sans-serif">{"".join(self.parts)}</svg>')
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+            f'viewBox="0 0 {W} {H}" font-family="sans-serif">{"".join(self.parts)}</svg>'
+        )
 
 
-def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool,
-                 bounds: tuple[float | None, float | None] | None = None) -> str:
+def numeric_plot(
+    name: str,
+    acc: EcdfAccumulator,
+    drifted: bool,
+    bounds: tuple[float | None, float | None] | None = None,
+) -> str:
     """Histogram (density, with under/overflow bins) and ECDFs of reference vs window.
 
     The outer bins hold window values below / above the reference's range. They are drawn
@@ -129,8 +149,13 @@ def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool,
     if hi is not None:
         rights[-1] = max(min(rights[-1], hi), edges[-1])
     top = float(max(ref.max(), win.max(), 1e-9)) * 1.2  # headroom for the legend
-    hist = _Panel(float(lefts[0]), float(rights[-1]), 0, top,
-                  f"{name}: distribution (outer bins: outside reference range)")
+    hist = _Panel(
+        float(lefts[0]),
+        float(rights[-1]),
+        0,
+        top,
+        f"{name}: distribution (outer bins: outside reference range)",
+    )
     for left, right, r, w in zip(lefts, rights, ref, win, strict=True):
         hist.bar(left, right - left, r, REF_COLOR)
         hist.bar(left, right - left, w, ALERT_COLOR if drifted else WIN_COLOR)
@@ -138,8 +163,10 @@ def numeric_plot(name: str, acc: EcdfAccumulator, drifted: bool,
         if rights[i] > lefts[i] or win[i] > 0:  # an outer bin exists inside the valid range
             x = hist.px((lefts[i] + rights[i]) / 2)
             anchor = "start" if i == 0 else "end"
-            hist.parts.append(f'<text class="overflow-label" x="{x:.1f}" y="{H - PAD_B - 3}" '
-                              f'font-size="8" text-anchor="{anchor}">{escape(label)}</text>')
+            hist.parts.append(
+                f'<text class="overflow-label" x="{x:.1f}" y="{H - PAD_B - 3}" '
+                f'font-size="8" text-anchor="{anchor}">{escape(label)}</text>'
+            )
     hist.legend([("reference", REF_COLOR), ("window", ALERT_COLOR if drifted else WIN_COLOR)])
     grid, f_ref, f_win = acc.ecdfs()
     if grid.size > MAX_POINTS:  # thin the curve for drawing (the KS test uses every point)
@@ -157,14 +184,21 @@ def categorical_plot(name: str, reference: Mapping[int, int], window: Mapping[in
     n_ref, n_win = max(sum(reference.values()), 1), max(sum(window.values()), 1)
     ref = [reference.get(c, 0) / n_ref for c in cats]
     win = [window.get(c, 0) / n_win for c in cats]
-    panel = _Panel(0, len(cats), 0, max(max(ref + win), 1e-9) * 1.2,
-                   f"{name}: category proportions (chi-square)")
+    panel = _Panel(
+        0,
+        len(cats),
+        0,
+        max(max(ref + win), 1e-9) * 1.2,
+        f"{name}: category proportions (chi-square)",
+    )
     panel.parts = [p for p in panel.parts if 'class="xtick"' not in p]  # categories instead
     for i, c in enumerate(cats):
         panel.bar(i + 0.1, 0.4, ref[i], REF_COLOR, 0.9)
         panel.bar(i + 0.5, 0.4, win[i], WIN_COLOR, 0.9)
-        panel.parts.append(f'<text x="{panel.px(i + 0.5):.1f}" y="{H - PAD_B + 12}" '
-                           f'font-size="9" text-anchor="middle">{c}</text>')
+        panel.parts.append(
+            f'<text x="{panel.px(i + 0.5):.1f}" y="{H - PAD_B + 12}" '
+            f'font-size="9" text-anchor="middle">{c}</text>'
+        )
     panel.legend([("reference", REF_COLOR), ("window", WIN_COLOR)])
     return f'<div class="charts">{panel.svg()}</div>'
 
@@ -179,16 +213,22 @@ def pvalue_plot(results: Mapping[str, Mapping[str, Any]], threshold: float) -> s
     for i, ((name, res), v) in enumerate(zip(rows, vals, strict=True)):
         y = 10 + 16 * i
         color = ALERT_COLOR if res["category"] == "drift" else REF_COLOR
-        parts.append(f'<text x="{left - 4}" y="{y + 10}" font-size="10" text-anchor="end">'
-                     f"{escape(name)}</text><rect x=\"{left}\" y=\"{y}\" height=\"12\" "
-                     f'width="{(right - left) * v / top:.1f}" fill="{color}"/>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 10}" font-size="10" text-anchor="end">'
+            f'{escape(name)}</text><rect x="{left}" y="{y}" height="12" '
+            f'width="{(right - left) * v / top:.1f}" fill="{color}"/>'
+        )
     tx = left + (right - left) * -np.log10(threshold) / top
-    parts.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="5" y2="{h - 25}" stroke="black" '
-                 f'stroke-dasharray="4,3"/><text x="{left}" y="{h - 8}" font-size="10">'
-                 f"-log10(adjusted p-value); right of the dashed line (p = {threshold:g}) = "
-                 "drift</text>")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 20}" height="{h}" '
-            f'font-family="sans-serif">{"".join(parts)}</svg>')
+    parts.append(
+        f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="5" y2="{h - 25}" stroke="black" '
+        f'stroke-dasharray="4,3"/><text x="{left}" y="{h - 8}" font-size="10">'
+        f"-log10(adjusted p-value); right of the dashed line (p = {threshold:g}) = "
+        "drift</text>"
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 20}" height="{h}" '
+        f'font-family="sans-serif">{"".join(parts)}</svg>'
+    )
 
 
 def history_plot(runs: Sequence[Mapping[str, Any]]) -> str | None:

@@ -42,7 +42,8 @@ class QualityAccumulator:
             v = pd.to_numeric(chunk[name], errors="coerce").to_numpy(dtype=float)
             present = ~np.isnan(v)
             self.missing[name] = self.missing.get(name, 0) + int((~present).sum())
-            self.invalid[name] = self.invalid.get(name, 0) + int(_invalid(name, v[present]))
+            invalid = int(FEATURES_BY_NAME[name].invalid(v[present]).sum())
+            self.invalid[name] = self.invalid.get(name, 0) + invalid
             rng = self.training_ranges.get(name)
             if rng is not None and len(rng) == 2:
                 vals = v[present]
@@ -50,22 +51,9 @@ class QualityAccumulator:
                 self.out_of_range[name] = self.out_of_range.get(name, 0) + int(outside.sum())
 
 
-def _invalid(name: str, v: np.ndarray) -> int:
-    """How many values break the schema rule of ``name`` (bounds, finiteness, integrality)."""
-    feature = FEATURES_BY_NAME[name]
-    bad = ~np.isfinite(v)
-    if feature.minimum is not None:
-        bad |= (v <= feature.minimum) if feature.exclusive_minimum else (v < feature.minimum)
-    if feature.maximum is not None:
-        bad |= v > feature.maximum
-    if feature.dtype == "int":
-        with np.errstate(invalid="ignore"):
-            bad |= np.isfinite(v) & (v != np.round(v))
-    return int(bad.sum())
-
-
-def assess_quality(acc: QualityAccumulator, config: QualityConfig,
-                   optional: Sequence[str] = ()) -> dict[str, Any]:
+def assess_quality(
+    acc: QualityAccumulator, config: QualityConfig, optional: Sequence[str] = ()
+) -> dict[str, Any]:
     """Summarise the counts and decide ``ok`` or ``warning`` (quality never alerts alone).
 
     Args:
@@ -77,8 +65,11 @@ def assess_quality(acc: QualityAccumulator, config: QualityConfig,
     per_feature: dict[str, dict[str, Any]] = {}
     flagged: list[str] = []
     for name in acc.features:
-        item = {"missing": acc.missing.get(name, 0), "invalid": acc.invalid.get(name, 0),
-                "out_of_training_range": acc.out_of_range.get(name, 0)}
+        item = {
+            "missing": acc.missing.get(name, 0),
+            "invalid": acc.invalid.get(name, 0),
+            "out_of_training_range": acc.out_of_range.get(name, 0),
+        }
         item["missing_fraction"] = item["missing"] / rows
         item["out_of_range_fraction"] = item["out_of_training_range"] / rows
         problems = []
@@ -92,5 +83,9 @@ def assess_quality(acc: QualityAccumulator, config: QualityConfig,
         if problems:
             flagged.append(f"{name}: {', '.join(problems)}")
         per_feature[name] = item
-    return {"status": "warning" if flagged else "ok", "rows": acc.rows,
-            "features": per_feature, "flagged": flagged}
+    return {
+        "status": "warning" if flagged else "ok",
+        "rows": acc.rows,
+        "features": per_feature,
+        "flagged": flagged,
+    }

@@ -89,8 +89,14 @@ def from_version(version: ModelVersion) -> Reference:
     for feature in FEATURES:
         if feature.name in sample and sample[feature.name].notna().sum() > 0:
             (categorical if feature.categorical else numeric).append(feature.name)
-    return Reference(tag=version.tag, sample=sample, metadata=version.metadata,
-                     profile=profile, numeric=numeric, categorical=categorical)
+    return Reference(
+        tag=version.tag,
+        sample=sample,
+        metadata=version.metadata,
+        profile=profile,
+        numeric=numeric,
+        categorical=categorical,
+    )
 
 
 def reference_loader(registry: Registry) -> Callable[[str], Reference | None]:

@@ -10,8 +10,7 @@ from monitoring import plots, verdicts
 from monitoring.window import VersionScan
 from reggaeton.schema import FEATURES
 
-COLORS = {"ok": "#2e7d32", "warning": "#ef6c00", "alert": "#c62828",
-          "insufficient_data": "#616161"}
+COLORS = {"ok": "#2e7d32", "warning": "#ef6c00", "alert": "#c62828", "insufficient_data": "#616161"}
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -26,8 +25,10 @@ td:first-child,th:first-child{text-align:left}
 
 
 def _badge(status: str) -> str:
-    return (f'<span class="badge" style="background:{COLORS.get(status, "#555")}">'
-            f"{escape(status.upper())}</span>")
+    return (
+        f'<span class="badge" style="background:{COLORS.get(status, "#555")}">'
+        f"{escape(status.upper())}</span>"
+    )
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -42,8 +43,9 @@ def _img(svg: str | None, alt: str) -> str:
     return f'<figure aria-label="{escape(alt)}">{svg}</figure>' if svg else ""
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]],
-           classes: Sequence[str] | None = None) -> str:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None
+) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = ""
     for i, row in enumerate(rows):
@@ -57,13 +59,40 @@ def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
     if section.get("status") == "insufficient_data":
         return out[0] + f"<p>{escape(section['reason'])}</p>"
     feats = section.get("features", {})
-    out.append(f"<p>Kolmogorov-Smirnov (numeric) and chi-square (categorical) against the "
-               f"training sample; threshold {section['threshold']:g}, correction "
-               f"<b>{escape(section['correction'])}</b>.</p>")
-    rows = [[n, r["test"], r["statistic"], r["pvalue"], r["p_adjusted"], r["category"],
-             r["n_reference"], r["n_window"]] for n, r in feats.items()]
-    out.append(_table(["feature", "test", "statistic", "p-value", "adjusted p", "category",
-                       "n ref", "n window"], rows, [r[5] for r in rows]))
+    out.append(
+        f"<p>Kolmogorov-Smirnov (numeric) and chi-square (categorical) against the "
+        f"training sample; threshold {section['threshold']:g}, correction "
+        f"<b>{escape(section['correction'])}</b>.</p>"
+    )
+    rows = [
+        [
+            n,
+            r["test"],
+            r["statistic"],
+            r["pvalue"],
+            r["p_adjusted"],
+            r["category"],
+            r["n_reference"],
+            r["n_window"],
+        ]
+        for n, r in feats.items()
+    ]
+    out.append(
+        _table(
+            [
+                "feature",
+                "test",
+                "statistic",
+                "p-value",
+                "adjusted p",
+                "category",
+                "n ref",
+                "n window",
+            ],
+            rows,
+            [r[5] for r in rows],
+        )
+    )
     if feats:
         out.append(_img(plots.pvalue_plot(feats, section["threshold"]), "p-values"))
     out.append("<h2>Reference vs window, per feature</h2>")
@@ -75,20 +104,30 @@ def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
             title += f" &mdash; {escape(res['category'])} (p adj. {_fmt(res['p_adjusted'])})"
         out.append(f'<div class="feature">{title}</h3>')
         if res and scan is not None and name in scan.numeric:
-            out.append(_img(plots.numeric_plot(name, scan.numeric[name],
-                                               res["category"] == "drift"), name))
+            out.append(
+                _img(plots.numeric_plot(name, scan.numeric[name], res["category"] == "drift"), name)
+            )
         elif res and scan is not None and name in scan.categorical:
-            out.append(_img(plots.categorical_plot(
-                name, scan.reference.category_counts(name), scan.categorical[name]), name))
+            out.append(
+                _img(
+                    plots.categorical_plot(
+                        name, scan.reference.category_counts(name), scan.categorical[name]
+                    ),
+                    name,
+                )
+            )
         else:
-            out.append('<p class="muted">not compared: absent from the reference sample or '
-                       "from this window's records</p>")
+            out.append(
+                '<p class="muted">not compared: absent from the reference sample or '
+                "from this window's records</p>"
+            )
         out.append("</div>")
     return "\n".join(out)
 
 
-def _long_window_section(drift_section: Mapping[str, Any],
-                         overview: Mapping[str, Any] | None) -> str:
+def _long_window_section(
+    drift_section: Mapping[str, Any], overview: Mapping[str, Any] | None
+) -> str:
     """The long window (issue 14, slow drift): the last runs' exact counts merged, tested in
     the same multiple-testing family as the current window (monitoring/longwindow.py)."""
     out = ['<h2 id="long-window">Long window: the last runs merged</h2>']
@@ -96,16 +135,42 @@ def _long_window_section(drift_section: Mapping[str, Any],
     if not lw:
         note = (overview or {}).get("note") or "off (drift.long_window_runs: 0)"
         return out[0] + f"<p class='muted'>{escape(note)}</p>"
-    out.append(f"<p>{lw['runs']} runs, {_when(lw['since'])} &rarr; {_when(lw['until'])}, "
-               f"{lw['rows']:,} records; tested with the current window as one family of "
-               f"{drift_section.get('tests')} tests (threshold {drift_section['threshold']:g}, "
-               f"correction <b>{escape(drift_section['correction'])}</b>).</p>")
+    out.append(
+        f"<p>{lw['runs']} runs, {_when(lw['since'])} &rarr; {_when(lw['until'])}, "
+        f"{lw['rows']:,} records; tested with the current window as one family of "
+        f"{drift_section.get('tests')} tests (threshold {drift_section['threshold']:g}, "
+        f"correction <b>{escape(drift_section['correction'])}</b>).</p>"
+    )
     current = drift_section.get("features", {})
-    rows = [[n, r["test"], r["statistic"], r["pvalue"], r["p_adjusted"], r["category"],
-             (current.get(n) or {}).get("category"), r["n_window"]]
-            for n, r in lw["features"].items()]
-    out.append(_table(["feature", "test", "statistic", "p-value", "adjusted p", "category",
-                       "current window", "n long window"], rows, [r[5] for r in rows]))
+    rows = [
+        [
+            n,
+            r["test"],
+            r["statistic"],
+            r["pvalue"],
+            r["p_adjusted"],
+            r["category"],
+            (current.get(n) or {}).get("category"),
+            r["n_window"],
+        ]
+        for n, r in lw["features"].items()
+    ]
+    out.append(
+        _table(
+            [
+                "feature",
+                "test",
+                "statistic",
+                "p-value",
+                "adjusted p",
+                "category",
+                "current window",
+                "n long window",
+            ],
+            rows,
+            [r[5] for r in rows],
+        )
+    )
     if lw.get("skipped"):
         out.append("<p class='muted'>Left out: " + escape("; ".join(lw["skipped"])) + "</p>")
     return "\n".join(out)
@@ -118,48 +183,77 @@ def _prediction_section(section: Mapping[str, Any], scan: VersionScan | None) ->
     rows = []
     if "probability" in section:
         p = section["probability"]
-        rows.append(["probability (KS)", p["statistic"], p["pvalue"], p["p_adjusted"],
-                     p["category"]])
+        rows.append(
+            ["probability (KS)", p["statistic"], p["pvalue"], p["p_adjusted"], p["category"]]
+        )
     if "positive_rate" in section:
         r = section["positive_rate"]
-        rows.append([f"positive rate {r['reference_rate']:.3f} -> {r['window_rate']:.3f}",
-                     r["statistic"], r["pvalue"], r["p_adjusted"], r["category"]])
-    out.append(_table(["test", "statistic", "p-value", "adjusted p", "category"], rows,
-                      [r[4] for r in rows]))
+        rows.append(
+            [
+                f"positive rate {r['reference_rate']:.3f} -> {r['window_rate']:.3f}",
+                r["statistic"],
+                r["pvalue"],
+                r["p_adjusted"],
+                r["category"],
+            ]
+        )
+    out.append(
+        _table(
+            ["test", "statistic", "p-value", "adjusted p", "category"], rows, [r[4] for r in rows]
+        )
+    )
     if scan is not None and scan.probability is not None and scan.probability.n:
-        out.append(_img(plots.numeric_plot("probability", scan.probability,
-                                           "probability" in section.get("drifted", [])),
-                        "probability histogram"))
+        out.append(
+            _img(
+                plots.numeric_plot(
+                    "probability", scan.probability, "probability" in section.get("drifted", [])
+                ),
+                "probability histogram",
+            )
+        )
     return "\n".join(out)
 
 
 def _performance_section(perf: Mapping[str, Any]) -> str:
-    out = ["<h2>Performance on labelled records</h2>",
-           f"<p>{perf['n_labelled']} labelled records ({perf['n_positive']} reggaeton, "
-           f"{perf['n_negative']} other). Status {_badge(perf['status'])}</p>"]
+    out = [
+        "<h2>Performance on labelled records</h2>",
+        f"<p>{perf['n_labelled']} labelled records ({perf['n_positive']} reggaeton, "
+        f"{perf['n_negative']} other). Status {_badge(perf['status'])}</p>",
+    ]
     if perf.get("metrics") is None:
         out.append(f"<p>{escape(perf.get('reason', 'insufficient data'))}</p>")
         return "\n".join(out)
     m, ref = perf["metrics"], perf["reference"]
     pvalues = perf.get("pvalues") or {}
-    rows = [[k, m.get(k), ref.get(k), perf["drops"].get(k), pvalues.get(k, "")]
-            for k in ("precision", "recall", "f1", "pr_auc")]
-    out.append(_table(["metric", "window", "model (hold-out)", "drop",
-                       "p (drop, one-sided Fisher)"], rows))
+    rows = [
+        [k, m.get(k), ref.get(k), perf["drops"].get(k), pvalues.get(k, "")]
+        for k in ("precision", "recall", "f1", "pr_auc")
+    ]
+    out.append(
+        _table(["metric", "window", "model (hold-out)", "drop", "p (drop, one-sided Fisher)"], rows)
+    )
     for line in perf.get("unconfirmed") or []:
         out.append(f"<p class='note'>Not alerted: {escape(line)}.</p>")
     (tn, fp), (fn, tp) = m["confusion_matrix"]
-    out.append(_table(["confusion matrix", "predicted other", "predicted reggaeton"],
-                      [["actual other", tn, fp], ["actual reggaeton", fn, tp]]))
+    out.append(
+        _table(
+            ["confusion matrix", "predicted other", "predicted reggaeton"],
+            [["actual other", tn, fp], ["actual reggaeton", fn, tp]],
+        )
+    )
     return "\n".join(out)
 
 
 def _quality_section(quality: Mapping[str, Any]) -> str:
-    rows = [[n, q["missing"], q["invalid"], q["out_of_training_range"],
-             "; ".join(q["problems"])] for n, q in quality["features"].items()]
-    return ("<h2>Data quality</h2>" + _table(
-        ["feature", "missing", "invalid", "outside training range", "problems"], rows,
-        ["possible_drift" if r[4] else "" for r in rows]))
+    rows = [
+        [n, q["missing"], q["invalid"], q["out_of_training_range"], "; ".join(q["problems"])]
+        for n, q in quality["features"].items()
+    ]
+    return "<h2>Data quality</h2>" + _table(
+        ["feature", "missing", "invalid", "outside training range", "problems"],
+        rows,
+        ["possible_drift" if r[4] else "" for r in rows],
+    )
 
 
 def _when(iso: str) -> str:
@@ -184,8 +278,9 @@ def _retrain_line(r: Mapping[str, Any] | None) -> str:
     return f"retraining: skipped ({r.get('reason') or r.get('error')})"
 
 
-def render(summary: Mapping[str, Any], scan: VersionScan | None,
-           history: Sequence[Mapping[str, Any]] = ()) -> str:
+def render(
+    summary: Mapping[str, Any], scan: VersionScan | None, history: Sequence[Mapping[str, Any]] = ()
+) -> str:
     """The HTML report of a run.
 
     Args:
@@ -197,18 +292,20 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
     serving = s.get("serving") or {}
     w = s["window"]
     reasons = "".join(f"<li>{escape(r)}</li>" for r in s.get("reasons", [])) or "<li>none</li>"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Monitoring "
-             f"{escape(s['run_id'])}</title><style>{CSS}</style></head><body>",
-             f"<h1>Reggaeton model monitoring {_badge(s['status'])}</h1>",
-             f"<p>Run <code>{escape(s['run_id'])}</code> &middot; model "
-             f"<code>{escape(str(s.get('model_version')))}</code> &middot; window "
-             f"{_when(w['since'])} &rarr; {_when(w['until'])} "
-             f"({verdicts.span(w['since'], w['until'])}) &middot; {w['rows']:,} records "
-             f"({serving.get('rows', 0):,} from the serving version)</p>",
-             f"<h2>What triggered</h2><ul>{reasons}</ul>",
-             verdicts.possible_html(s.get("possible_drift")),
-             f"<p class='muted'>{escape(_alerts_line(s.get('alerts') or {}))}<br>"
-             f"{escape(_retrain_line(s.get('retrain')))}</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Monitoring "
+        f"{escape(s['run_id'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>Reggaeton model monitoring {_badge(s['status'])}</h1>",
+        f"<p>Run <code>{escape(s['run_id'])}</code> &middot; model "
+        f"<code>{escape(str(s.get('model_version')))}</code> &middot; window "
+        f"{_when(w['since'])} &rarr; {_when(w['until'])} "
+        f"({verdicts.span(w['since'], w['until'])}) &middot; {w['rows']:,} records "
+        f"({serving.get('rows', 0):,} from the serving version)</p>",
+        f"<h2>What triggered</h2><ul>{reasons}</ul>",
+        verdicts.possible_html(s.get("possible_drift")),
+        f"<p class='muted'>{escape(_alerts_line(s.get('alerts') or {}))}<br>"
+        f"{escape(_retrain_line(s.get('retrain')))}</p>",
+    ]
     if serving.get("data_drift"):
         parts.append(_drift_section(serving["data_drift"], scan))
         parts.append(_long_window_section(serving["data_drift"], s.get("long_window")))
@@ -222,14 +319,20 @@ def render(summary: Mapping[str, Any], scan: VersionScan | None,
         parts.append("<h2>Over the last runs</h2>" + _img(hist, "history"))
     others = s.get("other_versions") or {}
     if others:
-        rows = [[t, o.get("rows"), o.get("status"), "; ".join(o.get("reasons", []))]
-                for t, o in others.items()]
-        parts.append("<h2>Other model versions in the window</h2>"
-                     + _table(["version", "records", "status", "reasons"], rows))
+        rows = [
+            [t, o.get("rows"), o.get("status"), "; ".join(o.get("reasons", []))]
+            for t, o in others.items()
+        ]
+        parts.append(
+            "<h2>Other model versions in the window</h2>"
+            + _table(["version", "records", "status", "reasons"], rows)
+        )
     wl = s.get("whylogs_drift") or {}
     if wl:
-        main = {**((serving.get("data_drift") or {}).get("features") or {}),
-                **(serving.get("prediction_drift") or {})}
+        main = {
+            **((serving.get("data_drift") or {}).get("features") or {}),
+            **(serving.get("prediction_drift") or {}),
+        }
         parts.append(verdicts.cross_check_html(verdicts.cross_check(wl), main, _table))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -20,13 +20,14 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reggaeton.decision import decide
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
 from reggaeton.registry import Registry
 from reggaeton.schema import (
@@ -36,6 +37,7 @@ from reggaeton.schema import (
     MODEL_FEATURES,
     REQUIRED_FEATURES,
 )
+from reggaeton.timeutil import utcnow
 
 DATA_FILES = {"data_reggaeton.csv": 1, "data_todotipo.csv": 0, "data_test.csv": None}
 
@@ -65,8 +67,10 @@ def parse_drift(spec: str) -> Drift:
     name, sep, rest = spec.partition("=")
     name = name.strip()
     if not sep or name not in FEATURES_BY_NAME:
-        raise ValueError(f"--drift {spec!r}: expected FEATURE=+N, FEATURE=-N or FEATURE=*F "
-                         f"with FEATURE one of {', '.join(FEATURES_BY_NAME)}")
+        raise ValueError(
+            f"--drift {spec!r}: expected FEATURE=+N, FEATURE=-N or FEATURE=*F "
+            f"with FEATURE one of {', '.join(FEATURES_BY_NAME)}"
+        )
     rest = rest.strip()
     try:
         if rest.startswith("*"):
@@ -92,8 +96,9 @@ def load_songs(data_dir: str | Path = "data") -> pd.DataFrame:
     return songs.dropna(subset=required).reset_index(drop=True)  # the service rejects them
 
 
-def build_traffic(songs: pd.DataFrame, n: int, seed: int,
-                  drifts: Sequence[Drift] = ()) -> pd.DataFrame:
+def build_traffic(
+    songs: pd.DataFrame, n: int, seed: int, drifts: Sequence[Drift] = ()
+) -> pd.DataFrame:
     """``n`` songs resampled with replacement, with the drifts applied."""
     rng = np.random.default_rng(seed)
     frame = songs.iloc[rng.integers(0, len(songs), size=n)].reset_index(drop=True)
@@ -102,11 +107,22 @@ def build_traffic(songs: pd.DataFrame, n: int, seed: int,
     return frame
 
 
-def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed: int = 0,
-             drifts: Sequence[Drift] = (), feedback: float = 0.0, flip: float = 0.0,
-             start: datetime | None = None, end: datetime | None = None,
-             model_tag: str | None = None, data_dir: str | Path = "data",
-             batch: int = 10_000, feedback_at: datetime | None = None) -> dict[str, Any]:
+def simulate(
+    store: PredictionStore,
+    registry: Registry,
+    *,
+    n: int = 2000,
+    seed: int = 0,
+    drifts: Sequence[Drift] = (),
+    feedback: float = 0.0,
+    flip: float = 0.0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    model_tag: str | None = None,
+    data_dir: str | Path = "data",
+    batch: int = 10_000,
+    feedback_at: datetime | None = None,
+) -> dict[str, Any]:
     """Score and log ``n`` simulated requests; return what was written.
 
     Args:
@@ -130,12 +146,12 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
     version = registry.serving_version(model_tag)
     pipeline = registry.load_pipeline(version)
     features = list(version.metadata.get("features") or MODEL_FEATURES)
-    end = end or datetime.now(UTC)
+    end = end or utcnow()
     start = start or end - timedelta(hours=1)
     rng = np.random.default_rng(seed + 1)
     frame = build_traffic(load_songs(data_dir), n, seed, drifts)
     proba = pipeline.predict_proba(frame[features].to_numpy(dtype=float))[:, 1]
-    pred = (proba >= version.threshold).astype(int)
+    pred = decide(proba, version.threshold)
     span_us = max(int((end - start).total_seconds() * 1e6), 1)
     offsets = np.sort(rng.integers(0, span_us, size=n))
     token = uuid.uuid4().hex[:10]
@@ -144,12 +160,19 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
     written, fed, flipped = 0, 0, 0
     for lo in range(0, n, batch):
         hi = min(lo + batch, n)
-        records = [PredictionRecord(
-            request_id=f"sim-{token}-{i}", model_version=version.tag,
-            features={k: float(v) for k, v in zip(feats, values[i], strict=True) if v == v},
-            probability=float(proba[i]), prediction=int(pred[i]), latency_ms=1.0,
-            source="batch", timestamp=start + timedelta(microseconds=int(offsets[i])))
-            for i in range(lo, hi)]
+        records = [
+            PredictionRecord(
+                request_id=f"sim-{token}-{i}",
+                model_version=version.tag,
+                features={k: float(v) for k, v in zip(feats, values[i], strict=True) if v == v},
+                probability=float(proba[i]),
+                prediction=int(pred[i]),
+                latency_ms=1.0,
+                source="batch",
+                timestamp=start + timedelta(microseconds=int(offsets[i])),
+            )
+            for i in range(lo, hi)
+        ]
         written += store.write_many(records)
     labels = frame[LABEL_COLUMN].to_numpy()
     give = (~np.isnan(labels)) & (rng.random(n) < feedback)
@@ -159,29 +182,48 @@ def simulate(store: PredictionStore, registry: Registry, *, n: int = 2000, seed:
         if store.add_feedback(f"sim-{token}-{i}", label, at=feedback_at):
             fed += 1
             flipped += int(invert[i])
-    return {"written": written, "feedback": fed, "flipped": flipped,
-            "model_version": version.tag, "positive_rate": float(pred.mean()),
-            "since": start.isoformat(), "until": end.isoformat(),
-            "drifts": [f"{d.feature}{'*' if d.op == '*' else '+'}{d.value:g}" for d in drifts]}
+    return {
+        "written": written,
+        "feedback": fed,
+        "flipped": flipped,
+        "model_version": version.tag,
+        "positive_rate": float(pred.mean()),
+        "since": start.isoformat(),
+        "until": end.isoformat(),
+        "drifts": [f"{d.feature}{'*' if d.op == '*' else '+'}{d.value:g}" for d in drifts],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
-    p = argparse.ArgumentParser(prog="python -m monitoring.simulate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m monitoring.simulate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--store", help="prediction log URI (default PREDICTION_STORE_URI)")
     p.add_argument("--home", help="model store home (default BENTOML_HOME)")
     p.add_argument("--model-tag", help="score with this version (default: promoted)")
     p.add_argument("--n", type=int, default=2000, help="records to write (2000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--drift", action="append", default=[], type=_drift_arg,
-                   metavar="FEATURE=+N|*F", help="inject drift (repeatable)")
+    p.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        type=_drift_arg,
+        metavar="FEATURE=+N|*F",
+        help="inject drift (repeatable)",
+    )
     p.add_argument("--feedback", type=float, default=0.0, help="fraction with feedback labels")
     p.add_argument("--flip", type=float, default=0.0, help="fraction of feedback inverted")
     p.add_argument("--hours", type=float, default=1.0, help="spread over the last N hours")
-    p.add_argument("--ago-hours", type=float, default=0.0,
-                   help="the traffic ends this many hours ago (default 0: now); with "
-                        "--feedback, labels are stamped now: late ground truth")
+    p.add_argument(
+        "--ago-hours",
+        type=float,
+        default=0.0,
+        help="the traffic ends this many hours ago (default 0: now); with "
+        "--feedback, labels are stamped now: late ground truth",
+    )
     p.add_argument("--data-dir", default="data")
     args = p.parse_args(argv)
     from reggaeton.predlog.factory import open_store
@@ -190,18 +232,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = open_store(args.store or _env("PREDICTION_STORE_URI"))
         registry = Registry(args.home or home_from_env())
-        end = datetime.now(UTC) - timedelta(hours=args.ago_hours)
-        out = simulate(store, registry, n=args.n, seed=args.seed, drifts=args.drift,
-                       feedback=args.feedback, flip=args.flip,
-                       start=end - timedelta(hours=args.hours), end=end,
-                       model_tag=args.model_tag or _env("MODEL_TAG"), data_dir=args.data_dir)
+        end = utcnow() - timedelta(hours=args.ago_hours)
+        out = simulate(
+            store,
+            registry,
+            n=args.n,
+            seed=args.seed,
+            drifts=args.drift,
+            feedback=args.feedback,
+            flip=args.flip,
+            start=end - timedelta(hours=args.hours),
+            end=end,
+            model_tag=args.model_tag or _env("MODEL_TAG"),
+            data_dir=args.data_dir,
+        )
         store.close()
     except Exception as exc:
         print(f"simulate: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"simulate: wrote {out['written']:,} predictions of {out['model_version']} "
-          f"({out['since']} -> {out['until']}), {out['feedback']:,} feedback labels "
-          f"({out['flipped']} flipped), drift: {', '.join(out['drifts']) or 'none'}")
+    print(
+        f"simulate: wrote {out['written']:,} predictions of {out['model_version']} "
+        f"({out['since']} -> {out['until']}), {out['feedback']:,} feedback labels "
+        f"({out['flipped']} flipped), drift: {', '.join(out['drifts']) or 'none'}"
+    )
     return 0
 
 

@@ -25,14 +25,19 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from reggaeton.timeutil import now_iso, parse_utc, utcnow
+
 TRIGGER_LABEL = "reggaeton.io/triggered-by"
 CONDITION_LABEL = "reggaeton.io/condition"
-STABLE_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
-                 "app.kubernetes.io/component")
+STABLE_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+)
 """Labels of the train Jobs that do not change with the chart or app version."""
 MAX_NAME = 63
 """Longest Job name: the Job controller copies it into the pods' ``job-name`` label."""
@@ -98,9 +103,13 @@ class LocalTrigger:
             (see :func:`training_runner`).
     """
 
-    def __init__(self, state_dir: str | Path, train: Callable[[], Any],
-                 cooldown_hours: float = 0.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        train: Callable[[], Any],
+        cooldown_hours: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.lock = self.state_dir / "retrain.lock"
         self.state = self.state_dir / "retrain_state.json"
@@ -114,13 +123,14 @@ class LocalTrigger:
             return None
         try:
             last = json.loads(self.state.read_text())
-            when = datetime.fromisoformat(last["finished_at"])
+            when = parse_utc(last["finished_at"])
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
         age = self.clock() - when
         if last.get("condition") == condition and age < self.cooldown:
-            return _cooldown_reason("a training for the same condition finished", age,
-                                    self.cooldown)
+            return _cooldown_reason(
+                "a training for the same condition finished", age, self.cooldown
+            )
         return None
 
     def running(self) -> dict[str, Any] | None:
@@ -138,21 +148,27 @@ class LocalTrigger:
         """Train unless a triggered training is running. Never raises."""
         busy = self.running()
         if busy:
-            return {"mode": "local", "triggered": False, "condition": condition,
-                    "reason": f"training already running (pid {busy['pid']}, "
-                              f"condition {busy.get('condition')})"}
+            return {
+                "mode": "local",
+                "triggered": False,
+                "condition": condition,
+                "reason": f"training already running (pid {busy['pid']}, "
+                f"condition {busy.get('condition')})",
+            }
         cooling = self._cooling(condition)
         if cooling:
-            return {"mode": "local", "triggered": False, "condition": condition,
-                    "reason": cooling}
+            return {"mode": "local", "triggered": False, "condition": condition, "reason": cooling}
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        info = {"pid": os.getpid(), "condition": condition,
-                "started_at": datetime.now(UTC).isoformat()}
+        info = {"pid": os.getpid(), "condition": condition, "started_at": now_iso()}
         try:
             fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            return {"mode": "local", "triggered": False, "condition": condition,
-                    "reason": "training already running (lock taken meanwhile)"}
+            return {
+                "mode": "local",
+                "triggered": False,
+                "condition": condition,
+                "reason": "training already running (lock taken meanwhile)",
+            }
         with os.fdopen(fd, "w") as fh:
             json.dump(info, fh)
         outcome: dict[str, Any] = {"mode": "local", "triggered": True, "condition": condition}
@@ -167,8 +183,9 @@ class LocalTrigger:
         return outcome
 
 
-def job_from_cronjob(cronjob: Mapping[str, Any], name: str,
-                     labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+def job_from_cronjob(
+    cronjob: Mapping[str, Any], name: str, labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Build a Job body from a CronJob, like ``kubectl create job --from=cronjob/...``.
 
     Args:
@@ -194,17 +211,25 @@ def job_from_cronjob(cronjob: Mapping[str, Any], name: str,
     job_meta: dict[str, Any] = {
         "name": name,
         "labels": {**(tmeta.get("labels") or {}), **extra},
-        "annotations": {**(tmeta.get("annotations") or {}),
-                        "cronjob.kubernetes.io/instantiate": "manual"},
+        "annotations": {
+            **(tmeta.get("annotations") or {}),
+            "cronjob.kubernetes.io/instantiate": "manual",
+        },
     }
     if meta.get("namespace"):
         job_meta["namespace"] = meta["namespace"]
     if meta.get("uid") and meta.get("name"):
         # No blockOwnerDeletion, as kubectl: setting it needs `update` on cronjobs/finalizers
         # where OwnerReferencesPermissionEnforcement is on (OpenShift), which the monitor lacks.
-        job_meta["ownerReferences"] = [{
-            "apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
-            "uid": meta["uid"], "controller": True}]
+        job_meta["ownerReferences"] = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "controller": True,
+            }
+        ]
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta, "spec": spec}
 
 
@@ -228,9 +253,14 @@ class KubernetesTrigger:
         api: A ``kubernetes.client.BatchV1Api`` (default: in-cluster config, else kubeconfig).
     """
 
-    def __init__(self, namespace: str, cronjob: str, api: Any = None,
-                 cooldown_hours: float = 0.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        cronjob: str,
+        api: Any = None,
+        cooldown_hours: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.namespace = namespace
         self.cronjob = cronjob
         self._api = api
@@ -257,17 +287,22 @@ class KubernetesTrigger:
 
     def trigger(self, condition: str) -> dict[str, Any]:
         """Create the Job unless a monitor-triggered Job is active. Never raises."""
-        out: dict[str, Any] = {"mode": "kubernetes", "triggered": False, "condition": condition,
-                               "namespace": self.namespace, "cronjob": self.cronjob}
+        out: dict[str, Any] = {
+            "mode": "kubernetes",
+            "triggered": False,
+            "condition": condition,
+            "namespace": self.namespace,
+            "cronjob": self.cronjob,
+        }
         try:
-            cronjob = self._plain(self.api.read_namespaced_cron_job(self.cronjob,
-                                                                    self.namespace))
-            labels = ((cronjob.get("spec", {}).get("jobTemplate", {}).get("metadata") or {})
-                      .get("labels") or {})
+            cronjob = self._plain(self.api.read_namespaced_cron_job(self.cronjob, self.namespace))
+            labels = (cronjob.get("spec", {}).get("jobTemplate", {}).get("metadata") or {}).get(
+                "labels"
+            ) or {}
             selector = stable_selector(labels) or f"{TRIGGER_LABEL}=monitoring"
-            jobs = self._plain(self.api.list_namespaced_job(self.namespace,
-                                                            label_selector=selector)).get(
-                "items", [])
+            jobs = self._plain(
+                self.api.list_namespaced_job(self.namespace, label_selector=selector)
+            ).get("items", [])
             active = [j["metadata"]["name"] for j in jobs if job_is_active(j)]
             if active:
                 out["reason"] = f"training already running: {', '.join(active)}"
@@ -276,10 +311,12 @@ class KubernetesTrigger:
             if cooling:
                 out["reason"] = cooling
                 return out
-            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-            body = job_from_cronjob(cronjob, job_name(f"{self.cronjob}-mon", stamp),
-                                    {TRIGGER_LABEL: "monitoring",
-                                     CONDITION_LABEL: condition_hash(condition)})
+            stamp = utcnow().strftime("%Y%m%d%H%M%S")
+            body = job_from_cronjob(
+                cronjob,
+                job_name(f"{self.cronjob}-mon", stamp),
+                {TRIGGER_LABEL: "monitoring", CONDITION_LABEL: condition_hash(condition)},
+            )
             from kubernetes.client import V1Job
 
             self.api.create_namespaced_job(self.namespace, V1Job.from_dict(body))
@@ -299,14 +336,17 @@ class KubernetesTrigger:
             created = meta.get("creationTimestamp")
             if job_labels.get(CONDITION_LABEL) != wanted or not created:
                 continue
-            age = self.clock() - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            age = self.clock() - parse_utc(str(created))
             if age < self.cooldown:
-                return _cooldown_reason(f"Job {meta.get('name')} trained for the same "
-                                        "condition", age, self.cooldown)
+                return _cooldown_reason(
+                    f"Job {meta.get('name')} trained for the same condition", age, self.cooldown
+                )
         return None
 
 
 def _cooldown_reason(what: str, age: timedelta, cooldown: timedelta) -> str:
     minutes = max(0, int(age.total_seconds() // 60))
-    return (f"cooldown: {what} {minutes // 60} h {minutes % 60} min ago "
-            f"(retrain.cooldown_hours={cooldown.total_seconds() / 3600:g})")
+    return (
+        f"cooldown: {what} {minutes // 60} h {minutes % 60} min ago "
+        f"(retrain.cooldown_hours={cooldown.total_seconds() / 3600:g})"
+    )

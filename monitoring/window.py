@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 import numpy as np
@@ -24,37 +24,40 @@ from monitoring.reference import Reference
 from reggaeton import profiles
 from reggaeton.predlog.base import PredictionStore
 from reggaeton.schema import CATEGORICAL_FEATURES, FEATURES
+from reggaeton.timeutil import as_utc, utcnow
 
 PROFILE_COLUMNS = tuple(f.name for f in FEATURES) + ("probability", "prediction")
 
 
-def resolve_window(since: datetime | None, until: datetime | None, window: timedelta | None,
-                   previous_until: datetime | None, max_hours: float,
-                   now: datetime | None = None) -> tuple[datetime, datetime]:
+def resolve_window(
+    since: datetime | None,
+    until: datetime | None,
+    window: timedelta | None,
+    previous_until: datetime | None,
+    max_hours: float,
+    now: datetime | None = None,
+) -> tuple[datetime, datetime]:
     """The ``[since, until)`` window of a run.
 
     Explicit ``since`` wins; else ``until - window``; else the end of the previous run,
     but never more than ``max_hours`` back (first run: the last ``max_hours``).
     """
-    until = _utc(until) if until else (now or datetime.now(UTC))
+    until = as_utc(until) if until else (now or utcnow())
     if since is not None:
-        start = _utc(since)
+        start = as_utc(since)
     elif window is not None:
         start = until - window
     else:
         start = until - timedelta(hours=max_hours)
         if previous_until is not None:
-            start = max(start, _utc(previous_until))
+            start = max(start, as_utc(previous_until))
     if since is None and window is None and start >= until:
         return until, until  # nothing new since the previous run: an empty window
     if start >= until:
-        raise ValueError(f"window: since ({start.isoformat()}) must be before until "
-                         f"({until.isoformat()})")
+        raise ValueError(
+            f"window: since ({start.isoformat()}) must be before until ({until.isoformat()})"
+        )
     return start, until
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass
@@ -76,8 +79,9 @@ class VersionScan:
         ref = self.reference
         if ref is None:
             return
-        self.numeric = {n: drift.EcdfAccumulator(ref.sample[n].to_numpy(dtype=float))
-                        for n in ref.numeric}
+        self.numeric = {
+            n: drift.EcdfAccumulator(ref.sample[n].to_numpy(dtype=float)) for n in ref.numeric
+        }
         self.categorical = {n: {} for n in ref.categorical}
         if ref.probabilities is not None:
             self.probability = drift.EcdfAccumulator(ref.probabilities)
@@ -105,11 +109,13 @@ class VersionScan:
     def add_late_labels(self, chunk: pd.DataFrame) -> None:
         """Labelled records predicted before the window whose feedback came during it: they
         count for performance only (their inputs belong to an earlier window's drift)."""
-        self.late_labelled += self._add_labelled(chunk, _floats(chunk["prediction"]),
-                                                 _floats(chunk["probability"]))
+        self.late_labelled += self._add_labelled(
+            chunk, _floats(chunk["prediction"]), _floats(chunk["probability"])
+        )
 
-    def _add_labelled(self, chunk: pd.DataFrame, prediction: np.ndarray,
-                      probability: np.ndarray) -> int:
+    def _add_labelled(
+        self, chunk: pd.DataFrame, prediction: np.ndarray, probability: np.ndarray
+    ) -> int:
         label = _floats(chunk["feedback_label"])
         has = ~np.isnan(label)
         if has.any():
@@ -138,9 +144,15 @@ class WindowScan:
     seconds: float = 0.0
 
 
-def scan_window(store: PredictionStore, since: datetime, until: datetime,
-                reference_for: Callable[[str], Reference | None], chunk_size: int = 50_000,
-                progress: TextIO | None = sys.stderr, profile: bool = True) -> WindowScan:
+def scan_window(
+    store: PredictionStore,
+    since: datetime,
+    until: datetime,
+    reference_for: Callable[[str], Reference | None],
+    chunk_size: int = 50_000,
+    progress: TextIO | None = sys.stderr,
+    profile: bool = True,
+) -> WindowScan:
     """Stream ``[since, until)`` of the log once.
 
     Args:
@@ -155,8 +167,11 @@ def scan_window(store: PredictionStore, since: datetime, until: datetime,
     total = store.count(since, until)
     scan = WindowScan(since=since, until=until)
     if progress:
-        print(f"monitor: reading {total:,} records from {since.isoformat()} to "
-              f"{until.isoformat()}", file=progress, flush=True)
+        print(
+            f"monitor: reading {total:,} records from {since.isoformat()} to {until.isoformat()}",
+            file=progress,
+            flush=True,
+        )
     views = []
     for chunk in store.iter_window(since, until, chunk_size=chunk_size):
         scan.chunks += 1
@@ -172,24 +187,32 @@ def scan_window(store: PredictionStore, since: datetime, until: datetime,
                 views = [profiles.merge(views)]
         if progress:
             pct = 100.0 * scan.rows / total if total else 100.0
-            print(f"monitor: {scan.rows:,}/{total:,} records ({pct:.0f}%) "
-                  f"{time.perf_counter() - start:.1f}s", file=progress, flush=True)
+            print(
+                f"monitor: {scan.rows:,}/{total:,} records ({pct:.0f}%) "
+                f"{time.perf_counter() - start:.1f}s",
+                file=progress,
+                flush=True,
+            )
     scan.profile = profiles.merge(views) if views else None
     scan.seconds = time.perf_counter() - start
     return scan
 
 
-def add_late_feedback(scan: WindowScan, store: PredictionStore, days: float,
-                      reference_for: Callable[[str], Reference | None],
-                      chunk_size: int = 50_000) -> int:
+def add_late_feedback(
+    scan: WindowScan,
+    store: PredictionStore,
+    days: float,
+    reference_for: Callable[[str], Reference | None],
+    chunk_size: int = 50_000,
+) -> int:
     """Fold into ``scan`` the predictions of the ``days`` before its window whose feedback
     arrived during the window (see ``performance.late_feedback_days``). Returns how many."""
     if days <= 0:
         return 0
     total = 0
-    for chunk in store.iter_late_feedback(scan.since, scan.until,
-                                          scan.since - timedelta(days=days), scan.since,
-                                          chunk_size=chunk_size):
+    for chunk in store.iter_late_feedback(
+        scan.since, scan.until, scan.since - timedelta(days=days), scan.since, chunk_size=chunk_size
+    ):
         total += len(chunk)
         for tag, part in chunk.groupby("model_version", sort=False):
             if tag not in scan.versions:
