@@ -1,21 +1,17 @@
-"""Guarded fast path: a fitted scaler + gradient-boosting pipeline compiled to flat numpy trees.
+"""Tree ensembles compiled to flat numpy arrays over raw features, from public attributes only.
 
-Supported structure, exactly (anything else returns ``None`` and the caller keeps the generic
-``pipeline.predict_proba`` path):
+Every fitted scikit-learn tree documents its structure in ``estimator.tree_`` (``feature``,
+``threshold``, ``children_left``/``children_right``, ``value``). :func:`flatten` concatenates
+the trees of an ensemble into one node table whose split cuts are expressed on the *raw*
+input columns (the scaler and sklearn's float32 cast are folded in by
+:mod:`service.treecuts`), and :class:`FlatTrees` evaluates it in two ways:
 
-* ``sklearn.pipeline.Pipeline`` with two steps;
-* step 1: ``ColumnTransformer`` whose fitted transformers are ``StandardScaler`` (dense) or
-  ``"passthrough"`` / ``"drop"`` (the remainder too);
-* step 2: binary ``GradientBoostingClassifier`` with the log-loss, ``init`` = prior or zero;
-* scikit-learn exactly :data:`PINNED_SKLEARN` (the tree layout and the float32 cast are
-  version-specific behaviour).
+* a level-wise walk over all trees at once: one numpy step per tree level, any depth;
+* for ensembles of trees at most 3 deep (the trainer's GBM), a table per tree: the 7 split
+  tests of a row in one tree are packed into one byte and that byte indexes the tree's leaf
+  value directly, so a batch costs a few whole-array operations, whatever the row count.
 
-How it stays bit-compatible with ``predict_proba``: scikit-learn scales in float64, casts the
-scaled matrix to float32, then tests ``x32 <= threshold`` in double. That predicate is monotone
-in the *raw* value, so for every split node we find, by bisection over the ordered float64
-values, the largest raw value that still goes left (the affine scaling and the float32 rounding
-are folded into one raw-space cut). The leaf values are then summed tree by tree in the same
-order as ``predict_stages`` and passed through the same ``expit``.
+Which supported estimators map to which node values is decided in :mod:`service.fastpath`.
 """
 
 from __future__ import annotations
@@ -24,193 +20,142 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
-from service.treecuts import Affine, raw_cuts
+from service.treecuts import AffineMap, raw_cuts
 
-PINNED_SKLEARN = "1.9.1"
-SMALL_BATCH = 16
-"""From this many rows on, the Cython ``predict_stages`` beats the numpy walk."""
+TABLE_DEPTH = 3
+"""Trees at most this deep are also compiled to per-tree leaf tables (8 tests in one word)."""
+CHUNK_ROWS = 256
+"""Rows evaluated together by the batch paths (keeps the temporaries in cache)."""
+_PACK = np.uint64(0x0102040810204080)
+"""Multiplying 8 bytes that are 0 or 1 by this puts byte j in bit 56 + j (no carries)."""
 
 
 @dataclass(frozen=True)
-class FlatGBM:
-    """All trees of a binary GBM as flat arrays, split cuts expressed on raw features.
+class FlatTrees:
+    """All trees of an ensemble as one node table with cuts on raw features.
 
     Attributes:
         feature: Raw column tested at each node (0 for leaves).
-        cut: Go left when ``x <= cut`` (leaves: +inf, they loop on themselves).
+        cut: Go left when ``x <= cut`` (leaves: +inf, and they loop on themselves).
         children: ``children[2 * node + go_right]`` is the next node.
-        leaf_value: ``learning_rate * value`` at each node (only leaves are read).
-        roots: Index of each tree's root, in boosting order.
-        init_raw: The constant raw score of the init estimator.
-        depth: Maximum tree depth (number of steps to reach any leaf).
+        value: What each leaf adds to the raw score (only leaves are read).
+        roots: Index of each tree's root, in ensemble order.
+        depth: Maximum tree depth (steps to reach any leaf).
+        base: Raw score before any tree (the GBM's init; 0 for a forest).
+        table: Per-tree leaf tables when every tree is at most :data:`TABLE_DEPTH` deep.
     """
 
     feature: np.ndarray
     cut: np.ndarray
     children: np.ndarray
-    leaf_value: np.ndarray
+    value: np.ndarray
     roots: np.ndarray
-    init_raw: float
     depth: int
-    n_features: int
-    estimators: Any = None
-    learning_rate: float = 0.1
-    raw_columns: np.ndarray | None = None
-    means: np.ndarray | None = None
-    scales: np.ndarray | None = None
+    base: float
+    table: LeafTables | None
 
-    def predict_proba1(self, X: np.ndarray) -> np.ndarray:
-        """Probability of class 1 for a float64 matrix of raw features ``(n, n_features)``.
-
-        Small inputs walk the flat arrays (no per-call overhead); larger ones scale the columns
-        exactly as the pipeline does and call scikit-learn's own Cython ``predict_stages``,
-        which is faster per row once there are more than a few rows.
-        """
+    def raw_sum(self, X: np.ndarray) -> np.ndarray:
+        """``base + sum over trees of the leaf value`` for raw float64 rows ``X``."""
         n = X.shape[0]
         if n == 0:
             return np.empty(0, dtype=np.float64)
-        if n >= SMALL_BATCH and self.estimators is not None:
-            return self._predict_stages(X)
-        return self._predict_flat(X)
+        if self.table is not None:
+            if n == 1:
+                return self.table.sum_one(X[0]) + self.base
+            return _chunked(self.table.sum_many, X) + self.base
+        if n == 1:
+            return np.array([self._walk_one(X[0])]) + self.base
+        return _chunked(self._walk_many, X) + self.base
 
-    def _predict_stages(self, X: np.ndarray) -> np.ndarray:
-        from sklearn.ensemble._gradient_boosting import predict_stages
-
-        Z = X[:, self.raw_columns]  # fancy indexing copies
-        Z -= self.means  # the StandardScaler operations, in float64 (0 and 1 are exact no-ops)
-        Z /= self.scales
-        Z32 = np.ascontiguousarray(Z, dtype=np.float32)
-        raw = np.full((n := X.shape[0], 1), self.init_raw, dtype=np.float64)
-        predict_stages(self.estimators, Z32, self.learning_rate, raw)
-        return expit(raw.reshape(n))
-
-    def _predict_one(self, x: np.ndarray) -> np.ndarray:
+    def _walk_one(self, x: np.ndarray) -> float:
+        # One row: every node's test at once, then one gather per level (fewer numpy calls
+        # per level than testing only the nodes reached, which matters for deep trees).
+        after = np.where(x[self.feature] > self.cut, self.children[1::2], self.children[0::2])
         node = self.roots
         for _ in range(self.depth):
-            node = self.children[2 * node + (x[self.feature[node]] > self.cut[node])]
-        values = np.empty(len(node) + 1)
-        values[0] = self.init_raw
-        values[1:] = self.leaf_value[node]
-        return expit(np.add.accumulate(values)[-1:])  # same order as predict_stages
+            node = after[node]
+        return float(self.value[node].sum())
 
-    def _predict_flat(self, X: np.ndarray) -> np.ndarray:
+    def _walk_many(self, X: np.ndarray) -> np.ndarray:
         n = X.shape[0]
-        if n == 1:
-            return self._predict_one(X[0])
-        xt = np.ascontiguousarray(X.T, dtype=np.float64).ravel()  # (features * n,)
-        node = np.repeat(self.roots[:, None], n, axis=1)  # (trees, n), tree-major
-        col = np.arange(n, dtype=np.intp)
+        flat = X.ravel()  # row-major: value of (row, column) at row * width + column
+        rows = (np.arange(n, dtype=np.intp) * X.shape[1])[:, None]
+        node = np.broadcast_to(self.roots, (n, len(self.roots)))
         for _ in range(self.depth):
-            values = xt[self.feature[node] * n + col]
-            right = values > self.cut[node]
+            right = flat[rows + self.feature[node]] > self.cut[node]
             node = self.children[2 * node + right]
-        stacked = np.empty((node.shape[0] + 1, n), dtype=np.float64)
-        stacked[0] = self.init_raw
-        stacked[1:] = self.leaf_value[node]
-        # A running sum adds the rows one after another: the same order (init, tree 1,
-        # tree 2, ...) as sklearn's predict_stages, hence the same rounding (a plain sum may
-        # use pairwise summation).
-        raw = np.add.accumulate(stacked, axis=0)[-1]
-        return expit(raw)
+        return self.value[node].sum(axis=1)
 
 
-def compile_pipeline(pipeline: Any, n_features: int) -> FlatGBM | None:
-    """Compile a supported pipeline, or return None when the structure is not supported.
+@dataclass(frozen=True)
+class LeafTables:
+    """Trees at most 3 deep as complete binary trees of 7 tests (+1 unused) and 256-entry tables.
+
+    Position ``p`` of a tree (heap order: children ``2p + 1`` and ``2p + 2``) tests
+    ``x[feature] > cut``; a leaf reached above depth 3 is padded with tests that always go
+    left. The 8 test results of a row in one tree, read as bits, index ``values``.
+
+    Attributes:
+        feature: ``(trees * 8,)`` raw column per position.
+        cut: ``(trees * 8,)`` cut per position (+inf for padding).
+        values: ``(trees * 256,)`` leaf value for each code of each tree.
+        offsets: ``(trees,)`` start of each tree's table in ``values``.
+        unique_feature: Raw column of each distinct (column, cut) test.
+        unique_cut: Cut of each distinct test, grouped by column in ascending order.
+        groups: ``(column, start, stop)`` spans of ``unique_*`` per column.
+        position_test: Index into the distinct tests of each position.
+    """
+
+    feature: np.ndarray
+    cut: np.ndarray
+    values: np.ndarray
+    offsets: np.ndarray
+    unique_cut: np.ndarray
+    groups: tuple[tuple[int, int, int], ...]
+    position_test: np.ndarray
+
+    def sum_one(self, x: np.ndarray) -> np.ndarray:
+        """Sum of the leaf values for one raw row."""
+        right = x[self.feature] > self.cut
+        code = (right.view(np.uint64) * _PACK) >> np.uint64(56)
+        return np.array([self.values[code.astype(np.intp) + self.offsets].sum()])
+
+    def sum_many(self, X: np.ndarray) -> np.ndarray:
+        """Sums of the leaf values for raw rows ``X`` (each distinct test evaluated once)."""
+        n = X.shape[0]
+        tests = np.empty((n, len(self.unique_cut) + 1), dtype=bool)
+        tests[:, -1] = False  # the padding positions' test
+        for column, start, stop in self.groups:
+            np.greater(
+                X[:, column : column + 1], self.unique_cut[start:stop], out=tests[:, start:stop]
+            )
+        right = np.take(tests, self.position_test, axis=1)  # (n, trees * 8), C order
+        code = (right.view(np.uint64) * _PACK) >> np.uint64(56)  # (n, trees)
+        return self.values[code.astype(np.intp) + self.offsets].sum(axis=1)
+
+
+def _chunked(fn: Any, X: np.ndarray) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.shape[0] <= CHUNK_ROWS:
+        return fn(X)
+    return np.concatenate([fn(X[i : i + CHUNK_ROWS]) for i in range(0, len(X), CHUNK_ROWS)])
+
+
+def flatten(
+    trees: list[Any], leaf_values: list[np.ndarray], columns: AffineMap, base: float
+) -> FlatTrees:
+    """Concatenate fitted ``tree_`` objects into one :class:`FlatTrees`.
 
     Args:
-        pipeline: A fitted scikit-learn pipeline.
-        n_features: Number of raw input columns the pipeline takes.
+        trees: The fitted ``sklearn.tree._tree.Tree`` objects (``estimator.tree_``), in order.
+        leaf_values: Per tree, what each node adds to the raw score (read at leaves only).
+        columns: How each estimator input column is made from the raw columns.
+        base: Raw score before any tree.
     """
-    try:
-        import sklearn
-        from sklearn.compose import ColumnTransformer
-        from sklearn.dummy import DummyClassifier
-        from sklearn.ensemble import GradientBoostingClassifier
-        from sklearn.pipeline import Pipeline
-    except ImportError:  # pragma: no cover - sklearn is a hard dependency
-        return None
-    if sklearn.__version__ != PINNED_SKLEARN or type(pipeline) is not Pipeline:
-        return None
-    if len(pipeline.steps) != 2:
-        return None
-    pre, gbm = pipeline.steps[0][1], pipeline.steps[1][1]
-    if type(pre) is not ColumnTransformer or type(gbm) is not GradientBoostingClassifier:
-        return None
-    columns = _column_map(pre, n_features)
-    if columns is None or len(columns) != gbm.n_features_in_:
-        return None
-    if (gbm.n_trees_per_iteration_ != 1 or list(gbm.classes_) != [0, 1]
-            or gbm.loss != "log_loss"):
-        return None
-    init = gbm.init_
-    if not (init == "zero" or (type(init) is DummyClassifier and init.strategy == "prior")):
-        return None
-    init_raw = float(gbm._raw_predict_init(np.zeros((1, gbm.n_features_in_), np.float32))[0, 0])
-    return _flatten(gbm, columns, init_raw, n_features)
-
-
-def _column_map(pre: Any, n_features: int) -> list[Affine] | None:
-    """Estimator input column -> (raw column, affine), or None when unsupported."""
-    from sklearn.preprocessing import StandardScaler
-
-    if getattr(pre, "sparse_output_", True) or getattr(pre, "n_features_in_", None) != n_features:
-        return None
-    width = sum(s.stop - s.start for s in pre.output_indices_.values())
-    out: list[Affine | None] = [None] * width
-    for name, trans, _ in pre.transformers_:
-        indices = list(pre._transformer_to_input_indices.get(name, []))
-        where = pre.output_indices_.get(name, slice(0, 0))
-        if (isinstance(trans, str) and trans == "drop") or where.stop == where.start:
-            continue
-        if where.stop - where.start != len(indices):
-            return None
-        if _is_identity(trans):
-            affines = [Affine(c, None, None) for c in indices]
-        elif type(trans) is StandardScaler:
-            affines = _scaler_affines(trans, indices)
-            if affines is None:
-                return None
-        else:
-            return None
-        out[where.start:where.stop] = affines
-    if any(a is None for a in out):
-        return None
-    return out  # type: ignore[return-value]
-
-
-def _is_identity(trans: Any) -> bool:
-    """``"passthrough"``, or the identity FunctionTransformer sklearn fits for it."""
-    from sklearn.preprocessing import FunctionTransformer
-
-    if isinstance(trans, str):
-        return trans == "passthrough"
-    return (type(trans) is FunctionTransformer and trans.func is None
-            and not trans.validate)
-
-
-def _scaler_affines(scaler: Any, indices: list[int]) -> list[Affine] | None:
-    mean = scaler.mean_ if scaler.with_mean else None
-    scale = scaler.scale_ if scaler.with_std else None
-    for arr in (mean, scale):
-        if arr is not None and (len(arr) != len(indices) or not np.all(np.isfinite(arr))):
-            return None
-    if scale is not None and not np.all(scale > 0):
-        return None
-    return [
-        Affine(c, None if mean is None else float(mean[k]),
-                None if scale is None else float(scale[k]))
-        for k, c in enumerate(indices)
-    ]
-
-
-def _flatten(gbm: Any, columns: list[Affine], init_raw: float, n_features: int) -> FlatGBM:
     feats, thresholds, children, values, roots = [], [], [], [], []
     depth, offset = 0, 0
-    lr = float(gbm.learning_rate)
-    for est in gbm.estimators_[:, 0]:
-        tree = est.tree_
+    for tree, leaf_value in zip(trees, leaf_values, strict=True):
         left, right = tree.children_left, tree.children_right
         is_leaf = left == -1
         idx = np.arange(tree.node_count)
@@ -220,24 +165,77 @@ def _flatten(gbm: Any, columns: list[Affine], init_raw: float, n_features: int) 
         kids[0::2] = np.where(is_leaf, idx, left) + offset  # leaves loop on themselves
         kids[1::2] = np.where(is_leaf, idx, right) + offset
         children.append(kids)
-        values.append(lr * tree.value[:, 0, 0])  # the product predict_stages computes
+        values.append(np.asarray(leaf_value, dtype=np.float64))
         roots.append(offset)
         depth = max(depth, int(tree.max_depth))
         offset += tree.node_count
-    gbm_feature = np.concatenate(feats)
+    model_feature = np.concatenate(feats)
     threshold = np.concatenate(thresholds)
     cut = np.full(offset, np.inf)
     raw_feature = np.zeros(offset, dtype=np.intp)
-    for gbm_col in np.unique(gbm_feature[gbm_feature >= 0]):
-        mask = gbm_feature == gbm_col
-        cut[mask] = raw_cuts(threshold[mask], columns[gbm_col])
-        raw_feature[mask] = columns[gbm_col].raw_column
-    return FlatGBM(
-        feature=raw_feature, cut=cut, children=np.concatenate(children),
-        leaf_value=np.concatenate(values), roots=np.asarray(roots, dtype=np.intp),
-        init_raw=init_raw, depth=depth, n_features=n_features,
-        estimators=gbm.estimators_, learning_rate=lr,
-        raw_columns=np.array([c.raw_column for c in columns], dtype=np.intp),
-        means=np.array([0.0 if c.mean is None else c.mean for c in columns]),
-        scales=np.array([1.0 if c.scale is None else c.scale for c in columns]),
+    for col in np.unique(model_feature[model_feature >= 0]):
+        mask = model_feature == col
+        cut[mask] = raw_cuts(threshold[mask], columns.columns[col])
+        raw_feature[mask] = columns.columns[col].raw_column
+    flat = dict(
+        feature=raw_feature,
+        cut=cut,
+        children=np.concatenate(children),
+        value=np.concatenate(values),
+        roots=np.asarray(roots, dtype=np.intp),
+        depth=depth,
+        base=base,
+    )
+    table = _leaf_tables(**flat) if depth <= TABLE_DEPTH else None
+    return FlatTrees(**flat, table=table)
+
+
+def _leaf_tables(
+    feature: np.ndarray,
+    cut: np.ndarray,
+    children: np.ndarray,
+    value: np.ndarray,
+    roots: np.ndarray,
+    **_: Any,
+) -> LeafTables:
+    """Complete-tree layout and 256-entry leaf tables for trees at most 3 deep."""
+    trees = len(roots)
+    pos_node = np.empty((trees, 15), dtype=np.intp)  # heap positions 0..14, 7..14 are leaves
+    pos_node[:, 0] = roots
+    for p in range(7):
+        node = pos_node[:, p]
+        pos_node[:, 2 * p + 1] = children[2 * node]
+        pos_node[:, 2 * p + 2] = children[2 * node + 1]  # a leaf's children are itself
+    inner = pos_node[:, :7]
+    is_leaf = children[2 * inner] == inner
+    pos_feature = np.zeros((trees, 8), dtype=np.intp)
+    pos_cut = np.full((trees, 8), np.inf)
+    pos_feature[:, :7] = np.where(is_leaf, 0, feature[inner])
+    pos_cut[:, :7] = np.where(is_leaf, np.inf, cut[inner])
+    codes = np.arange(256)
+    pos = np.zeros((trees, 256), dtype=np.intp)
+    for _ in range(TABLE_DEPTH):  # follow the bits of each code from the root
+        bit = (codes[None, :] >> pos) & 1
+        pos = 2 * pos + 1 + bit
+    leaf = np.take_along_axis(pos_node, pos, axis=1)
+    keys = np.stack([pos_feature.ravel().astype(np.float64), pos_cut.ravel()])
+    finite = np.isfinite(keys[1])
+    unique = np.unique(keys[:, finite], axis=1)  # sorted by column, then cut
+    test = np.full(keys.shape[1], unique.shape[1], dtype=np.intp)  # padding: last column
+    lookup = {(int(f), c): i for i, (f, c) in enumerate(zip(unique[0], unique[1], strict=True))}
+    for i in np.flatnonzero(finite):
+        test[i] = lookup[(int(keys[0, i]), keys[1, i])]
+    cols = unique[0].astype(np.intp)
+    groups = tuple(
+        (int(c), int(np.searchsorted(cols, c)), int(np.searchsorted(cols, c, side="right")))
+        for c in np.unique(cols)
+    )
+    return LeafTables(
+        feature=pos_feature.ravel(),
+        cut=pos_cut.ravel(),
+        values=value[leaf].ravel(),
+        offsets=np.arange(trees, dtype=np.intp) * 256,
+        unique_cut=unique[1].copy(),
+        groups=groups,
+        position_test=test,
     )

@@ -3,9 +3,11 @@
 A :class:`Predictor` is built once per model version (:func:`load_predictor`) and never mutated,
 so swapping the serving version is one reference assignment. Preprocessing lives inside the
 model artifact; this module only orders the columns (``MODEL_FEATURES``) and calls it, either
-through the generic ``pipeline.predict_proba`` or through the guarded compiled trees of
-:mod:`service.fasttrees` when the pipeline has exactly the supported structure and the
-compiled trees agree with the pipeline on a probe set.
+through the generic ``pipeline.predict_proba`` or through the fast path of
+:mod:`service.fastpath` when the pipeline's structure is supported and the fast path agrees
+with ``predict_proba`` on a probe set. Either way the raw score then goes through the version's
+calibration map (:mod:`reggaeton.calibration`) and the one decision rule
+(:func:`reggaeton.decision.decide`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from typing import Any
 
 import numpy as np
 
+from reggaeton.calibration import apply_calibration
+from reggaeton.decision import decide
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES, POSITIVE_LABEL, label_name
-from service.fasttrees import FlatGBM, compile_pipeline
+from service.fastpath import FastModel, compile_pipeline
 from service.validation import MODEL_INDEX
 
 logger = logging.getLogger(__name__)
 PROBE_ROWS = 512
 """Random in-bounds rows on which a new version (and its fast path) is checked before serving."""
+PARITY_TOLERANCE = 1e-12
+"""Largest difference in raw probability between the fast path and ``predict_proba``."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +39,13 @@ class Predictor:
     Attributes:
         version: The registry version (tag, metadata, folder).
         pipeline: The fitted scikit-learn pipeline.
-        fast: The compiled trees, or None when the generic path is used.
+        fast: The compiled fast path, or None when the generic path is used.
         positive_column: Column of ``predict_proba`` that holds class 1.
     """
 
     version: ModelVersion
     pipeline: Any
-    fast: FlatGBM | None
+    fast: FastModel | None
     positive_column: int
     labels: tuple[str, str] = field(default=(label_name(0), label_name(1)))
 
@@ -55,14 +61,23 @@ class Predictor:
 
     @property
     def path_name(self) -> str:
-        """``"compiled-trees"`` or ``"pipeline"`` (shown by ``GET /model``)."""
-        return "compiled-trees" if self.fast is not None else "pipeline"
+        """Which evaluator serves, e.g. ``"trees:gbm"`` or ``"pipeline"`` (``GET /model``)."""
+        return self.fast.name if self.fast is not None else "pipeline"
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The version's calibration map (None: raw scores are served)."""
+        return self.version.metadata.get("calibration")
+
+    def raw_proba(self, model_matrix: np.ndarray) -> np.ndarray:
+        """Uncalibrated ``predict_proba[:, 1]`` for rows whose columns are ``MODEL_FEATURES``."""
+        if self.fast is not None:
+            return self.fast.raw_proba(model_matrix)
+        return generic_proba(self.pipeline, model_matrix, self.positive_column)
 
     def predict_proba(self, model_matrix: np.ndarray) -> np.ndarray:
-        """Probability of reggaeton for rows whose columns are ``MODEL_FEATURES``."""
-        if self.fast is not None:
-            return self.fast.predict_proba1(model_matrix)
-        return generic_proba(self.pipeline, model_matrix, self.positive_column)
+        """Calibrated probability of reggaeton for rows whose columns are ``MODEL_FEATURES``."""
+        return apply_calibration(self.raw_proba(model_matrix), self.calibration)
 
     def predict(self, validated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score a validated matrix (columns of :data:`service.validation.COLUMNS`).
@@ -71,7 +86,7 @@ class Predictor:
             ``(probabilities, labels)`` with labels 1 (reggaeton) or 0 (other).
         """
         proba = self.predict_proba(validated[:, MODEL_INDEX])
-        return proba, (proba >= self.threshold).astype(np.int64)
+        return proba, decide(proba, self.threshold)
 
 
 def generic_proba(pipeline: Any, model_matrix: np.ndarray, positive_column: int) -> np.ndarray:
@@ -103,8 +118,10 @@ def build_predictor(version: ModelVersion, pipeline: Any, allow_fast: bool = Tru
     """
     features = version.metadata.get("features")
     if features is not None and list(features) != list(MODEL_FEATURES):
-        raise ModelLoadError(f"{version.tag}: trained on features {features}, "
-                             f"the service sends {list(MODEL_FEATURES)}")
+        raise ModelLoadError(
+            f"{version.tag}: trained on features {features}, "
+            f"the service sends {list(MODEL_FEATURES)}"
+        )
     classes = [int(c) for c in getattr(pipeline, "classes_", [0, 1])]
     if sorted(classes) != [0, 1]:
         raise ModelLoadError(f"{version.tag}: expected classes [0, 1], got {classes}")
@@ -116,19 +133,47 @@ def build_predictor(version: ModelVersion, pipeline: Any, allow_fast: bool = Tru
         raise ModelLoadError(f"{version.tag}: predict_proba fails on valid input: {exc}") from exc
     if reference.shape != (len(probe),) or not np.all((reference >= 0) & (reference <= 1)):
         raise ModelLoadError(f"{version.tag}: predict_proba returned invalid probabilities")
-    fast = compile_pipeline(pipeline, len(MODEL_FEATURES)) if allow_fast else None
-    if fast is not None:
-        worst = max(float(np.max(np.abs(fast.predict_proba1(probe[:k]) - reference[:k])))
-                    for k in (1, len(probe)))
-        if worst > 1e-12:
-            logger.warning("%s: compiled trees differ from predict_proba by %g; using the "
-                           "generic path", version.tag, worst)
-            fast = None
+    try:
+        apply_calibration(reference, version.metadata.get("calibration"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{version.tag}: unusable calibration: {exc}") from exc
+    fast = _checked_fast_path(version, pipeline, probe, reference) if allow_fast else None
     return Predictor(version=version, pipeline=pipeline, fast=fast, positive_column=positive)
 
 
-def load_predictor(registry: Registry, tag: str | None = None,
-                   allow_fast: bool = True) -> Predictor:
+def _checked_fast_path(
+    version: ModelVersion, pipeline: Any, probe: np.ndarray, reference: np.ndarray
+) -> FastModel | None:
+    """The fast path when it compiles and equals ``predict_proba`` on the probe rows.
+
+    Single rows and batches take different code inside the evaluators, so both are compared.
+    """
+    try:
+        fast = compile_pipeline(pipeline, len(MODEL_FEATURES))
+        if fast is None:
+            return None
+        singles = np.concatenate([fast.raw_proba(probe[i : i + 1]) for i in range(8)])
+        worst = max(
+            float(np.max(np.abs(singles - reference[:8]))),
+            float(np.max(np.abs(fast.raw_proba(probe) - reference))),
+        )
+    except Exception:  # an unexpected structure must never stop the version from serving
+        logger.warning("%s: fast path failed; using the generic path", version.tag, exc_info=True)
+        return None
+    if not worst <= PARITY_TOLERANCE:
+        logger.warning(
+            "%s: fast path (%s) differs from predict_proba by %g; using the generic path",
+            version.tag,
+            fast.name,
+            worst,
+        )
+        return None
+    return fast
+
+
+def load_predictor(
+    registry: Registry, tag: str | None = None, allow_fast: bool = True
+) -> Predictor:
     """Load, verify and wrap a version (the pinned/promoted one when ``tag`` is None).
 
     Raises:
@@ -139,13 +184,19 @@ def load_predictor(registry: Registry, tag: str | None = None,
     return build_predictor(version, pipeline, allow_fast=allow_fast)
 
 
-def result_rows(predictor: Predictor, proba: np.ndarray, labels: np.ndarray,
-                request_ids: list[str]) -> list[dict[str, Any]]:
+def result_rows(
+    predictor: Predictor, proba: np.ndarray, labels: np.ndarray, request_ids: list[str]
+) -> list[dict[str, Any]]:
     """The JSON results, one per song, in the original response shape."""
     names = predictor.labels
     tag = predictor.tag
     return [
-        {"prediction": [float(lab)], "label": names[lab], "probability": p,
-         "model_version": tag, "request_id": rid}
+        {
+            "prediction": [float(lab)],
+            "label": names[lab],
+            "probability": p,
+            "model_version": tag,
+            "request_id": rid,
+        }
         for p, lab, rid in zip(proba.tolist(), labels.tolist(), request_ids, strict=True)
     ]

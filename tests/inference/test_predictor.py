@@ -23,12 +23,13 @@ def test_fast_and_generic_predictors_agree_and_label_with_the_stored_threshold(s
     version, pipeline = served
     fast = build_predictor(version, pipeline)
     generic = build_predictor(version, pipeline, allow_fast=False)
-    assert fast.path_name == "compiled-trees" and generic.path_name == "pipeline"
+    assert fast.path_name == "trees:gbm" and generic.path_name == "pipeline"
     X = _validated(in_bounds(500, seed=5))
     p_fast, labels = fast.predict(X)
     p_generic, labels_generic = generic.predict(X)
     np.testing.assert_allclose(p_fast, p_generic, rtol=0, atol=1e-12)
     assert np.array_equal(labels, (p_fast >= version.threshold).astype(int))
+    assert labels.any() and not labels.all(), "the threshold must split these rows"
     assert np.array_equal(labels, labels_generic)
 
 
@@ -58,8 +59,13 @@ def test_result_rows_keep_the_original_response_shape(served):
     proba, labels = predictor.predict(_validated(in_bounds(3, seed=6)))
     rows = result_rows(predictor, proba, labels, ["a", "b", "c"])
     for row, p, lab, rid in zip(rows, proba, labels, "abc", strict=True):
-        assert row == {"prediction": [float(lab)], "label": ["other", "reggaeton"][lab],
-                       "probability": p, "model_version": version.tag, "request_id": rid}
+        assert row == {
+            "prediction": [float(lab)],
+            "label": ["other", "reggaeton"][lab],
+            "probability": p,
+            "model_version": version.tag,
+            "request_id": rid,
+        }
 
 
 def test_generic_path_equals_predict_proba(served):
@@ -67,3 +73,69 @@ def test_generic_path_equals_predict_proba(served):
     X = in_bounds(4, seed=7)
     expected = pipeline.predict_proba(X)[:, 1]
     np.testing.assert_allclose(generic_proba(pipeline, X, 1), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("allow_fast", [True, False], ids=["fast", "pipeline"])
+def test_calibration_is_applied_after_the_raw_score_on_every_path(served, allow_fast):
+    version, pipeline = served
+    spec = {"method": "sigmoid", "a": 3.0, "b": -1.0}
+    calibrated = dataclasses.replace(version, metadata={**version.metadata, "calibration": spec})
+    predictor = build_predictor(calibrated, pipeline, allow_fast=allow_fast)
+    assert (predictor.fast is not None) is allow_fast
+    X = in_bounds(300, seed=8)
+    raw = pipeline.predict_proba(X)[:, 1]
+    expected = 1 / (1 + np.exp(-(3.0 * raw - 1.0)))
+    np.testing.assert_allclose(predictor.predict_proba(X), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(predictor.predict_proba(X[:1]), expected[:1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(predictor.raw_proba(X), raw, rtol=0, atol=1e-12)
+    proba, labels = predictor.predict(_validated(X))
+    assert np.array_equal(labels, (proba >= version.threshold).astype(int))
+
+
+def test_isotonic_calibration_and_unreadable_spec(served):
+    version, pipeline = served
+    spec = {"method": "isotonic", "x": [0.0, 0.5, 1.0], "y": [0.1, 0.2, 0.9]}
+    meta = {**version.metadata, "calibration": spec}
+    predictor = build_predictor(dataclasses.replace(version, metadata=meta), pipeline)
+    X = in_bounds(50, seed=9)
+    expected = np.interp(pipeline.predict_proba(X)[:, 1], spec["x"], spec["y"])
+    np.testing.assert_allclose(predictor.predict_proba(X), expected, rtol=0, atol=1e-12)
+    bad = {**version.metadata, "calibration": {"method": "spline"}}
+    with pytest.raises(ModelLoadError, match="calibration"):
+        build_predictor(dataclasses.replace(version, metadata=bad), pipeline)
+
+
+def test_unsupported_estimator_is_served_by_the_pipeline(served):
+    version, _ = served
+    from sklearn.compose import ColumnTransformer
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = in_bounds(200, seed=10)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    knn = Pipeline(
+        [
+            ("p", ColumnTransformer([("s", StandardScaler(), [0, 1])], remainder="passthrough")),
+            ("m", KNeighborsClassifier()),
+        ]
+    ).fit(X, y)
+    raw_scores = {k: v for k, v in version.metadata.items() if k != "calibration"}
+    predictor = build_predictor(dataclasses.replace(version, metadata=raw_scores), knn)
+    assert predictor.fast is None and predictor.path_name == "pipeline"
+    np.testing.assert_allclose(predictor.predict_proba(X[:5]), knn.predict_proba(X[:5])[:, 1])
+
+
+def test_fast_path_that_disagrees_with_predict_proba_is_not_served(served, monkeypatch):
+    version, pipeline = served
+    import service.inference as inference
+
+    real = inference.compile_pipeline
+
+    def off_by_a_little(pipe, n):
+        fast = real(pipe, n)
+        return dataclasses.replace(fast, score=lambda X: fast.score(X) + 1e-9)
+
+    monkeypatch.setattr(inference, "compile_pipeline", off_by_a_little)
+    predictor = build_predictor(version, pipeline)
+    assert predictor.fast is None and predictor.path_name == "pipeline"
