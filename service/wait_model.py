@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-from reggaeton.registry import Registry, home_from_env
+from reggaeton.registry import Registry
+from service.config import ServiceConfig
 
 log = logging.getLogger("service.wait_model")
 
@@ -36,14 +36,17 @@ def serving_tag(home: Path, model_tag: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 once the version is in the store, 1 on timeout."""
-    parser = argparse.ArgumentParser(prog="python -m service.wait_model", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m service.wait_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds (default 1800)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    model_tag = os.environ.get("MODEL_TAG") or None
-    home = home_from_env()
+    config = ServiceConfig.from_env()  # the service's own reading of MODEL_TAG, BENTOML_HOME
+    home, model_tag = config.home, config.model_tag
     deadline = time.monotonic() + args.timeout
     announced = False
     while True:
@@ -52,12 +55,19 @@ def main(argv: list[str] | None = None) -> int:
             log.info("model store %s serves %s", home, tag)
             return 0
         if time.monotonic() >= deadline:
-            log.error("no servable version in %s after %.0f s (MODEL_TAG=%s): is the bootstrap "
-                      "Job done?", home, args.timeout, model_tag or "")
+            log.error(
+                "no servable version in %s after %.0f s (MODEL_TAG=%s): is the bootstrap Job done?",
+                home,
+                args.timeout,
+                model_tag or "",
+            )
             return 1
         if not announced:
-            log.info("waiting for %s in %s (the bootstrap Job trains the first version)",
-                     model_tag or "a promoted version", home)
+            log.info(
+                "waiting for %s in %s (the bootstrap Job trains the first version)",
+                model_tag or "a promoted version",
+                home,
+            )
             announced = True
         time.sleep(args.interval)
 

@@ -39,9 +39,15 @@ def catalogue(rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 def run_cli(home: Path, *args: str, env: dict[str, str] | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "service.score", *args], cwd=ROOT,
-                          env={**os.environ, "BENTOML_HOME": str(home), **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.score", *args],
+        cwd=ROOT,
+        env={**os.environ, "BENTOML_HOME": str(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "rows/s" in proc.stderr  # the progress line
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -75,8 +81,15 @@ def test_output_matches_the_service_predictor(trained_home: Path, tmp_path: Path
     frame = catalogue(3000, seed=1)
     source = tmp_path / "in.parquet"
     frame.to_parquet(source, row_group_size=500)
-    run_cli(trained_home, "--input", str(source), "--output", str(tmp_path / "o.parquet"),
-            "--chunk-rows", "700")
+    run_cli(
+        trained_home,
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.parquet"),
+        "--chunk-rows",
+        "700",
+    )
     out = pq.read_table(tmp_path / "o.parquet").to_pandas()
     predictor = load_predictor(Registry(trained_home))
     matrix = validate_rows(frame.to_dict("records"))
@@ -114,11 +127,21 @@ def test_sharded_parts_equal_one_process(trained_home: Path, tmp_path: Path) -> 
     run_cli(trained_home, "--input", str(source), "--output", str(single))
     parts = tmp_path / "parts"
     for index in range(2):  # the Indexed Job's environment
-        run_cli(trained_home, "--input", str(source), "--output", str(parts),
-                env={"JOB_COMPLETION_INDEX": str(index), "SCORE_SHARD_COUNT": "2"})
+        run_cli(
+            trained_home,
+            "--input",
+            str(source),
+            "--output",
+            str(parts),
+            env={"JOB_COMPLETION_INDEX": str(index), "SCORE_SHARD_COUNT": "2"},
+        )
     names = sorted(p.name for p in parts.iterdir())
-    assert names == ["part-00000.parquet", "part-00001.parquet", "rejects-00000.csv",
-                     "rejects-00001.csv"]
+    assert names == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "rejects-00000.csv",
+        "rejects-00001.csv",
+    ]
     joined = pa.concat_tables(pq.read_table(p) for p in sorted(parts.glob("part-*.parquet")))
     assert joined.equals(pq.read_table(single))
 
@@ -129,8 +152,15 @@ def test_predictions_reach_the_store_as_batch_job(trained_home: Path, tmp_path: 
     source = tmp_path / "in.csv"
     catalogue(120, seed=4).to_csv(source, index=False)
     uri = f"sqlite:///{tmp_path / 'p.db'}"
-    summary = run_cli(trained_home, "--input", str(source), "--output", str(tmp_path / "o.csv"),
-                      "--log-predictions", env={"PREDICTION_STORE_URI": uri})
+    summary = run_cli(
+        trained_home,
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--log-predictions",
+        env={"PREDICTION_STORE_URI": uri},
+    )
     assert summary["logged"] == 120
     with open_store(uri) as store:
         frame = store.export()
@@ -142,11 +172,25 @@ def test_empty_shard_writes_empty_valid_files(trained_home: Path, tmp_path: Path
     source = tmp_path / "in.parquet"
     catalogue(50).to_parquet(source)  # one row group: shard 0 of 2 gets nothing
     predictor = load_predictor(Registry(trained_home))
-    summary = score_file(predictor, source, tmp_path / "p1.parquet", tmp_path / "r1.csv",
-                         index=0, count=2, progress=None)
+    summary = score_file(
+        predictor,
+        source,
+        tmp_path / "p1.parquet",
+        tmp_path / "r1.csv",
+        index=0,
+        count=2,
+        progress=None,
+    )
     assert summary.rows == 0 and pq.read_table(tmp_path / "p1.parquet").num_rows == 0
-    score_file(predictor, source, tmp_path / "p2.parquet", tmp_path / "r2.csv", index=1, count=2,
-               progress=None)
+    score_file(
+        predictor,
+        source,
+        tmp_path / "p2.parquet",
+        tmp_path / "r2.csv",
+        index=1,
+        count=2,
+        progress=None,
+    )
     parts = [pq.read_table(tmp_path / f"p{i}.parquet") for i in (1, 2)]
     assert parts[0].schema == parts[1].schema  # the parts concatenate
     assert pa.concat_tables(parts).num_rows == 50
@@ -156,15 +200,32 @@ def test_make_score_runs_the_cli(trained_home: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     catalogue(40, seed=5).to_csv(source, index=False)
     out = tmp_path / "o.parquet"
-    proc = subprocess.run(["make", "--no-print-directory", "score", f"INPUT={source}",
-                           f"OUTPUT={out}", "ARGS=--no-progress"], cwd=ROOT,
-                          env={**os.environ, "BENTOML_HOME": str(trained_home)},
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "score",
+            f"INPUT={source}",
+            f"OUTPUT={out}",
+            "ARGS=--no-progress",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENTOML_HOME": str(trained_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["scored"] == 40
     assert pq.read_table(out).num_rows == 40
-    usage = subprocess.run(["make", "--no-print-directory", "score"], cwd=ROOT,
-                           capture_output=True, text=True, check=False)
+    usage = subprocess.run(
+        ["make", "--no-print-directory", "score"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert usage.returncode != 0 and "usage: make score" in usage.stdout
 
 
@@ -172,5 +233,40 @@ def test_trailing_slash_means_parts_even_for_one_shard(trained_home: Path, tmp_p
     source = tmp_path / "in.csv"
     catalogue(30, seed=6).to_csv(source, index=False)
     run_cli(trained_home, "--input", str(source), "--output", f"{tmp_path / 'new'}/")
-    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["part-00000.parquet",
-                                                                     "rejects-00000.csv"]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
+        "part-00000.parquet",
+        "rejects-00000.csv",
+    ]
+
+
+def test_options_default_to_the_jobs_environment() -> None:
+    """An Indexed Job's pod passes its shard in the environment; flags still win."""
+    from reggaeton.settings import ConfigError, load_env
+    from service.score.__main__ import ScoreSettings, build_parser
+
+    env = {
+        "JOB_COMPLETION_INDEX": "2",
+        "SCORE_SHARD_COUNT": "3",
+        "SCORE_CHUNK_ROWS": "1000",
+        "SCORE_LOG_PREDICTIONS": "true",
+    }
+    parser = build_parser(load_env(ScoreSettings, env))
+    args = parser.parse_args(["--input", "a.csv", "--output", "out/"])
+    assert (args.shard_index, args.shard_count, args.chunk_rows, args.log_predictions) == (
+        2,
+        3,
+        1000,
+        True,
+    )
+    assert (
+        parser.parse_args(["--input", "a", "--output", "b", "--shard-index", "0"]).shard_index == 0
+    )
+    args = build_parser(load_env(ScoreSettings, {})).parse_args(["--input", "a", "--output", "b"])
+    assert (args.shard_index, args.shard_count, args.chunk_rows, args.log_predictions) == (
+        0,
+        1,
+        131_072,
+        False,
+    )
+    with pytest.raises(ConfigError, match="SCORE_SHARD_COUNT: input should be greater than"):
+        load_env(ScoreSettings, {"SCORE_SHARD_COUNT": "0"})
