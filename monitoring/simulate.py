@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -226,12 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-dir", default="data")
     args = p.parse_args(argv)
+    from monitoring.config import MonitoringEnv
     from reggaeton.predlog.factory import open_store
     from reggaeton.registry import home_from_env
+    from reggaeton.settings import load_env
 
     try:
-        store = open_store(args.store or _env("PREDICTION_STORE_URI"))
-        registry = Registry(args.home or home_from_env())
+        env = load_env(MonitoringEnv, os.environ)  # the monitor's reading of the same variables
+        store = open_store(args.store or env.store_uri)
+        registry = Registry(args.home or env.bentoml_home or home_from_env())
         end = utcnow() - timedelta(hours=args.ago_hours)
         out = simulate(
             store,
@@ -243,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             flip=args.flip,
             start=end - timedelta(hours=args.hours),
             end=end,
-            model_tag=args.model_tag or _env("MODEL_TAG"),
+            model_tag=args.model_tag or env.model_tag,
             data_dir=args.data_dir,
         )
         store.close()
@@ -263,12 +267,6 @@ def _drift_arg(spec: str) -> Drift:
         return parse_drift(spec)
     except ValueError as exc:  # argparse shows ArgumentTypeError messages verbatim
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _env(name: str) -> str | None:
-    import os
-
-    return os.environ.get(name) or None
 
 
 if __name__ == "__main__":
