@@ -13,8 +13,7 @@ history must name its version: when the live Deployment has no ``MODEL_TAG`` yet
 install serves the bootstrap's version), the version it serves is pinned first, in its own
 revision, and only then is the new one set. ``kubectl rollout undo`` then returns to it.
 
-Environment (set by the chart): ``ROLLOUT_DEPLOYMENT`` (Deployment name), ``ROLLOUT_CONTAINER``
-(container name, default ``service``), ``POD_NAMESPACE``, ``BENTOML_HOME``.
+Environment (set by the chart): see :class:`RolloutSettings`, and ``BENTOML_HOME``.
 """
 
 from __future__ import annotations
@@ -27,9 +26,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from reggaeton.registry import Registry, home_from_env
+from reggaeton.settings import EnvSettings, load_env
 
 log = logging.getLogger("training.rollout")
+
+
+class RolloutSettings(EnvSettings):
+    """Defaults of the command-line options, from the train Job's environment.
+
+    Attributes:
+        deployment: The serving Deployment (``ROLLOUT_DEPLOYMENT``); required, by flag or here.
+        container: Its serving container (``ROLLOUT_CONTAINER``).
+        namespace: Namespace of the Deployment (``POD_NAMESPACE``: the Job's own).
+    """
+
+    deployment: str | None = Field(None, validation_alias="ROLLOUT_DEPLOYMENT")
+    container: str = Field("service", validation_alias="ROLLOUT_CONTAINER")
+    namespace: str = Field("default", validation_alias="POD_NAMESPACE")
 
 
 def deployed_tag(deployment: Mapping[str, Any], container: str) -> str | None:
@@ -53,8 +69,9 @@ def model_tag_patch(container: str, tag: str) -> dict[str, Any]:
     return {"spec": {"template": {"spec": {"containers": [{"name": container, "env": env}]}}}}
 
 
-def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str,
-            served: str | None = None) -> bool:
+def rollout(
+    apps_api: Any, name: str, namespace: str, container: str, tag: str, served: str | None = None
+) -> bool:
     """Patch the Deployment to ``tag`` unless it already runs it.
 
     Args:
@@ -79,8 +96,12 @@ def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str,
         return False
     if deployed is None and served and served != tag:
         apps_api.patch_namespaced_deployment(name, namespace, model_tag_patch(container, served))
-        log.info("deployment %s/%s pinned to the served MODEL_TAG=%s (rollback target)",
-                 namespace, name, served)
+        log.info(
+            "deployment %s/%s pinned to the served MODEL_TAG=%s (rollback target)",
+            namespace,
+            name,
+            served,
+        )
     apps_api.patch_namespaced_deployment(name, namespace, model_tag_patch(container, tag))
     log.info("deployment %s/%s patched to MODEL_TAG=%s", namespace, name, tag)
     return True
@@ -88,15 +109,23 @@ def rollout(apps_api: Any, name: str, namespace: str, container: str, tag: str,
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: exit 0 when rolled out or already current, 1 on error."""
-    parser = argparse.ArgumentParser(prog="python -m training.rollout", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--deployment", default=os.environ.get("ROLLOUT_DEPLOYMENT"))
-    parser.add_argument("--container", default=os.environ.get("ROLLOUT_CONTAINER", "service"))
-    parser.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    parser = argparse.ArgumentParser(
+        prog="python -m training.rollout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env = load_env(RolloutSettings, os.environ)
+    parser.add_argument("--deployment", default=env.deployment)
+    parser.add_argument("--container", default=env.container)
+    parser.add_argument("--namespace", default=env.namespace)
     parser.add_argument("--tag", help="tag to deploy (default: the promoted version)")
-    parser.add_argument("--tag-file", type=Path, metavar="FILE",
-                        help="deploy the tag in FILE (training.train --promoted-tag-file); "
-                             "missing or empty: this training promoted nothing, do nothing")
+    parser.add_argument(
+        "--tag-file",
+        type=Path,
+        metavar="FILE",
+        help="deploy the tag in FILE (training.train --promoted-tag-file); "
+        "missing or empty: this training promoted nothing, do nothing",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not args.deployment:
@@ -104,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.tag_file is not None:
         text = args.tag_file.read_text().strip() if args.tag_file.exists() else ""
         if not text:
-            log.info("the training promoted no version (%s is empty): nothing to roll out",
-                     args.tag_file)
+            log.info(
+                "the training promoted no version (%s is empty): nothing to roll out", args.tag_file
+            )
             return 0
         args.tag = text
-    tag = args.tag or Registry(home_from_env()).promotions.current()
+    registry = Registry(home_from_env(os.environ))
+    tag = args.tag or registry.promotions.current()
     if not tag:
         log.error("no promoted version to roll out")
         return 1
@@ -118,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    served = promoted_before(Registry(home_from_env()).promotions.history(), tag)
+    served = promoted_before(registry.promotions.history(), tag)
     rollout(client.AppsV1Api(), args.deployment, args.namespace, args.container, tag, served)
     return 0
 

@@ -12,11 +12,16 @@ def _deployment(tag: str | None) -> client.V1Deployment:
     env = [client.V1EnvVar(name="GRPC_PORT", value="50051")]
     if tag is not None:
         env.append(client.V1EnvVar(name="MODEL_TAG", value=tag))
-    containers = [client.V1Container(name="sidecar", image="x:1"),
-                  client.V1Container(name="service", image="reggaeton:1", env=env)]
-    return client.V1Deployment(spec=client.V1DeploymentSpec(
-        selector=client.V1LabelSelector(match_labels={"app": "r"}),
-        template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=containers))))
+    containers = [
+        client.V1Container(name="sidecar", image="x:1"),
+        client.V1Container(name="service", image="reggaeton:1", env=env),
+    ]
+    return client.V1Deployment(
+        spec=client.V1DeploymentSpec(
+            selector=client.V1LabelSelector(match_labels={"app": "r"}),
+            template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=containers)),
+        )
+    )
 
 
 class FakeApps:
@@ -34,8 +39,9 @@ class FakeApps:
 def test_patch_sets_model_tag_of_the_named_container():
     patch = model_tag_patch("service", "reggaeton_clf:v2")
     containers = patch["spec"]["template"]["spec"]["containers"]
-    assert containers == [{"name": "service",
-                           "env": [{"name": "MODEL_TAG", "value": "reggaeton_clf:v2"}]}]
+    assert containers == [
+        {"name": "service", "env": [{"name": "MODEL_TAG", "value": "reggaeton_clf:v2"}]}
+    ]
 
 
 def test_rollout_patches_when_the_tag_changes():
@@ -92,10 +98,14 @@ def test_an_unpinned_deployment_is_pinned_to_the_served_version_first():
     """Rollback target: without the pin, `rollout undo` went back to MODEL_TAG="" and the pods
     loaded the promotion record's current version, which is the new one."""
     api = FakeApps(_deployment(None))
-    assert rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2",
-                   served="reggaeton_clf:v1") is True
-    assert api.patches == [("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v1")),
-                           ("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v2"))]
+    assert (
+        rollout(api, "reggaeton", "ml", "service", "reggaeton_clf:v2", served="reggaeton_clf:v1")
+        is True
+    )
+    assert api.patches == [
+        ("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v1")),
+        ("reggaeton", "ml", model_tag_patch("service", "reggaeton_clf:v2")),
+    ]
 
 
 def test_a_pinned_deployment_gets_one_patch():
@@ -107,9 +117,29 @@ def test_a_pinned_deployment_gets_one_patch():
 def test_promoted_before_reads_the_promotion_history():
     from training.rollout import promoted_before
 
-    history = [{"action": "promote", "tag": "v1", "previous": None},
-               {"action": "reject", "tag": "v2", "previous": "v1"},
-               {"action": "promote", "tag": "v3", "previous": "v1"}]
+    history = [
+        {"action": "promote", "tag": "v1", "previous": None},
+        {"action": "reject", "tag": "v2", "previous": "v1"},
+        {"action": "promote", "tag": "v3", "previous": "v1"},
+    ]
     assert promoted_before(history, "v3") == "v1"
     assert promoted_before(history, "v1") is None
     assert promoted_before(history, "v9") is None
+
+
+def test_options_default_to_the_jobs_environment(monkeypatch, tmp_path, caplog):
+    """ROLLOUT_DEPLOYMENT stands in for --deployment; without either, the CLI refuses."""
+    import logging
+
+    from reggaeton.settings import load_env
+    from training.rollout import RolloutSettings, main
+
+    env = load_env(RolloutSettings, {"ROLLOUT_DEPLOYMENT": "web", "POD_NAMESPACE": "ml"})
+    assert (env.deployment, env.container, env.namespace) == ("web", "service", "ml")
+    monkeypatch.delenv("ROLLOUT_DEPLOYMENT", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--tag-file", str(tmp_path / "none")])
+    monkeypatch.setenv("ROLLOUT_DEPLOYMENT", "web")
+    with caplog.at_level(logging.INFO, logger="training.rollout"):
+        assert main(["--tag-file", str(tmp_path / "none")]) == 0
+    assert "promoted no version" in caplog.text
