@@ -9,16 +9,16 @@ The monitor counts feedback that arrives up to ``performance.late_feedback_days`
 prediction's window, so that window plus one monitoring window must end inside the retention:
 :data:`DEFAULT_LATE_FEEDBACK_DAYS` is derived from :data:`DEFAULT_RETENTION_DAYS` here, and the
 monitor's configuration refuses a late-feedback window that would reach pruned predictions.
+The variable itself is read, with the other settings, by ``service.config`` and
+``monitoring.config``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from reggaeton.predlog.base import utcnow
 
-RETENTION_ENV = "PREDICTION_LOG_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30.0
 """Days a prediction (and its feedback) is kept; 0 keeps everything forever."""
 
@@ -35,22 +35,6 @@ so a large backlog of expired rows never holds the log's write lock for long."""
 
 PRUNE_INTERVAL_S = 600.0
 """Seconds between two pruning passes of a writer once nothing expired is left."""
-
-
-def retention_days_from_env(env: Mapping[str, str]) -> float:
-    """``PREDICTION_LOG_RETENTION_DAYS`` (default 30; 0 = keep forever).
-
-    Raises:
-        ValueError: not a number, or negative.
-    """
-    raw = env.get(RETENTION_ENV, "").strip()
-    try:
-        days = float(raw) if raw else DEFAULT_RETENTION_DAYS
-    except ValueError as exc:
-        raise ValueError(f"{RETENTION_ENV} must be a number of days, got {raw!r}") from exc
-    if not days >= 0:
-        raise ValueError(f"{RETENTION_ENV} must be >= 0 (0 keeps everything), got {raw!r}")
-    return days
 
 
 def cutoff(days: float, now: datetime | None = None) -> datetime | None:
