@@ -51,14 +51,9 @@ def assess_drift(
             reason=f"insufficient data: {scan.rows} records, need >= {cfg.min_samples}",
         )
         return out
-    results: dict[str, dict[str, Any]] = {}
-    for name, acc in scan.numeric.items():
-        if acc.n > 0:
-            results[name] = drift.ks_test(acc)
-    for name, counts in scan.categorical.items():
-        if counts:
-            ref_counts = scan.reference.category_counts(name)
-            results[name] = drift.chi_square_test(ref_counts, counts, cfg.min_expected)
+    results = drift.feature_tests(
+        scan.numeric, scan.categorical, scan.reference.category_counts, cfg.min_expected
+    )
     # One family for both windows: the correction covers the long window's tests too, so the
     # false-alarm rate per run stays at the threshold (see monitoring/longwindow.py).
     family = {n: r["pvalue"] for n, r in results.items()}

@@ -17,8 +17,9 @@ Categorical features use a chi-square test of homogeneity (reference counts vs w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -187,6 +188,33 @@ def chi_square_test(
     res = stats.chi2_contingency(table)
     out.update(statistic=float(res.statistic), pvalue=float(res.pvalue), dof=int(res.dof))
     return out
+
+
+def feature_tests(
+    numeric: Mapping[str, EcdfAccumulator],
+    categorical: Mapping[str, Mapping[int, int]],
+    reference_counts: Callable[[str], Mapping[int, int]],
+    min_expected: float,
+) -> dict[str, dict[str, Any]]:
+    """Raw (unadjusted) drift tests per feature: KS for numbers, chi-square for categories.
+
+    The current window and the long window test their counts the same way; features with no
+    value in the window are left out (numeric ones first, in the accumulators' order).
+
+    Args:
+        numeric: Feature -> ECDF accumulator of the window.
+        categorical: Feature -> category counts of the window.
+        reference_counts: Feature -> the reference's category counts.
+        min_expected: Chi-square's minimum expected count per category.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    for name, acc in numeric.items():
+        if acc.n > 0:
+            results[name] = ks_test(acc)
+    for name, counts in categorical.items():
+        if counts:
+            results[name] = chi_square_test(reference_counts(name), counts, min_expected)
+    return results
 
 
 def proportion_test(ref_pos: int, ref_n: int, win_pos: int, win_n: int) -> dict[str, float]:

@@ -229,16 +229,9 @@ def long_windows(store: PredictionStore, scan: WindowScan, n_runs: int) -> dict[
 
 def tests(lw: LongWindow, scan: VersionScan, min_expected: float) -> dict[str, dict[str, Any]]:
     """Raw (unadjusted) KS / chi-square results of the long window, per feature."""
-    results: dict[str, dict[str, Any]] = {}
-    for name, acc in lw.numeric.items():
-        if acc.n > 0:
-            results[name] = drift.ks_test(acc)
-    for name, counts in lw.categorical.items():
-        if counts:
-            results[name] = drift.chi_square_test(
-                scan.reference.category_counts(name), counts, min_expected
-            )
-    return results
+    return drift.feature_tests(
+        lw.numeric, lw.categorical, scan.reference.category_counts, min_expected
+    )
 
 
 def describe(lw: LongWindow) -> dict[str, Any]:

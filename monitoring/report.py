@@ -54,6 +54,16 @@ def _table(
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+TEST_COLUMNS = ("feature", "test", "statistic", "p-value", "adjusted p", "category")
+"""The leading columns of both drift tables (the window's and the long window's)."""
+
+
+def _test_row(name: str, result: Mapping[str, Any]) -> list[Any]:
+    """A feature's test result as the cells under :data:`TEST_COLUMNS`."""
+    keys = ("test", "statistic", "pvalue", "p_adjusted", "category")
+    return [name, *(result[k] for k in keys)]
+
+
 def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
     out = ["<h2>Data drift</h2>"]
     if section.get("status") == "insufficient_data":
@@ -64,35 +74,8 @@ def _drift_section(section: Mapping[str, Any], scan: VersionScan | None) -> str:
         f"training sample; threshold {section['threshold']:g}, correction "
         f"<b>{escape(section['correction'])}</b>.</p>"
     )
-    rows = [
-        [
-            n,
-            r["test"],
-            r["statistic"],
-            r["pvalue"],
-            r["p_adjusted"],
-            r["category"],
-            r["n_reference"],
-            r["n_window"],
-        ]
-        for n, r in feats.items()
-    ]
-    out.append(
-        _table(
-            [
-                "feature",
-                "test",
-                "statistic",
-                "p-value",
-                "adjusted p",
-                "category",
-                "n ref",
-                "n window",
-            ],
-            rows,
-            [r[5] for r in rows],
-        )
-    )
+    rows = [_test_row(n, r) + [r["n_reference"], r["n_window"]] for n, r in feats.items()]
+    out.append(_table([*TEST_COLUMNS, "n ref", "n window"], rows, [r[5] for r in rows]))
     if feats:
         out.append(_img(plots.pvalue_plot(feats, section["threshold"]), "p-values"))
     out.append("<h2>Reference vs window, per feature</h2>")
@@ -143,34 +126,11 @@ def _long_window_section(
     )
     current = drift_section.get("features", {})
     rows = [
-        [
-            n,
-            r["test"],
-            r["statistic"],
-            r["pvalue"],
-            r["p_adjusted"],
-            r["category"],
-            (current.get(n) or {}).get("category"),
-            r["n_window"],
-        ]
+        _test_row(n, r) + [(current.get(n) or {}).get("category"), r["n_window"]]
         for n, r in lw["features"].items()
     ]
-    out.append(
-        _table(
-            [
-                "feature",
-                "test",
-                "statistic",
-                "p-value",
-                "adjusted p",
-                "category",
-                "current window",
-                "n long window",
-            ],
-            rows,
-            [r[5] for r in rows],
-        )
-    )
+    columns = [*TEST_COLUMNS, "current window", "n long window"]
+    out.append(_table(columns, rows, [r[5] for r in rows]))
     if lw.get("skipped"):
         out.append("<p class='muted'>Left out: " + escape("; ".join(lw["skipped"])) + "</p>")
     return "\n".join(out)

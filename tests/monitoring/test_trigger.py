@@ -29,28 +29,50 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 K8S_VERSIONS = ("1.33.0", "1.35.0")
 
 CRONJOB = {
-    "apiVersion": "batch/v1", "kind": "CronJob",
-    "metadata": {"name": "reggaeton-train", "namespace": "ml",
-                 "uid": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-                 "labels": {"app.kubernetes.io/component": "train"}},
+    "apiVersion": "batch/v1",
+    "kind": "CronJob",
+    "metadata": {
+        "name": "reggaeton-train",
+        "namespace": "ml",
+        "uid": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+        "labels": {"app.kubernetes.io/component": "train"},
+    },
     "spec": {
-        "schedule": "0 3 * * *", "suspend": True, "concurrencyPolicy": "Forbid",
+        "schedule": "0 3 * * *",
+        "suspend": True,
+        "concurrencyPolicy": "Forbid",
         "jobTemplate": {
             "metadata": {"labels": {"app.kubernetes.io/component": "train"}},
             "spec": {
-                "backoffLimit": 0, "activeDeadlineSeconds": 3600, "ttlSecondsAfterFinished": 86400,
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": 3600,
+                "ttlSecondsAfterFinished": 86400,
                 "template": {
                     "metadata": {"labels": {"app.kubernetes.io/component": "train"}},
                     "spec": {
-                        "restartPolicy": "Never", "serviceAccountName": "reggaeton-train",
-                        "containers": [{
-                            "name": "train", "image": "reggaeton:0.1.0",
-                            "command": ["python", "-m", "training.train"],
-                            "envFrom": [{"configMapRef": {"name": "reggaeton"}}],
-                            "resources": {"limits": {"memory": "2Gi"}},
-                            "volumeMounts": [{"name": "model-store", "mountPath": "/models"}]}],
-                        "volumes": [{"name": "model-store",
-                                     "persistentVolumeClaim": {"claimName": "reggaeton"}}]}}}}},
+                        "restartPolicy": "Never",
+                        "serviceAccountName": "reggaeton-train",
+                        "containers": [
+                            {
+                                "name": "train",
+                                "image": "reggaeton:0.1.0",
+                                "command": ["python", "-m", "training.train"],
+                                "envFrom": [{"configMapRef": {"name": "reggaeton"}}],
+                                "resources": {"limits": {"memory": "2Gi"}},
+                                "volumeMounts": [{"name": "model-store", "mountPath": "/models"}],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "model-store",
+                                "persistentVolumeClaim": {"claimName": "reggaeton"},
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    },
     "status": {"lastScheduleTime": "2026-02-28T03:00:00Z"},
 }
 
@@ -68,7 +90,8 @@ def test_job_from_cronjob_is_a_valid_job() -> None:
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     assert "status" not in job and "schedule" not in job["spec"]
     assert CRONJOB["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] == {
-        "app.kubernetes.io/component": "train"}  # input not mutated
+        "app.kubernetes.io/component": "train"
+    }  # input not mutated
     with pytest.raises(ValueError, match="jobTemplate"):
         job_from_cronjob({"spec": {}}, "x")
 
@@ -85,9 +108,12 @@ def test_job_from_rendered_chart_cronjob_if_available() -> None:
     chart = os.path.join(root, "charts", "reggaeton")
     if not helm or not os.path.isdir(chart):
         pytest.skip("helm or the chart is not available")
-    out = subprocess.run([helm, "template", "reggaeton", chart, "--show-only",
-                          "templates/cronjob-train.yaml"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [helm, "template", "reggaeton", chart, "--show-only", "templates/cronjob-train.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if out.returncode != 0:
         pytest.skip(f"chart does not render here: {out.stderr[:200]}")
     cronjob = yaml.safe_load(out.stdout)
@@ -113,11 +139,20 @@ class FakeBatchApi:
     def list_namespaced_job(self, namespace: str, label_selector: str):
         # every Job of the CronJob's template, whoever created it
         assert label_selector == "app.kubernetes.io/component=train"
+        return self._select(label_selector)
+
+    def _select(self, label_selector: str):
+        """The jobs whose labels hold every ``key=value`` of the selector, as a V1JobList."""
         wanted = dict(kv.split("=", 1) for kv in label_selector.split(","))
-        items = [j for j in self.jobs
-                 if wanted.items() <= ((j.get("metadata") or {}).get("labels") or {}).items()]
-        return _model({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
-                       "items": items}, "V1JobList")
+        items = [
+            j
+            for j in self.jobs
+            if wanted.items() <= ((j.get("metadata") or {}).get("labels") or {}).items()
+        ]
+        return _model(
+            {"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": items},
+            "V1JobList",
+        )
 
     def read_namespaced_cron_job(self, name: str, namespace: str):
         assert (name, namespace) == ("reggaeton-train", "ml")
@@ -129,10 +164,16 @@ class FakeBatchApi:
         assert isinstance(body, V1Job)  # what the typed client (kubernetes >= 35) expects
         body = ApiClient().sanitize_for_serialization(body)
         self.created.append(body)
-        self.jobs.append({"metadata": {"name": body["metadata"]["name"],
-                                       "labels": body["metadata"]["labels"],
-                                       "creationTimestamp": "2026-03-01T12:00:00Z"},
-                          "status": {"active": 1}})
+        self.jobs.append(
+            {
+                "metadata": {
+                    "name": body["metadata"]["name"],
+                    "labels": body["metadata"]["labels"],
+                    "creationTimestamp": "2026-03-01T12:00:00Z",
+                },
+                "status": {"active": 1},
+            }
+        )
         return body
 
 
@@ -140,8 +181,14 @@ TRAIN = {"app.kubernetes.io/component": "train"}
 
 
 def test_kubernetes_trigger_never_twice_while_running() -> None:
-    api = FakeBatchApi([{"metadata": {"name": "old", "labels": TRAIN},
-                         "status": {"succeeded": 1, "completionTime": "2026-02-01T00:00:00Z"}}])
+    api = FakeBatchApi(
+        [
+            {
+                "metadata": {"name": "old", "labels": TRAIN},
+                "status": {"succeeded": 1, "completionTime": "2026-02-01T00:00:00Z"},
+            }
+        ]
+    )
     trig = KubernetesTrigger("ml", "reggaeton-train", api=api)
     first = trig.trigger("drift:tempo")
     assert first["triggered"] and len(api.created) == 1, first
@@ -153,17 +200,21 @@ def test_kubernetes_trigger_never_twice_while_running() -> None:
     assert not second["triggered"] and "already running" in second["reason"]
     assert len(api.created) == 1
     assert job_is_active({"status": {}}) and not job_is_active(
-        {"status": {"conditions": [{"type": "Failed", "status": "True"}]}})
+        {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    )
 
 
 def test_a_make_retrain_job_blocks_and_the_same_condition_cools_down() -> None:
     # `make retrain` (kubectl create job --from=cronjob/...) carries the template's labels only
-    manual = {"metadata": {"name": "reggaeton-retrain-20260301", "labels": TRAIN},
-              "status": {"active": 1}}
+    manual = {
+        "metadata": {"name": "reggaeton-retrain-20260301", "labels": TRAIN},
+        "status": {"active": 1},
+    }
     api = FakeBatchApi([manual])
     clock = [NOW]
-    trig = KubernetesTrigger("ml", "reggaeton-train", api=api, cooldown_hours=6,
-                             clock=lambda: clock[0])
+    trig = KubernetesTrigger(
+        "ml", "reggaeton-train", api=api, cooldown_hours=6, clock=lambda: clock[0]
+    )
     busy = trig.trigger("drift:tempo")
     assert not busy["triggered"] and "reggaeton-retrain-20260301" in busy["reason"]
     manual["status"] = {"succeeded": 1, "completionTime": "2026-03-01T11:00:00Z"}
@@ -182,8 +233,7 @@ def test_a_make_retrain_job_blocks_and_the_same_condition_cools_down() -> None:
 
 def test_local_trigger_cools_down_per_condition(tmp_path) -> None:
     clock = [NOW]
-    trig = LocalTrigger(tmp_path, lambda: {"tag": "t"}, cooldown_hours=6,
-                        clock=lambda: clock[0])
+    trig = LocalTrigger(tmp_path, lambda: {"tag": "t"}, cooldown_hours=6, clock=lambda: clock[0])
     assert trig.trigger("drift:tempo")["triggered"]
     clock[0] = NOW + timedelta(hours=1)
     cooling = trig.trigger("drift:tempo")
@@ -207,22 +257,25 @@ def test_local_trigger_lock(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path, repo_root,
-                                            monkeypatch) -> None:
+def test_auto_retrain_calls_training_locally(
+    make_log, trained_home, tmp_path, repo_root, monkeypatch
+) -> None:
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     registry = Registry(home)
     before = {v.tag for v in registry.list()}
-    config = MonitoringConfig(reports_dir=str(tmp_path / "r"), state_dir=str(tmp_path / "s"),
-                              bentoml_home=str(home))
+    config = MonitoringConfig(
+        reports_dir=str(tmp_path / "r"), state_dir=str(tmp_path / "s"), bentoml_home=str(home)
+    )
     config.retrain.enabled, config.retrain.mode = True, "local"
     config.retrain.include_feedback = False
     config.retrain.training_overrides = ("model.params.n_estimators=5", "cv.folds=2")
     mlflow_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)  # config.mlflow_tracking_uri is None
     store, _ = make_log(n=800, seed=31, drift=("tempo=+20",))
-    summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-                  progress=None)
+    summary = run(
+        config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None
+    )
     retrain = summary["retrain"]
     assert retrain["mode"] == "local" and retrain["triggered"], retrain
     assert "error" not in retrain and retrain["condition"] == "drift:tempo"
@@ -238,16 +291,26 @@ def test_auto_retrain_calls_training_locally(make_log, trained_home, tmp_path, r
     assert training_runner(config)  # the same runner the job builds
     # Records of two versions in one window: each is compared with its own reference.
     new_tag = retrain["result"]["tag"]
-    simulate(store, registry, n=400, seed=32, model_tag=new_tag, start=NOW - timedelta(hours=1),
-             end=NOW, data_dir=repo_root / "data")
+    simulate(
+        store,
+        registry,
+        n=400,
+        seed=32,
+        model_tag=new_tag,
+        start=NOW - timedelta(hours=1),
+        end=NOW,
+        data_dir=repo_root / "data",
+    )
     config.retrain.enabled = False
     # the new version serves (as after a promotion), the old one's traffic is still there
     promote_version(registry, new_tag, force=True)
-    again = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-                progress=None)
+    again = run(
+        config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None
+    )
     serving = registry.serving_version().tag
     assessed = {serving: again["drifted_features"]} | {
-        tag: o["drifted_features"] for tag, o in again["other_versions"].items()}
+        tag: o["drifted_features"] for tag, o in again["other_versions"].items()
+    }
     old_tag = next(iter(before))
     assert serving == new_tag
     assert assessed == {old_tag: ["tempo"], new_tag: []}
@@ -267,11 +330,7 @@ class SelectingBatchApi(FakeBatchApi):
 
     def list_namespaced_job(self, namespace: str, label_selector: str):
         self.selectors.append(label_selector)
-        wanted = dict(kv.split("=", 1) for kv in label_selector.split(","))
-        items = [j for j in self.jobs
-                 if wanted.items() <= ((j.get("metadata") or {}).get("labels") or {}).items()]
-        return _model({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
-                       "items": items}, "V1JobList")
+        return self._select(label_selector)
 
     def read_namespaced_cron_job(self, name: str, namespace: str):
         assert name == self.cronjob["metadata"]["name"]
@@ -282,11 +341,15 @@ def _chart_cronjob(name: str, chart_version: str) -> dict:
     """CRONJOB with the chart's label set (helm.sh/chart and version change per release)."""
     cron = copy.deepcopy(CRONJOB)
     cron["metadata"]["name"] = name
-    labels = {"app.kubernetes.io/name": "reggaeton", "app.kubernetes.io/instance": "rel",
-              "app.kubernetes.io/component": "train", "app.kubernetes.io/part-of": "reggaeton",
-              "app.kubernetes.io/managed-by": "Helm",
-              "helm.sh/chart": f"reggaeton-{chart_version}",
-              "app.kubernetes.io/version": chart_version}
+    labels = {
+        "app.kubernetes.io/name": "reggaeton",
+        "app.kubernetes.io/instance": "rel",
+        "app.kubernetes.io/component": "train",
+        "app.kubernetes.io/part-of": "reggaeton",
+        "app.kubernetes.io/managed-by": "Helm",
+        "helm.sh/chart": f"reggaeton-{chart_version}",
+        "app.kubernetes.io/version": chart_version,
+    }
     cron["spec"]["jobTemplate"]["metadata"]["labels"] = labels
     cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] = labels
     return cron
@@ -296,13 +359,14 @@ def test_a_job_of_the_previous_chart_version_still_blocks() -> None:
     """After `helm upgrade` (new helm.sh/chart, app.kubernetes.io/version labels), a training
     Job started from the old template is still "already running"."""
     old = _chart_cronjob("rel-train", "0.1.0")["spec"]["jobTemplate"]["metadata"]["labels"]
-    running = {"metadata": {"name": "rel-retrain-20260301", "labels": old},
-               "status": {"active": 1}}
+    running = {"metadata": {"name": "rel-retrain-20260301", "labels": old}, "status": {"active": 1}}
     api = SelectingBatchApi([running], _chart_cronjob("rel-train", "0.2.0"))
     out = KubernetesTrigger("ml", "rel-train", api=api).trigger("drift:tempo")
     assert not out["triggered"] and "rel-retrain-20260301" in out.get("reason", ""), out
-    assert api.selectors == ["app.kubernetes.io/name=reggaeton,app.kubernetes.io/instance=rel,"
-                             "app.kubernetes.io/component=train"]
+    assert api.selectors == [
+        "app.kubernetes.io/name=reggaeton,app.kubernetes.io/instance=rel,"
+        "app.kubernetes.io/component=train"
+    ]
     assert api.created == []
 
 
