@@ -16,6 +16,7 @@ Which supported estimators map to which node values is decided in :mod:`service.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,21 +72,45 @@ class FlatTrees:
     def _walk_one(self, x: np.ndarray) -> float:
         # One row: every node's test at once, then one gather per level (fewer numpy calls
         # per level than testing only the nodes reached, which matters for deep trees).
-        after = np.where(x[self.feature] > self.cut, self.children[1::2], self.children[0::2])
+        nodes = len(self.cut)
+        values = np.take(x, self.feature, out=_scratch("w1.x", (nodes,), np.float64))
+        right = np.greater(values, self.cut, out=_scratch("w1.r", (nodes,), np.bool_))
+        after = np.multiply(right, self._step, out=_scratch("w1.a", (nodes,), np.intp))
+        after += self._left
         node = self.roots
         for _ in range(self.depth):
             node = after[node]
         return float(self.value[node].sum())
 
     def _walk_many(self, X: np.ndarray) -> np.ndarray:
-        n = X.shape[0]
+        n, trees = X.shape[0], len(self.roots)
         flat = X.ravel()  # row-major: value of (row, column) at row * width + column
         rows = (np.arange(n, dtype=np.intp) * X.shape[1])[:, None]
-        node = np.broadcast_to(self.roots, (n, len(self.roots)))
+        node = _scratch("wn.node", (CHUNK_ROWS, trees), np.intp)[:n]
+        index = _scratch("wn.index", (CHUNK_ROWS, trees), np.intp)[:n]
+        value = _scratch("wn.value", (CHUNK_ROWS, trees), np.float64)[:n]
+        cut = _scratch("wn.cut", (CHUNK_ROWS, trees), np.float64)[:n]
+        right = _scratch("wn.right", (CHUNK_ROWS, trees), np.bool_)[:n]
+        node[:] = self.roots
         for _ in range(self.depth):
-            right = flat[rows + self.feature[node]] > self.cut[node]
-            node = self.children[2 * node + right]
-        return self.value[node].sum(axis=1)
+            np.take(self.feature, node, out=index, mode="clip")
+            index += rows
+            np.take(flat, index, out=value, mode="clip")
+            np.take(self.cut, node, out=cut, mode="clip")
+            np.greater(value, cut, out=right)
+            node *= 2
+            node += right
+            np.take(self.children, node, out=index, mode="clip")
+            node, index = index, node
+        return np.take(self.value, node, out=value, mode="clip").sum(axis=1)
+
+    @property
+    def _left(self) -> np.ndarray:
+        return self.children[0::2]
+
+    @property
+    def _step(self) -> np.ndarray:
+        return self.children[1::2] - self.children[0::2]
 
 
 @dataclass(frozen=True)
@@ -123,16 +148,46 @@ class LeafTables:
 
     def sum_many(self, X: np.ndarray) -> np.ndarray:
         """Sums of the leaf values for raw rows ``X`` (each distinct test evaluated once)."""
-        n = X.shape[0]
-        tests = np.empty((n, len(self.unique_cut) + 1), dtype=bool)
+        n, trees = X.shape[0], len(self.offsets)
+        width = len(self.unique_cut) + 1
+        tests = _scratch("lt.tests", (CHUNK_ROWS, width), np.bool_)[:n]
         tests[:, -1] = False  # the padding positions' test
         for column, start, stop in self.groups:
             np.greater(
                 X[:, column : column + 1], self.unique_cut[start:stop], out=tests[:, start:stop]
             )
-        right = np.take(tests, self.position_test, axis=1)  # (n, trees * 8), C order
-        code = (right.view(np.uint64) * _PACK) >> np.uint64(56)  # (n, trees)
-        return self.values[code.astype(np.intp) + self.offsets].sum(axis=1)
+        right = _scratch("lt.right", (CHUNK_ROWS, 8 * trees), np.bool_)[:n]
+        np.take(tests, self.position_test, axis=1, out=right, mode="clip")  # C order
+        code = _scratch("lt.code", (CHUNK_ROWS, trees), np.uint64)[:n]
+        np.multiply(right.view(np.uint64), _PACK, out=code)
+        code >>= np.uint64(56)
+        code += self._offsets_u64
+        leaf = _scratch("lt.leaf", (CHUNK_ROWS, trees), np.float64)[:n]
+        np.take(self.values, code.view(np.int64), out=leaf, mode="clip")
+        return leaf.sum(axis=1)
+
+    @property
+    def _offsets_u64(self) -> np.ndarray:
+        return self.offsets.astype(np.uint64)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A work array of this thread, reused between calls (large temporaries cost page faults).
+
+    Callers use it only within one evaluation and never return it, so threads and successive
+    calls cannot see each other's data.
+    """
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None:
+        pool = _SCRATCH.pool = {}
+    key = (name, shape, np.dtype(dtype).str)
+    array = pool.get(key)
+    if array is None:
+        array = pool[key] = np.empty(shape, dtype=dtype)
+    return array
 
 
 def _chunked(fn: Any, X: np.ndarray) -> np.ndarray:
