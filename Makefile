@@ -68,8 +68,8 @@ test-fast: $(STAMP) tools ## Run the tests not marked slow
 train: $(STAMP) ## Train, evaluate, save a version and promote it if it passes the gate (ARGS="--set k=v")
 	$(PY) -m training.train $(ARGS)
 
-experiment: $(STAMP) ## Compare estimators with the same CV protocol, log to MLflow, print a leaderboard
-	$(PY) -m training.experiment $(ARGS)
+experiment: $(STAMP) ## Optuna search (nested CV) + repeated-CV leaderboard with intervals; PROMOTE=1 trains the winner through the gate
+	$(PY) -m training.experiment $(if $(PROMOTE),--promote) $(ARGS)
 
 mlflow-ui: $(STAMP) ## Open the MLflow UI on http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES
+from reggaeton.schema import MODEL_FEATURES
 from reggaeton.settings import ConfigError, read_yaml, set_dotted, validate
 
 __all__ = ["ConfigError", "TrainConfig", "apply_override", "from_dict", "load_config", "load_raw"]
@@ -23,6 +23,7 @@ DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 Estimator = Literal["gbm", "hgb", "rf", "logreg"]
 Imbalance = Literal["smote", "class_weight", "none"]
 ThresholdStrategy = Literal["f1", "fbeta", "fixed"]
+CalibrationMethod = Literal["isotonic", "sigmoid"]
 ESTIMATORS = get_args(Estimator)
 
 
@@ -33,30 +34,14 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    """Where the data is and which columns the model uses."""
+    """Where the data is. The model's inputs are ``reggaeton.schema.MODEL_FEATURES``: the service
+    sends exactly those columns, so a version trained on others could not be served."""
 
     reggaeton_csv: str = "data/data_reggaeton.csv"
     other_csv: str = "data/data_todotipo.csv"
     unlabelled_csv: str | None = "data/data_test.csv"
-    features: list[str] | None = None
     feedback_days: int = Field(90, ge=1, le=3650)
     feedback_eval_fraction: float = Field(0.3, ge=0.0, le=0.9)
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, features: list[str] | None) -> list[str] | None:
-        """Refuse unknown or repeated column names (the schema knows every usable input)."""
-        for name in features or []:
-            if name not in FEATURES_BY_NAME:
-                raise ValueError(f"unknown feature {name!r}")
-        if features and len(set(features)) != len(features):
-            raise ValueError("duplicated feature")
-        return features
-
-    @property
-    def feature_list(self) -> list[str]:
-        """The model's input columns, in order (``MODEL_FEATURES`` unless configured)."""
-        return list(self.features) if self.features else list(MODEL_FEATURES)
 
 
 class ModelConfig(_Section):
@@ -102,6 +87,30 @@ class GateConfig(_Section):
     min_feedback_rows: int = Field(20, ge=1, le=10**7)
 
 
+class CalibrationConfig(_Section):
+    """How raw scores become the served probability (fitted on out-of-fold scores)."""
+
+    method: CalibrationMethod = "sigmoid"
+
+
+class ProtocolConfig(_Section):
+    """The evaluation protocol of ``make experiment`` (see :mod:`training.protocol`)."""
+
+    repeats: int = Field(5, ge=1, le=50)
+    folds: int = Field(5, ge=2, le=20)
+    inner_folds: int = Field(3, ge=2, le=20)
+
+
+class SearchConfig(_Section):
+    """The Optuna search of ``make experiment`` (see :mod:`training.search`)."""
+
+    budget_seconds: float = Field(240.0, gt=0)
+    max_trials: int = Field(1000, ge=1)
+    outer_folds: int = Field(5, ge=2, le=20)
+    inner_folds: int = Field(3, ge=2, le=20)
+    n_jobs: int = Field(2, ge=1, le=64)
+
+
 class TrainConfig(_Section):
     """The whole training configuration."""
 
@@ -113,13 +122,16 @@ class TrainConfig(_Section):
     cv: CVConfig = CVConfig()
     threshold: ThresholdConfig = ThresholdConfig()
     gate: GateConfig = GateConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    search: SearchConfig = SearchConfig()
 
     @model_validator(mode="after")
     def _scaled_columns_are_inputs(self) -> TrainConfig:
         """``model.scale`` may only name model inputs: the scaler would find no such column."""
         for name in self.model.scale:
-            if name not in self.data.feature_list:
-                raise ValueError(f"model.scale: {name!r} is not one of data.features")
+            if name not in MODEL_FEATURES:
+                raise ValueError(f"model.scale: {name!r} is not one of MODEL_FEATURES")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -93,8 +93,9 @@ def _numeric(path: Path, name: str, column: pd.Series) -> pd.Series:
     bad = values.isna() & column.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, name, f"wrong type: expected numbers, line {row + 2} has "
-                                    f"{column.iloc[row]!r}")
+        raise DataError(
+            path, name, f"wrong type: expected numbers, line {row + 2} has {column.iloc[row]!r}"
+        )
     return values.astype("float64")
 
 
@@ -103,8 +104,12 @@ def _check_range(path: Path, name: str, values: pd.Series) -> None:
     problems = values.dropna().map(feature.check).dropna()
     if len(problems):
         row = int(values.index.get_loc(problems.index[0]))
-        raise DataError(path, name, f"{len(problems)} value(s) out of range, e.g. line "
-                                    f"{row + 2}: {values.iloc[row]!r} {problems.iloc[0]}")
+        raise DataError(
+            path,
+            name,
+            f"{len(problems)} value(s) out of range, e.g. line "
+            f"{row + 2}: {values.iloc[row]!r} {problems.iloc[0]}",
+        )
 
 
 def clean(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, CleaningReport]:
@@ -118,8 +123,9 @@ def clean(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, Clean
     complete = frame.dropna(subset=needed)
     content = [c for c in complete.columns if c in FEATURES_BY_NAME or c == LABEL_COLUMN]
     unique = complete.drop_duplicates(subset=content)
-    report = CleaningReport(rows_in, rows_in - len(complete), len(complete) - len(unique),
-                            len(unique))
+    report = CleaningReport(
+        rows_in, rows_in - len(complete), len(complete) - len(unique), len(unique)
+    )
     return unique.reset_index(drop=True), report
 
 
@@ -133,8 +139,9 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_labelled(reggaeton_csv: str | Path, other_csv: str | Path,
-                  features: list[str]) -> tuple[pd.DataFrame, CleaningReport]:
+def load_labelled(
+    reggaeton_csv: str | Path, other_csv: str | Path, features: list[str]
+) -> tuple[pd.DataFrame, CleaningReport]:
     """Read both labelled files, clean them, and check both classes are present.
 
     Raises:
@@ -146,16 +153,21 @@ def load_labelled(reggaeton_csv: str | Path, other_csv: str | Path,
     cleaned, report = clean(combined, features)
     for label, path in sources.items():
         if not (cleaned[LABEL_COLUMN] == label).any():
-            raise DataError(path, None, f"empty class: no usable {label_name(label)} rows "
-                                        "(after dropping missing values)")
+            raise DataError(
+                path,
+                None,
+                f"empty class: no usable {label_name(label)} rows (after dropping missing values)",
+            )
     return cleaned, report
 
 
-def split_holdout(frame: pd.DataFrame, test_size: float,
-                  seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_holdout(
+    frame: pd.DataFrame, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded stratified hold-out split (train, hold-out)."""
-    train, holdout = train_test_split(frame, test_size=test_size, random_state=seed,
-                                      stratify=frame[LABEL_COLUMN])
+    train, holdout = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[LABEL_COLUMN]
+    )
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
 
 
@@ -192,8 +204,9 @@ def load_feedback(uri: str | None, days: int, features: list[str]) -> pd.DataFra
     return feedback_frame(export, features)
 
 
-def split_feedback(feedback: pd.DataFrame,
-                   eval_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_feedback(
+    feedback: pd.DataFrame, eval_fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split feedback by time: older rows for training, the newest share for the gate."""
     n_eval = int(round(len(feedback) * eval_fraction))
     cut = len(feedback) - n_eval
@@ -206,9 +219,11 @@ def rows_in(frame: pd.DataFrame, other: pd.DataFrame, features: list[str]) -> np
     if frame.empty or other.empty:
         return np.zeros(len(frame), dtype=bool)
     known = set(other[features].itertuples(index=False, name=None))
-    return np.fromiter((row in known for row in frame[features].itertuples(index=False,
-                                                                           name=None)),
-                       dtype=bool, count=len(frame))
+    return np.fromiter(
+        (row in known for row in frame[features].itertuples(index=False, name=None)),
+        dtype=bool,
+        count=len(frame),
+    )
 
 
 def class_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold
 
+from reggaeton.decision import decide
 from reggaeton.metrics import classification_metrics
 
 METRIC_NAMES = ("precision", "recall", "f1", "pr_auc", "roc_auc", "accuracy")
@@ -28,11 +29,12 @@ def metrics_at(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, 
         when ``y`` holds one class) and ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``.
     """
     proba = np.asarray(proba, dtype=float)
-    return classification_metrics(y, (proba >= threshold).astype(int), proba)
+    return classification_metrics(y, decide(proba, threshold), proba)
 
 
-def choose_threshold(y: np.ndarray, proba: np.ndarray, strategy: str = "f1",
-                     beta: float = 1.0, value: float = 0.5) -> float:
+def choose_threshold(
+    y: np.ndarray, proba: np.ndarray, strategy: str = "f1", beta: float = 1.0, value: float = 0.5
+) -> float:
     """Pick the decision threshold on validation (out-of-fold) predictions.
 
     Args:
@@ -51,42 +53,40 @@ def choose_threshold(y: np.ndarray, proba: np.ndarray, strategy: str = "f1",
     precision, recall, thresholds = precision_recall_curve(np.asarray(y).astype(int), proba)
     precision, recall = precision[:-1], recall[:-1]
     denom = b2 * precision + recall
-    score = np.divide((1 + b2) * precision * recall, denom, out=np.zeros_like(denom),
-                      where=denom > 0)
+    score = np.divide(
+        (1 + b2) * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0
+    )
     best = np.flatnonzero(score == score.max())[-1]
     return float(thresholds[best])
 
 
 @dataclass
 class CVResult:
-    """Out-of-fold predictions and per-fold metrics of one cross-validation."""
+    """Out-of-fold probabilities of one cross-validation and each fold's validation rows."""
 
     oof_proba: np.ndarray
-    folds: list[dict[str, Any]]
+    fold_index: list[np.ndarray]
 
-    def summary(self, threshold: float | None = None, y: np.ndarray | None = None
-                ) -> dict[str, float]:
-        """Mean and std of every metric over the folds (at 0.5), e.g. ``f1_mean``.
-
-        With ``threshold`` and ``y``, also ``f1_at_threshold_mean/std``: F1 per fold at the
-        threshold chosen on the pooled out-of-fold predictions (slightly optimistic).
-        """
+    def summary(self, y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+        """Mean and std over the folds of every metric of ``proba`` (e.g. the calibrated
+        out-of-fold scores) at ``threshold``, e.g. ``f1_mean``, ``pr_auc_std``."""
+        folds = [metrics_at(y[idx], proba[idx], threshold) for idx in self.fold_index]
         out: dict[str, float] = {}
         for name in METRIC_NAMES:
-            values = np.array([f[name] for f in self.folds], dtype=float)
+            values = np.array([f[name] for f in folds], dtype=float)
             out[f"{name}_mean"] = float(np.mean(values))
             out[f"{name}_std"] = float(np.std(values))
-        if threshold is not None and y is not None:
-            scores = [metrics_at(y[f["index"]], self.oof_proba[f["index"]], threshold)["f1"]
-                      for f in self.folds]
-            out["f1_at_threshold_mean"] = float(np.mean(scores))
-            out["f1_at_threshold_std"] = float(np.std(scores))
         return out
 
 
-def cross_validate(fit: Callable[[np.ndarray, np.ndarray], Any], X: np.ndarray, y: np.ndarray,
-                   folds: int, seed: int) -> CVResult:
-    """Stratified k-fold CV.
+def cross_validate(
+    fit: Callable[[np.ndarray, np.ndarray], Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: int,
+    seed: int,
+) -> CVResult:
+    """Stratified k-fold CV: every row scored once by a model that did not see it.
 
     Args:
         fit: ``fit(X_train, y_train) -> fitted model with predict_proba``.
@@ -96,22 +96,14 @@ def cross_validate(fit: Callable[[np.ndarray, np.ndarray], Any], X: np.ndarray, 
         seed: Shuffle seed of the folds.
 
     Returns:
-        Out-of-fold probabilities and each fold's metrics at threshold 0.5 (each fold's
-        dict also holds ``index``, the validation row positions).
+        Out-of-fold probabilities of class 1 and the validation row positions of each fold.
     """
     y = np.asarray(y).astype(int)
     oof = np.zeros(len(y), dtype=float)
-    results = []
+    index = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, val_idx in splitter.split(X, y):
         model = fit(X[train_idx], y[train_idx])
         oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
-        fold = metrics_at(y[val_idx], oof[val_idx], 0.5)
-        fold["index"] = val_idx
-        results.append(fold)
-    return CVResult(oof_proba=oof, folds=results)
-
-
-def predict_labels(proba: np.ndarray, threshold: float) -> np.ndarray:
-    """Labels from probabilities with the stored threshold (``proba >= threshold``)."""
-    return (np.asarray(proba) >= threshold).astype(int)
+        index.append(val_idx)
+    return CVResult(oof_proba=oof, fold_index=index)

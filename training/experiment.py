@@ -1,10 +1,24 @@
-"""Compare estimators under the training CV protocol and print a leaderboard.
+"""``make experiment``: search the trainer's estimators, estimate honestly, maybe promote.
 
-Every candidate is cross-validated (stratified k-fold, same seed and folds as training) on
-the TRAINING part of the same seeded split, so the hold-out the gate uses is never seen.
-Each candidate is logged to MLflow (experiment ``reggaeton_clf-experiments``).
+``python -m training.experiment [--config FILE] [--set k=v ...] [--budget SECONDS] [--jobs N]
+[--quick] [--promote] [--out DIR] [--default-config FILE]``
 
-``python -m training.experiment [--config FILE] [--set k=v ...] [--only a,b] [--quick]``
+1. Nested CV of an Optuna search over every estimator and imbalance strategy the trainer
+   offers (:mod:`training.search`), plus one search on the whole training split that picks
+   the winner, all within ``--budget`` seconds (``search.budget_seconds``).
+2. The original configuration (``--config``, default ``training/configs/original.yaml``), the
+   winner and the best configuration of every other estimator are scored under the protocol
+   (:mod:`training.protocol`: repeated stratified CV, calibration and threshold fitted inside
+   each fit). Everything uses the training part of the seeded split: the hold-out is left to
+   the gate.
+3. The leaderboard (mean and 95% interval of F1, PR-AUC, Brier and ECE) is printed, written
+   to ``DIR/leaderboard.md`` and logged to MLflow (experiment ``reggaeton_clf-experiments``,
+   one run per row with its reliability plot); the winner's config goes to
+   ``DIR/winner.yaml``.
+4. If the winner beats the original (higher mean F1 and PR-AUC under the protocol, and the
+   nested estimate of the search not below the original on the same outer folds), it is
+   written to ``--default-config`` (``training/configs/default.yaml``). ``--promote``
+   (``make experiment PROMOTE=1``) then trains it through the usual gate.
 """
 
 from __future__ import annotations
@@ -15,156 +29,275 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import yaml
+
 from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
-from training import tracking
+from training import leaderboard, tracking
 from training.config import ConfigError, TrainConfig, apply_override, from_dict, load_raw
 from training.data import DataError, load_labelled, split_holdout
-from training.evaluate import choose_threshold, cross_validate
-from training.pipeline import fit_pipeline, to_matrix
+from training.leaderboard import Row, describe_config
+from training.pipeline import to_matrix
+from training.protocol import ProtocolResult, evaluate
+from training.search import OuterFold, SearchResult, nested_search
 
 log = logging.getLogger("training.experiment")
-EXPERIMENT = "reggaeton_clf-experiments"
-ALL_SCALED = "model.scale=[" + ", ".join(MODEL_FEATURES) + "]"
-
-CANDIDATES: dict[str, list[str]] = {
-    "gbm_smote (original)": [],
-    "gbm_no_smote": ["imbalance.strategy=none"],
-    "gbm_class_weight": ["imbalance.strategy=class_weight"],
-    "hgb_class_weight": [
-        "model.estimator=hgb", "imbalance.strategy=class_weight",
-        "model.params={random_state: 0, max_iter: 200, learning_rate: 0.05, "
-        "max_leaf_nodes: 15, l2_regularization: 1.0}"],
-    "rf_class_weight": [
-        "model.estimator=rf", "imbalance.strategy=class_weight",
-        "model.params={random_state: 0, n_estimators: 300, min_samples_leaf: 3, n_jobs: 1}"],
-    "logreg_class_weight": [
-        "model.estimator=logreg", "imbalance.strategy=class_weight", ALL_SCALED,
-        "model.params={C: 1.0, max_iter: 2000}"],
-}
-SEARCH: dict[str, list[str]] = {
-    f"search_gbm_cw_lr{lr}_leaf{leaf}": [
-        "imbalance.strategy=class_weight",
-        f"model.params={{random_state: 0, subsample: 0.8, n_estimators: 200, "
-        f"learning_rate: {lr}, max_depth: 3, min_samples_leaf: {leaf}}}"]
-    for lr in (0.05, 0.1) for leaf in (10, 40)
-} | {
-    f"search_hgb_cw_lr{lr}_leaves{leaves}": [
-        "model.estimator=hgb", "imbalance.strategy=class_weight",
-        f"model.params={{random_state: 0, max_iter: 150, learning_rate: {lr}, "
-        f"max_leaf_nodes: {leaves}, min_samples_leaf: 10, l2_regularization: 1.0}}"]
-    for lr in (0.05, 0.1) for leaves in (7,)
-}
-QUICK = ["cv.folds=3"]
-QUICK_CAP = 20
+ORIGINAL_CONFIG = Path(__file__).parent / "configs" / "original.yaml"
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+OUT_DIR = Path("var/experiments")
+QUICK = [
+    "protocol.repeats=1",
+    "protocol.folds=3",
+    "protocol.inner_folds=2",
+    "search.outer_folds=2",
+    "search.inner_folds=2",
+    "search.budget_seconds=20",
+]
+"""``--quick``: a smoke run of every step in well under a minute (numbers not meaningful)."""
 
 
-@dataclass
-class Entry:
-    """One leaderboard row."""
-
-    name: str
-    metrics: dict[str, float]
-    threshold: float
-    seconds: float
-    run_id: str | None
+def training_split(config: TrainConfig, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The training part of the seeded split, as the model matrix and labels."""
+    labelled, _ = load_labelled(
+        root / config.data.reggaeton_csv, root / config.data.other_csv, list(MODEL_FEATURES)
+    )
+    train, _ = split_holdout(labelled, config.split.test_size, config.seed)
+    return to_matrix(train, MODEL_FEATURES), train[LABEL_COLUMN].to_numpy(dtype=int)
 
 
-def candidate_config(base: dict[str, Any], overrides: list[str], quick: bool) -> TrainConfig:
-    """The base raw config with a candidate's overrides (and --quick caps) applied."""
-    raw = copy.deepcopy(base)
-    for item in overrides + (QUICK if quick else []):
-        apply_override(raw, item)
-    model = raw.setdefault("model", {})
-    size_key = {"gbm": "n_estimators", "rf": "n_estimators", "hgb": "max_iter"}.get(
-        model.get("estimator", "gbm"))
-    if quick and size_key:
-        params = model.setdefault("params", {})
-        params[size_key] = min(int(params.get(size_key) or QUICK_CAP), QUICK_CAP)
-    return from_dict(raw)
+def score(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_jobs: int) -> ProtocolResult:
+    """``config`` under the protocol of its ``protocol`` and ``calibration`` sections."""
+    p = config.protocol
+    return evaluate(
+        config,
+        X,
+        y,
+        repeats=p.repeats,
+        folds=p.folds,
+        inner_folds=p.inner_folds,
+        method=config.calibration.method,
+        n_jobs=n_jobs,
+    )
 
 
-def run_candidate(name: str, config: TrainConfig, train_frame: Any,
-                  tracking_uri: str | None) -> Entry:
-    """Cross-validate one candidate and log it to MLflow."""
-    features = config.data.feature_list
-    X, y = to_matrix(train_frame, features), train_frame[LABEL_COLUMN].to_numpy(dtype=int)
+def candidates(
+    base: dict[str, Any], final: SearchResult
+) -> list[tuple[str, dict[str, Any], float | None]]:
+    """Rows to score: the original, the winner, the best of every other estimator."""
+    rows: list[tuple[str, dict[str, Any], float | None]] = [("original", base, None)]
+    rows.append(("winner", final.best_raw, final.best_value))
+    winner_estimator = final.best_raw["model"]["estimator"]
+    for estimator, best in final.best_by_estimator.items():
+        if estimator != winner_estimator:
+            rows.append((f"best {estimator}", best["config"], best["value"]))
+    return rows
+
+
+def beats(
+    winner: ProtocolResult, original: ProtocolResult, outer: list[OuterFold]
+) -> tuple[bool, str]:
+    """Does the winner beat the original? Higher mean F1 and PR-AUC under the protocol (same
+    splits), and the nested-CV estimate of the search not below the original's PR-AUC on the
+    same outer folds (guards against the winner's selection optimism)."""
+    w_f1, o_f1 = winner.interval("f1").mean, original.interval("f1").mean
+    w_pr, o_pr = winner.interval("pr_auc").mean, original.interval("pr_auc").mean
+    nested = float(np.mean([f.winner["pr_auc"] - f.original["pr_auc"] for f in outer]))
+    text = (
+        f"protocol F1 {w_f1:.3f} vs {o_f1:.3f}, PR-AUC {w_pr:.3f} vs {o_pr:.3f}; nested PR-AUC "
+        f"difference {nested:+.3f}"
+    )
+    ok = w_f1 > o_f1 and w_pr > o_pr and nested >= 0
+    return ok, (
+        "winner beats the original: " if ok else "winner does not beat the original: "
+    ) + text
+
+
+def write_config(path: Path, raw: dict[str, Any], header: str) -> None:
+    """A raw config as YAML with a comment header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    path.write_text(comment + yaml.safe_dump(raw, sort_keys=False))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line arguments of ``python -m training.experiment``."""
+    p = argparse.ArgumentParser(
+        prog="python -m training.experiment", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=ORIGINAL_CONFIG,
+        help="the original configuration, also the base of every trial",
+    )
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--budget", type=float, help="seconds for the search (search.budget_seconds)")
+    p.add_argument("--jobs", type=int, help="processes side by side (search.n_jobs)")
+    p.add_argument("--quick", action="store_true", help="smoke run (" + ", ".join(QUICK) + ")")
+    p.add_argument(
+        "--promote",
+        action="store_true",
+        help="train the winner through the gate if it beats the original",
+    )
+    p.add_argument("--out", type=Path, default=OUT_DIR, help="leaderboard.md and winner.yaml")
+    p.add_argument(
+        "--default-config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="where a winner that beats the original is written",
+    )
+    return p.parse_args(argv)
+
+
+def load_base(args: argparse.Namespace) -> dict[str, Any]:
+    """The original's raw config with ``--quick``, ``--budget``, ``--jobs`` and ``--set``."""
+    base = load_raw(args.config)
+    extra = list(QUICK if args.quick else [])
+    if args.budget is not None:
+        extra.append(f"search.budget_seconds={args.budget}")
+    if args.jobs is not None:
+        extra.append(f"search.n_jobs={args.jobs}")
+    for item in extra + args.overrides:
+        apply_override(base, item)
+    return base
+
+
+def run(args: argparse.Namespace) -> int:
+    """The whole experiment (see the module docstring); returns the exit code."""
+    base = load_base(args)
+    original = from_dict(base)
+    s = original.search
+    X, y = training_split(original, Path.cwd())
     start = time.perf_counter()
-    cv = cross_validate(lambda a, b: fit_pipeline(config, a, b), X, y, config.cv.folds,
-                        config.seed)
-    threshold = choose_threshold(y, cv.oof_proba, config.threshold.strategy,
-                                 config.threshold.beta, config.threshold.value)
-    metrics = cv.summary(threshold, y)
-    seconds = time.perf_counter() - start
-    run_id = None
-    if tracking_uri:
-        run_id = tracking.log_run(
-            tracking_uri, name, params=config.to_dict(),
-            metrics={f"cv_{k}": v for k, v in metrics.items()} | {"oof_threshold": threshold},
-            tags={"candidate": name}, experiment=EXPERIMENT)
-    return Entry(name, metrics, threshold, seconds, run_id)
+    print(
+        f"search: {s.outer_folds}-fold nested CV + final search, {s.budget_seconds:.0f}s budget, "
+        f"{s.n_jobs} process(es), on the training split ({len(y)} rows, {int(y.sum())} "
+        "reggaeton; hold-out excluded)",
+        flush=True,
+    )
+    outer, final = nested_search(
+        base,
+        original,
+        X,
+        y,
+        outer_folds=s.outer_folds,
+        budget_seconds=s.budget_seconds,
+        max_trials=s.max_trials,
+        inner_folds=s.inner_folds,
+        method=original.calibration.method,
+        seed=original.seed,
+        n_jobs=s.n_jobs,
+    )
+    trials = sum(len(f.search.trials) for f in outer) + len(final.trials)
+    print(f"search: {trials} trials in {time.perf_counter() - start:.0f}s", flush=True)
+    rows = []
+    for name, raw, value in candidates(base, final):
+        print(f"protocol: scoring {name} ({describe_config(raw)})", flush=True)
+        result = score(from_dict(raw), X, y, s.n_jobs)
+        rows.append(Row(name, describe_config(raw), raw, result, value))
+        print(
+            f"protocol: {name}: f1 {result.interval('f1')}, pr_auc "
+            f"{result.interval('pr_auc')} ({result.seconds:.0f}s)",
+            flush=True,
+        )
+    by_name = {r.name: r for r in rows}
+    ok, reason = beats(by_name["winner"].result, by_name["original"].result, outer)
+    p = original.protocol
+    text = "\n\n".join(
+        [
+            leaderboard.markdown(
+                rows,
+                f"Protocol: {rows[0].result.description} "
+                f"({len(y)} training rows; mean [95% interval])",
+            ),
+            f"### Nested CV of the search ({s.outer_folds} outer folds, calibrated)\n\n"
+            + leaderboard.nested_markdown(
+                [f.winner for f in outer],
+                [f.original for f in outer],
+                [describe_config(f.search.best_raw) for f in outer],
+                s.outer_folds,
+            ),
+            f"Decision: {reason}.",
+        ]
+    )
+    print(text, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "leaderboard.md").write_text(text + "\n")
+    winner_file = args.out / "winner.yaml"
+    header = (
+        f"Winner of make experiment ({p.repeats}x{p.folds} protocol): "
+        f"{describe_config(final.best_raw)}\n{reason}"
+    )
+    write_config(winner_file, final.best_raw, header)
+    if ok:
+        write_config(args.default_config, final.best_raw, header)
+        print(f"default: winner written to {args.default_config}")
+    else:
+        print(f"default: {args.default_config} unchanged")
+    _log_mlflow(rows, text, ok, reason)
+    return _promote(args, winner_file, ok)
 
 
-def leaderboard(entries: list[Entry]) -> str:
-    """Entries sorted by PR-AUC mean, as a fixed-width table."""
-    head = (f"{'rank':>4}  {'candidate':34} {'F1@0.5':>15} {'PR-AUC':>15} {'ROC-AUC':>7} "
-            f"{'F1@thr':>7} {'thr':>6} {'sec':>5}")
-    rows = [head, "-" * len(head)]
-    ranked = sorted(entries, key=lambda e: e.metrics["pr_auc_mean"], reverse=True)
-    for i, e in enumerate(ranked, 1):
-        m = e.metrics
-        rows.append(f"{i:>4}  {e.name:34} {m['f1_mean']:.3f} ± {m['f1_std']:.3f}   "
-                    f"{m['pr_auc_mean']:.3f} ± {m['pr_auc_std']:.3f}   {m['roc_auc_mean']:.3f} "
-                    f"{m['f1_at_threshold_mean']:7.3f} {e.threshold:6.3f} {e.seconds:5.1f}")
-    return "\n".join(rows)
+def _log_mlflow(rows: list[Row], text: str, ok: bool, reason: str) -> None:
+    uri = tracking.tracking_uri_from_env()
+    try:
+        leaderboard.log_rows(uri, rows, {r.name: copy.deepcopy(r.raw_config) for r in rows})
+        metrics = {
+            f"{r.name.replace(' ', '_')}_{k}": v
+            for r in rows
+            for k, v in r.result.flat().items()
+            if k.split("_")[0] in ("f1", "pr")
+        }
+        leaderboard.log_summary(
+            uri, text, metrics | {"winner_beats_original": float(ok)}, {"decision": reason[:500]}
+        )
+        print(f"mlflow: {len(rows)} runs + leaderboard in {uri} ({leaderboard.EXPERIMENT})")
+    except Exception as exc:  # noqa: BLE001 - the leaderboard is printed and written already
+        log.error("mlflow: logging to %s failed (%s: %s)", uri, type(exc).__name__, exc)
+
+
+def _promote(args: argparse.Namespace, winner_file: Path, ok: bool) -> int:
+    command = f'make train ARGS="--config {winner_file}"'
+    if not args.promote:
+        print(f"promote: {'make experiment PROMOTE=1, or ' if ok else ''}{command}")
+        return 0
+    if not ok:
+        print("promote: skipped, the winner does not beat the original")
+        return 0
+    from reggaeton.registry import Registry, home_from_env
+    from training.config import load_config
+    from training.train import run_training
+
+    result = run_training(
+        load_config(winner_file), Registry(home_from_env()), tracking.tracking_uri_from_env()
+    )
+    m = result.metrics
+    print(
+        f"promote: trained {result.tag}: hold-out f1 {m['f1']:.4f} pr_auc {m['pr_auc']:.4f} "
+        f"brier {m['brier']:.4f} ece {m['ece']:.4f}"
+    )
+    print(f"gate: {'PROMOTED' if result.promoted else 'NOT PROMOTED'}: {result.decision.reason}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit code."""
-    p = argparse.ArgumentParser(prog="python -m training.experiment",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--config", help="base YAML config (default: training/configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--only", help="comma-separated candidate names (prefixes match)")
-    p.add_argument("--no-search", action="store_true", help="skip the hyper-parameter search")
-    p.add_argument("--quick", action="store_true", help="3 folds, at most 20 trees (smoke test)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """CLI entry point; returns the exit code (2 for a bad config or data)."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
-    uri = tracking.tracking_uri_from_env()
-    candidates = dict(CANDIDATES) | ({} if args.no_search else SEARCH)
-    if args.only:
-        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        candidates = {k: v for k, v in candidates.items() if any(k.startswith(w) for w in wanted)}
-        if not candidates:
-            print(f"error: no candidate matches --only {args.only}", file=sys.stderr)
-            return 2
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     try:
-        base = load_raw(args.config)
-        for item in args.overrides:
-            apply_override(base, item)
-        configs = {n: candidate_config(base, o, args.quick) for n, o in candidates.items()}
-        first = next(iter(configs.values()))
-        labelled, _ = load_labelled(Path(first.data.reggaeton_csv), Path(first.data.other_csv),
-                                    first.data.feature_list)
+        return run(args)
     except (ConfigError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    train, _ = split_holdout(labelled, first.split.test_size, first.seed)
-    entries = []
-    for name, config in configs.items():
-        entry = run_candidate(name, config, train, uri)
-        log.info("%s: f1 %.3f pr_auc %.3f (%.1fs)", name, entry.metrics["f1_mean"],
-                 entry.metrics["pr_auc_mean"], entry.seconds)
-        entries.append(entry)
-    print(f"{first.cv.folds}-fold stratified CV on the training part ({len(train)} rows; "
-          f"hold-out excluded). MLflow: {uri} (experiment {EXPERIMENT})")
-    print(leaderboard(entries))
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reggaeton.calibration import apply_calibration
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import LABEL_COLUMN
 from training.evaluate import metrics_at
@@ -31,8 +32,9 @@ class GateDecision:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def shortfalls(candidate: dict[str, Any], current: dict[str, Any],
-               tolerances: dict[str, float], dataset: str) -> list[str]:
+def shortfalls(
+    candidate: dict[str, Any], current: dict[str, Any], tolerances: dict[str, float], dataset: str
+) -> list[str]:
     """Metrics where the candidate is worse than current by more than the tolerance."""
     out = []
     for name in COMPARED:
@@ -40,8 +42,10 @@ def shortfalls(candidate: dict[str, Any], current: dict[str, Any],
         if new is None or old is None:
             continue
         if new < old - tolerances.get(name, 0.0):
-            out.append(f"{name} on {dataset} {new:.4f} < current {old:.4f}"
-                       f" - tolerance {tolerances.get(name, 0.0):g}")
+            out.append(
+                f"{name} on {dataset} {new:.4f} < current {old:.4f}"
+                f" - tolerance {tolerances.get(name, 0.0):g}"
+            )
     return out
 
 
@@ -62,11 +66,17 @@ def holdout_mismatch(candidate_meta: dict[str, Any], current_meta: dict[str, Any
     return "; ".join(diffs) or None
 
 
-def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
-           tolerances: dict[str, float], *, force: bool = False,
-           candidate_prod: dict[str, Any] | None = None,
-           current_prod: dict[str, Any] | None = None,
-           current_tag: str | None = None, mismatch: str | None = None) -> GateDecision:
+def decide(
+    candidate: dict[str, Any],
+    current: dict[str, Any] | None,
+    tolerances: dict[str, float],
+    *,
+    force: bool = False,
+    candidate_prod: dict[str, Any] | None = None,
+    current_prod: dict[str, Any] | None = None,
+    current_tag: str | None = None,
+    mismatch: str | None = None,
+) -> GateDecision:
     """Decide whether to promote.
 
     Args:
@@ -83,23 +93,33 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
     Returns:
         The decision with a human reason and the numbers.
     """
-    details = {"candidate_holdout": _numbers(candidate), "current": current_tag,
-               "current_holdout": _numbers(current), "tolerances": dict(tolerances)}
+    details = {
+        "candidate_holdout": _numbers(candidate),
+        "current": current_tag,
+        "current_holdout": _numbers(current),
+        "tolerances": dict(tolerances),
+    }
     if candidate_prod is not None:
         details["candidate_production"] = _numbers(candidate_prod)
         details["current_production"] = _numbers(current_prod)
     if current is None:
-        reason = "no promoted version yet" if current_tag is None else \
-            f"current version {current_tag} cannot be scored"
+        reason = (
+            "no promoted version yet"
+            if current_tag is None
+            else f"current version {current_tag} cannot be scored"
+        )
         return GateDecision(True, f"{reason}; forced" if force else reason, force, details)
     if mismatch:
         details["holdout_mismatch"] = mismatch
-        why = (f"hold-out not comparable with current {current_tag} ({mismatch}): it may have "
-               "trained on part of this hold-out")
+        why = (
+            f"hold-out not comparable with current {current_tag} ({mismatch}): it may have "
+            "trained on part of this hold-out"
+        )
         if force:
             return GateDecision(True, f"forced promotion ({why})", True, details)
-        return GateDecision(False, f"{why}; review the numbers and promote with --force",
-                            False, details)
+        return GateDecision(
+            False, f"{why}; review the numbers and promote with --force", False, details
+        )
     failures = shortfalls(candidate, current, tolerances, "hold-out")
     if candidate_prod is not None and current_prod is not None:
         failures += shortfalls(candidate_prod, current_prod, tolerances, "production feedback")
@@ -108,17 +128,26 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
         why = "; ".join(failures) if failures else "passes the gate anyway"
         return GateDecision(True, f"forced promotion ({why})", True, details)
     if failures:
-        return GateDecision(False, "worse than current " + str(current_tag) + ": "
-                            + "; ".join(failures), False, details)
-    return GateDecision(True, f"at least as good as {current_tag} on "
-                        + ("hold-out and production feedback" if candidate_prod else "hold-out")
-                        + f" (f1 {candidate['f1']:.4f} vs {current['f1']:.4f}, pr_auc "
-                        f"{candidate['pr_auc']:.4f} vs {current['pr_auc']:.4f})", False, details)
+        return GateDecision(
+            False,
+            "worse than current " + str(current_tag) + ": " + "; ".join(failures),
+            False,
+            details,
+        )
+    return GateDecision(
+        True,
+        f"at least as good as {current_tag} on "
+        + ("hold-out and production feedback" if candidate_prod else "hold-out")
+        + f" (f1 {candidate['f1']:.4f} vs {current['f1']:.4f}, pr_auc "
+        f"{candidate['pr_auc']:.4f} vs {current['pr_auc']:.4f})",
+        False,
+        details,
+    )
 
 
-def score_version(registry: Registry, version: ModelVersion,
-                  frame: pd.DataFrame) -> dict[str, Any]:
-    """Metrics of a stored version on a labelled frame, at the version's own threshold.
+def score_version(registry: Registry, version: ModelVersion, frame: pd.DataFrame) -> dict[str, Any]:
+    """Metrics of a stored version's served probabilities on a labelled frame: the raw score
+    through the version's own calibration map (none for older versions), at its own threshold.
 
     Raises:
         ModelLoadError: the version cannot be loaded or does not accept the frame.
@@ -128,23 +157,24 @@ def score_version(registry: Registry, version: ModelVersion,
     if not features:
         raise ModelLoadError(f"{version.tag}: metadata has no feature list")
     try:
-        proba = pipeline.predict_proba(to_matrix(frame, features))[:, 1]
-    except Exception as exc:  # missing columns, wrong shape
+        raw = pipeline.predict_proba(to_matrix(frame, features))[:, 1]
+        proba = apply_calibration(raw, version.metadata.get("calibration"))
+    except Exception as exc:  # missing columns, wrong shape, unreadable calibration
         raise ModelLoadError(f"{version.tag}: cannot score: {exc}") from exc
     return metrics_at(np.asarray(frame[LABEL_COLUMN]), proba, version.threshold)
 
 
 def usable_for_gate(frame: pd.DataFrame | None, min_rows: int) -> bool:
     """True when a labelled frame has enough rows and both classes."""
-    return (frame is not None and len(frame) >= min_rows
-            and frame[LABEL_COLUMN].nunique() == 2)
+    return frame is not None and len(frame) >= min_rows and frame[LABEL_COLUMN].nunique() == 2
 
 
 def apply(registry: Registry, tag: str, decision: GateDecision) -> dict[str, Any]:
     """Write the decision to the promotion record (promote or reject)."""
     if decision.promote:
-        return registry.promotions.promote(tag, decision.reason, forced=decision.forced,
-                                           details=decision.details)
+        return registry.promotions.promote(
+            tag, decision.reason, forced=decision.forced, details=decision.details
+        )
     return registry.promotions.reject(tag, decision.reason, details=decision.details)
 
 

@@ -12,18 +12,34 @@ from typing import Any
 import pandas as pd
 
 from reggaeton import profiles
+from reggaeton.decision import decide
 from reggaeton.schema import FEATURES_BY_NAME, LABEL_COLUMN
 
-LIBRARIES = ("scikit-learn", "imbalanced-learn", "numpy", "pandas", "scipy", "joblib",
-             "bentoml", "whylogs", "mlflow")
+LIBRARIES = (
+    "scikit-learn",
+    "imbalanced-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "joblib",
+    "bentoml",
+    "whylogs",
+    "mlflow",
+)
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
     """``git rev-parse HEAD`` of the working tree; else ``GIT_COMMIT`` from the environment
     (an image has no ``.git``: set it at build or deploy time); else ``"unknown"``."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         if out.stdout.strip():
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -49,15 +65,19 @@ def schema_columns(frame: pd.DataFrame) -> list[str]:
 
 def training_ranges(frame: pd.DataFrame) -> dict[str, list[float]]:
     """``{feature: [min, max]}`` over the training rows, for every schema feature present."""
-    return {name: [float(frame[name].min()), float(frame[name].max())]
-            for name in schema_columns(frame) if frame[name].notna().any()}
+    return {
+        name: [float(frame[name].min()), float(frame[name].max())]
+        for name in schema_columns(frame)
+        if frame[name].notna().any()
+    }
 
 
 def reference_sample(frame: pd.DataFrame, proba: Any, threshold: float) -> pd.DataFrame:
-    """Training rows (schema features + label) with the model's probability and prediction."""
+    """Training rows (schema features + label) with the served (calibrated) probability and the
+    prediction at the stored threshold: the monitor compares live traffic with these columns."""
     sample = frame[[*schema_columns(frame), LABEL_COLUMN]].reset_index(drop=True).copy()
     sample["probability"] = proba
-    sample["prediction"] = (sample["probability"] >= threshold).astype("int64")
+    sample["prediction"] = decide(sample["probability"].to_numpy(), threshold)
     return sample
 
 
@@ -65,5 +85,7 @@ def reference_files(sample: pd.DataFrame) -> dict[str, bytes]:
     """``profile.bin`` (whylogs profile of features, probability, prediction) + ``sample.csv``."""
     profiled = sample.drop(columns=[LABEL_COLUMN])
     view = profiles.profile_frame(profiled)
-    return {"profile.bin": profiles.serialize(view),
-            "sample.csv": sample.to_csv(index=False).encode()}
+    return {
+        "profile.bin": profiles.serialize(view),
+        "sample.csv": sample.to_csv(index=False).encode(),
+    }

@@ -7,8 +7,8 @@ Structure (kept stable because the service compiles a fast path from it)::
               ("model", <estimator>)])
 
 The ColumnTransformer selects columns by integer position and is fitted on a NumPy array
-whose columns are the configured features (``MODEL_FEATURES`` by default) in order, so
-callers pass ``frame[features].to_numpy()`` (see :func:`to_matrix`). SMOTE, when
+whose columns are ``MODEL_FEATURES`` in order (the columns the service sends), so callers
+pass ``frame[MODEL_FEATURES].to_numpy()`` (see :func:`to_matrix`). SMOTE, when
 configured, runs inside an imbalanced-learn pipeline during fitting only; the saved object
 is the equivalent plain sklearn Pipeline without the sampler (samplers do nothing at
 predict time).
@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
+from reggaeton.schema import MODEL_FEATURES
 from training.config import TrainConfig
 
 ESTIMATOR_CLASSES: dict[str, type] = {
@@ -77,7 +78,7 @@ def fit_pipeline(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
 
     Args:
         config: Training configuration (features, estimator, imbalance, seed).
-        X: Input matrix, columns = ``config.data.feature_list`` in order.
+        X: Input matrix, columns = ``MODEL_FEATURES`` in order.
         y: Labels (1 reggaeton, 0 other).
 
     Returns:
@@ -89,7 +90,7 @@ def fit_pipeline(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
 
 
 def _fit(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
-    preprocess = make_preprocess(config.data.feature_list, config.model.scale)
+    preprocess = make_preprocess(list(MODEL_FEATURES), config.model.scale)
     estimator = make_estimator(config.model.estimator, config.model.params)
     strategy = config.imbalance.strategy
     if strategy == "smote":
@@ -99,10 +100,15 @@ def _fit(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> Pipeline:
         minority = int(min(np.bincount(y.astype(int), minlength=2)))
         k = max(1, min(config.imbalance.k_neighbors, minority - 1))
         sampler = SMOTE(k_neighbors=k, random_state=config.seed)
-        fitted = ImbPipeline([(PREPROCESS_STEP, preprocess), ("smote", sampler),
-                              (MODEL_STEP, estimator)]).fit(X, y)
-        return Pipeline([(PREPROCESS_STEP, fitted.named_steps[PREPROCESS_STEP]),
-                         (MODEL_STEP, fitted.named_steps[MODEL_STEP])])
+        fitted = ImbPipeline(
+            [(PREPROCESS_STEP, preprocess), ("smote", sampler), (MODEL_STEP, estimator)]
+        ).fit(X, y)
+        return Pipeline(
+            [
+                (PREPROCESS_STEP, fitted.named_steps[PREPROCESS_STEP]),
+                (MODEL_STEP, fitted.named_steps[MODEL_STEP]),
+            ]
+        )
     pipeline = Pipeline([(PREPROCESS_STEP, preprocess), (MODEL_STEP, estimator)])
     if strategy == "class_weight":
         weights = compute_sample_weight("balanced", y)

@@ -23,9 +23,11 @@ def format_listing(registry: Registry) -> str:
     lines = [f"{'':2}{'tag':36} {'created_at':26} {'f1':>7} {'pr_auc':>7} {'threshold':>9}"]
     for v in registry.list():
         m = v.metadata.get("metrics", {})
-        lines.append(f"{'*' if v.tag == current else ' ':2}{v.tag:36} "
-                     f"{v.metadata.get('created_at', ''):26} {_num(m.get('f1')):>7} "
-                     f"{_num(m.get('pr_auc')):>7} {_num(v.threshold):>9}")
+        lines.append(
+            f"{'*' if v.tag == current else ' ':2}{v.tag:36} "
+            f"{v.metadata.get('created_at', ''):26} {_num(m.get('f1')):>7} "
+            f"{_num(m.get('pr_auc')):>7} {_num(v.threshold):>9}"
+        )
     lines.append("")
     lines.append(f"serving: {current or '(none)'}")
     lines.append("history:")
@@ -57,11 +59,17 @@ def promote_version(registry: Registry, tag: str, force: bool = False) -> dict:
         current = registry.get(current_tag)
         new = version.metadata.get("metrics", {})
         gate_cfg = (version.metadata.get("config") or {}).get("gate") or {}
-        tolerances = {"f1": float(gate_cfg.get("f1_tolerance", 0.0)),
-                      "pr_auc": float(gate_cfg.get("pr_auc_tolerance", 0.0))}
-        decision = decide(new, current.metadata.get("metrics", {}), tolerances,
-                          current_tag=current_tag,
-                          mismatch=holdout_mismatch(version.metadata, current.metadata))
+        tolerances = {
+            "f1": float(gate_cfg.get("f1_tolerance", 0.0)),
+            "pr_auc": float(gate_cfg.get("pr_auc_tolerance", 0.0)),
+        }
+        decision = decide(
+            new,
+            current.metadata.get("metrics", {}),
+            tolerances,
+            current_tag=current_tag,
+            mismatch=holdout_mismatch(version.metadata, current.metadata),
+        )
         if not decision.promote:
             reason = f"manual promotion refused: {decision.reason}"
             registry.promotions.reject(version.tag, reason, details=decision.details)
@@ -72,8 +80,9 @@ def promote_version(registry: Registry, tag: str, force: bool = False) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
-    p = argparse.ArgumentParser(prog="python -m training.promote",
-                                description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m training.promote", description=__doc__.split("\n")[0]
+    )
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--list", action="store_true", help="versions and promotion history")
     group.add_argument("--rollback", action="store_true", help="serve the previous version")

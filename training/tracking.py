@@ -63,8 +63,9 @@ def confusion_png(matrix: list[list[int]], title: str = "Confusion matrix (hold-
     return _png(plt, fig)
 
 
-def pr_curve_png(y: np.ndarray, proba: np.ndarray, threshold: float,
-                 title: str = "Precision-recall (hold-out)") -> bytes:
+def pr_curve_png(
+    y: np.ndarray, proba: np.ndarray, threshold: float, title: str = "Precision-recall (hold-out)"
+) -> bytes:
     """The precision-recall curve of the reggaeton class as PNG bytes."""
     from sklearn.metrics import precision_recall_curve
 
@@ -83,9 +84,43 @@ def pr_curve_png(y: np.ndarray, proba: np.ndarray, threshold: float,
     return _png(plt, fig)
 
 
-def log_run(uri: str, run_name: str, *, params: Mapping[str, Any],
-            metrics: Mapping[str, float | None], tags: Mapping[str, str] | None = None,
-            artifacts: Mapping[str, bytes] | None = None, experiment: str = EXPERIMENT) -> str:
+def reliability_png(
+    y: np.ndarray, curves: Mapping[str, np.ndarray], title: str = "Reliability"
+) -> bytes:
+    """Reliability diagram: observed reggaeton rate against mean probability per bin (10
+    equal-width bins, marker size by row count), one line per named set of probabilities
+    (e.g. ``raw`` and ``calibrated``), with Brier and ECE in the legend."""
+    from training.calibrate import probability_metrics, reliability_curve
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+    for name, proba in curves.items():
+        mean_p, rate, count = reliability_curve(y, proba)
+        m = probability_metrics(y, proba)
+        ax.plot(
+            mean_p, rate, marker="o", label=f"{name} (Brier {m['brier']:.3f}, ECE {m['ece']:.3f})"
+        )
+        ax.scatter(mean_p, rate, s=8 + 40 * count / max(1, count.max()), alpha=0.4)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed reggaeton rate")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=7)
+    return _png(plt, fig)
+
+
+def log_run(
+    uri: str,
+    run_name: str,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float | None],
+    tags: Mapping[str, str] | None = None,
+    artifacts: Mapping[str, bytes] | None = None,
+    experiment: str = EXPERIMENT,
+) -> str:
     """Log one finished run and return its run id.
 
     Args:
@@ -102,8 +137,13 @@ def log_run(uri: str, run_name: str, *, params: Mapping[str, Any],
 
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(
-        experiment, artifact_location=artifact_location(uri, experiment))
+    exp_id = (
+        found.experiment_id
+        if found
+        else client.create_experiment(
+            experiment, artifact_location=artifact_location(uri, experiment)
+        )
+    )
     run = client.create_run(exp_id, run_name=run_name, tags=dict(tags or {}))
     run_id = run.info.run_id
     stamp = run.info.start_time

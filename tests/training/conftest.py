@@ -45,3 +45,38 @@ def home_copy(trained_home: Path, tmp_path: Path) -> Path:
 def registry_copy(home_copy: Path) -> Registry:
     """A Registry over :func:`home_copy`."""
     return Registry(home_copy)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """``--set`` overrides pointing the data at a small copy of the seed CSVs (the first 40
+    reggaeton songs, 400 others): the protocol and the search run in seconds on it."""
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("tiny_data")
+    pd.read_csv(repo_root / "data/data_reggaeton.csv").head(40).to_csv(
+        folder / "reggaeton.csv", index=False
+    )
+    pd.read_csv(repo_root / "data/data_todotipo.csv").head(400).to_csv(
+        folder / "other.csv", index=False
+    )
+    return [
+        f"data.reggaeton_csv={folder / 'reggaeton.csv'}",
+        f"data.other_csv={folder / 'other.csv'}",
+        "data.unlabelled_csv=null",
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_xy(tiny_data: list[str]) -> tuple:
+    """Model matrix and labels of the training part of :func:`tiny_data`'s seeded split."""
+    from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
+    from training.data import load_labelled, split_holdout
+    from training.pipeline import to_matrix
+
+    config = load_config(overrides=tiny_data)
+    labelled, _ = load_labelled(
+        config.data.reggaeton_csv, config.data.other_csv, list(MODEL_FEATURES)
+    )
+    train, _ = split_holdout(labelled, config.split.test_size, config.seed)
+    return to_matrix(train, MODEL_FEATURES), train[LABEL_COLUMN].to_numpy(dtype=int)

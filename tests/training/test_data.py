@@ -16,8 +16,9 @@ FEATURES = list(MODEL_FEATURES)
 
 @pytest.fixture(scope="module")
 def labelled(repo_root):
-    return load_labelled(repo_root / "data/data_reggaeton.csv",
-                         repo_root / "data/data_todotipo.csv", FEATURES)
+    return load_labelled(
+        repo_root / "data/data_reggaeton.csv", repo_root / "data/data_todotipo.csv", FEATURES
+    )
 
 
 def test_labels_come_from_the_files(repo_root):
@@ -31,16 +32,26 @@ def test_labels_come_from_the_files(repo_root):
 
 def test_cleaning_counts_on_the_seed_data(labelled):
     frame, report = labelled
-    assert (report.rows_in, report.dropped_missing, report.dropped_duplicates,
-            report.rows_out) == (2300, 8, 77, 2215)
+    assert (report.rows_in, report.dropped_missing, report.dropped_duplicates, report.rows_out) == (
+        2300,
+        8,
+        77,
+        2215,
+    )
     assert frame[LABEL_COLUMN].value_counts().to_dict() == {0: 2145, 1: 70}
     assert not frame[FEATURES].isna().any().any()
     assert "id_new" not in frame
 
 
 def test_clean_drops_missing_then_exact_duplicates():
-    frame = pd.DataFrame({"tempo": [1.0, 1.0, None, 2.0, 2.0], "energy": [0.1] * 5,
-                          "key": [1, 1, 1, 1, 2], LABEL_COLUMN: [1, 1, 1, 0, 0]})
+    frame = pd.DataFrame(
+        {
+            "tempo": [1.0, 1.0, None, 2.0, 2.0],
+            "energy": [0.1] * 5,
+            "key": [1, 1, 1, 1, 2],
+            LABEL_COLUMN: [1, 1, 1, 0, 0],
+        }
+    )
     out, report = clean(frame, ["tempo", "energy"])
     assert (report.dropped_missing, report.dropped_duplicates, report.rows_out) == (1, 1, 3)
     assert len(out) == 3  # rows differing only in "key" are not duplicates
@@ -61,12 +72,18 @@ def _write(tmp_path, name, frame):
     return path
 
 
-@pytest.mark.parametrize(("mutate", "column", "message"), [
-    (lambda f: f.drop(columns=["tempo"]), "tempo", "missing column"),
-    (lambda f: f.assign(energy=["loud"] + list(f["energy"].iloc[1:])), "energy", "wrong type"),
-    (lambda f: f.assign(danceability=[1.7] + list(f["danceability"].iloc[1:])), "danceability",
-     "out of range"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "column", "message"),
+    [
+        (lambda f: f.drop(columns=["tempo"]), "tempo", "missing column"),
+        (lambda f: f.assign(energy=["loud"] + list(f["energy"].iloc[1:])), "energy", "wrong type"),
+        (
+            lambda f: f.assign(danceability=[1.7] + list(f["danceability"].iloc[1:])),
+            "danceability",
+            "out of range",
+        ),
+    ],
+)
 def test_bad_columns_name_file_and_column(tmp_path, repo_root, mutate, column, message):
     good = pd.read_csv(repo_root / "data/data_reggaeton.csv", index_col=0)
     bad = _write(tmp_path, "bad.csv", mutate(good))
@@ -93,11 +110,19 @@ def test_empty_class_and_unreadable_file(tmp_path, repo_root):
 def test_cli_exits_non_zero_naming_file_and_column(tmp_path, repo_root):
     good = pd.read_csv(repo_root / "data/data_todotipo.csv", index_col=0)
     bad = _write(tmp_path, "other.csv", good.drop(columns=["loudness"]))
-    env = {"BENTOML_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    env = {
+        "BENTOML_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "training.train", "--set", f"data.other_csv={bad}"],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=120)
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert str(bad) in proc.stderr and "'loudness'" in proc.stderr
     assert "missing column" in proc.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from training.evaluate import choose_threshold, cross_validate, metrics_at, predict_labels
+from training.evaluate import choose_threshold, cross_validate, metrics_at
 
 Y = np.array([0, 0, 1, 1, 0, 1])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
@@ -28,7 +28,7 @@ def test_metrics_and_confusion_matrix_for_the_reggaeton_class():
     assert m["pr_auc"] is not None and m["roc_auc"] == pytest.approx(8 / 9)
     single = metrics_at(np.zeros(3), np.array([0.1, 0.2, 0.3]), 0.5)
     assert single["pr_auc"] is None and single["roc_auc"] is None
-    np.testing.assert_array_equal(predict_labels(P, 0.35), [0, 1, 1, 1, 0, 1])
+    assert metrics_at(Y, P, 0.35)["confusion_matrix"] == [[2, 1], [0, 3]]  # 0.35 counts
 
 
 def test_cross_validation_is_stratified_and_out_of_fold():
@@ -36,11 +36,13 @@ def test_cross_validation_is_stratified_and_out_of_fold():
     X = rng.normal(size=(200, 2))
     y = (X[:, 0] + rng.normal(scale=0.5, size=200) > 1.2).astype(int)
     cv = cross_validate(lambda a, b: LogisticRegression().fit(a, b), X, y, folds=4, seed=1)
-    seen = np.sort(np.concatenate([f["index"] for f in cv.folds]))
+    seen = np.sort(np.concatenate(cv.fold_index))
     np.testing.assert_array_equal(seen, np.arange(200))  # every row validated exactly once
-    positives = [int(y[f["index"]].sum()) for f in cv.folds]
+    positives = [int(y[idx].sum()) for idx in cv.fold_index]
     assert max(positives) - min(positives) <= 1
-    summary = cv.summary(0.5, y)
+    summary = cv.summary(y, cv.oof_proba, 0.5)
     assert 0 < summary["pr_auc_mean"] <= 1 and summary["f1_std"] >= 0
+    folds = [metrics_at(y[idx], cv.oof_proba[idx], 0.5)["f1"] for idx in cv.fold_index]
+    assert summary["f1_mean"] == pytest.approx(np.mean(folds))
     again = cross_validate(lambda a, b: LogisticRegression().fit(a, b), X, y, folds=4, seed=1)
     np.testing.assert_array_equal(cv.oof_proba, again.oof_proba)

@@ -17,13 +17,16 @@ TOL = {"f1": 0.0, "pr_auc": 0.0}
 CURRENT = {"f1": 0.60, "pr_auc": 0.70}
 
 
-@pytest.mark.parametrize(("candidate", "tolerances", "promote"), [
-    ({"f1": 0.65, "pr_auc": 0.75}, TOL, True),               # better
-    ({"f1": 0.60, "pr_auc": 0.70}, TOL, True),               # equal
-    ({"f1": 0.55, "pr_auc": 0.75}, TOL, False),              # worse F1
-    ({"f1": 0.65, "pr_auc": 0.69}, TOL, False),              # worse PR-AUC
-    ({"f1": 0.59, "pr_auc": 0.69}, {"f1": 0.02, "pr_auc": 0.02}, True),  # within tolerance
-])
+@pytest.mark.parametrize(
+    ("candidate", "tolerances", "promote"),
+    [
+        ({"f1": 0.65, "pr_auc": 0.75}, TOL, True),  # better
+        ({"f1": 0.60, "pr_auc": 0.70}, TOL, True),  # equal
+        ({"f1": 0.55, "pr_auc": 0.75}, TOL, False),  # worse F1
+        ({"f1": 0.65, "pr_auc": 0.69}, TOL, False),  # worse PR-AUC
+        ({"f1": 0.59, "pr_auc": 0.69}, {"f1": 0.02, "pr_auc": 0.02}, True),  # within tolerance
+    ],
+)
 def test_decide_on_the_same_holdout(candidate, tolerances, promote):
     d = decide(candidate, CURRENT, tolerances, current_tag="reggaeton_clf:old")
     assert d.promote is promote and not d.forced
@@ -36,8 +39,14 @@ def test_decide_first_forced_and_production_feedback():
     assert decide(CURRENT, None, TOL).reason == "no promoted version yet"
     forced = decide({"f1": 0.1, "pr_auc": 0.1}, CURRENT, TOL, force=True, current_tag="t")
     assert forced.promote and forced.forced and "f1 on hold-out" in forced.reason
-    prod = decide(CURRENT, CURRENT, TOL, current_tag="t", candidate_prod={"f1": 0.4, "pr_auc": 0.5},
-                  current_prod={"f1": 0.5, "pr_auc": 0.5})
+    prod = decide(
+        CURRENT,
+        CURRENT,
+        TOL,
+        current_tag="t",
+        candidate_prod={"f1": 0.4, "pr_auc": 0.5},
+        current_prod={"f1": 0.5, "pr_auc": 0.5},
+    )
     assert not prod.promote and "production feedback" in prod.reason
 
 
@@ -83,12 +92,17 @@ def test_manual_promotion_refuses_worse_unless_forced(registry_copy, tiny_config
 
 
 def test_promote_cli_list_rollback_and_if_empty(home_copy, repo_root, monkeypatch, capsys):
-    env = {"BENTOML_HOME": str(home_copy), "PATH": "/usr/bin:/bin",
-           "BENTOML_DO_NOT_TRACK": "true"}
+    env = {"BENTOML_HOME": str(home_copy), "PATH": "/usr/bin:/bin", "BENTOML_DO_NOT_TRACK": "true"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", *args], cwd=repo_root, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=repo_root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     listing = run("training.promote", "--list")
     assert listing.returncode == 0 and "serving: reggaeton_clf:" in listing.stdout
@@ -112,28 +126,43 @@ def test_a_different_split_is_not_compared_unless_forced():
     assert forced.promote and forced.forced and forced.details["holdout_mismatch"] == why
 
 
-def test_training_with_another_seed_is_saved_but_not_promoted(registry_copy, config_with,
-                                                                repo_root):
+def test_training_with_another_seed_is_saved_but_not_promoted(
+    registry_copy, config_with, repo_root
+):
     before = registry_copy.promotions.current()
-    result = run_training(config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
-                          registry_copy, root=repo_root)
+    result = run_training(
+        config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
+        registry_copy,
+        root=repo_root,
+    )
     assert not result.promoted and "not comparable" in result.decision.reason
     assert registry_copy.promotions.current() == before
 
 
 def test_manual_promotion_uses_the_tolerances_and_refuses_other_holdouts(
-        registry_copy, config_with, repo_root):
+    registry_copy, config_with, repo_root
+):
     first = registry_copy.promotions.current()
-    lenient = run_training(config_with("model.params.n_estimators=1", "cv.folds=2",
-                                       "gate.f1_tolerance=1", "gate.pr_auc_tolerance=1"),
-                           registry_copy, root=repo_root)
+    lenient = run_training(
+        config_with(
+            "model.params.n_estimators=1",
+            "cv.folds=2",
+            "gate.f1_tolerance=1",
+            "gate.pr_auc_tolerance=1",
+        ),
+        registry_copy,
+        root=repo_root,
+    )
     assert lenient.promoted  # worse, but within its tolerance of 1
     registry_copy.promotions.rollback()
     assert registry_copy.promotions.current() == first
     assert promote_version(registry_copy, lenient.tag)["tag"] == lenient.tag  # same tolerance
     registry_copy.promotions.rollback()
-    other = run_training(config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
-                         registry_copy, root=repo_root)
+    other = run_training(
+        config_with("seed=7", "model.params.n_estimators=40", "cv.folds=2"),
+        registry_copy,
+        root=repo_root,
+    )
     with pytest.raises(PromotionError, match="not comparable"):
         promote_version(registry_copy, other.tag)
     assert promote_version(registry_copy, other.tag, force=True)["forced"] is True

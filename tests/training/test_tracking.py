@@ -10,7 +10,6 @@ import pytest
 from reggaeton.predlog import PredictionRecord, open_store
 from reggaeton.predlog.base import utcnow
 from reggaeton.schema import MODEL_FEATURES
-from training import experiment
 from training.data import load_labelled, rows_in, split_holdout
 from training.train import run_training
 
@@ -30,54 +29,59 @@ def test_training_run_is_logged_to_mlflow(registry_copy, tiny_config, repo_root,
     assert run.data.metrics["cv_pr_auc_mean"] == pytest.approx(result.cv_metrics["pr_auc_mean"])
     assert run.data.metrics["promoted"] == 0.0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"confusion_matrix.png", "pr_curve.png"} <= artifacts
+    assert {"confusion_matrix.png", "pr_curve.png", "reliability.png"} <= artifacts
+    for name in ("brier", "ece", "brier_raw", "ece_raw"):
+        assert run.data.metrics[f"holdout_{name}"] == pytest.approx(result.metrics[name])
+    assert run.data.tags["threshold_strategy"] == result.version.metadata["threshold_strategy"]
     png = client.download_artifacts(run.info.run_id, "pr_curve.png")
     with open(png, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_experiment_cli_prints_leaderboard_and_logs_runs(monkeypatch, capsys, repo_root,
-                                                         mlflow_uri):
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.chdir(repo_root)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    code = experiment.main(["--quick", "--no-search", "--only", "gbm_no_smote,logreg"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "gbm_no_smote" in out and "logreg_class_weight" in out and "PR-AUC" in out
-    assert "hold-out excluded" in out
-    client = MlflowClient(tracking_uri=mlflow_uri)
-    exp = client.get_experiment_by_name(experiment.EXPERIMENT)
-    names = {r.info.run_name for r in client.search_runs([exp.experiment_id])}
-    assert {"gbm_no_smote", "logreg_class_weight"} <= names
-    assert experiment.main(["--only", "nothing-matches"]) == 2
-
-
 def test_feedback_is_trained_on_and_gates_on_recent_production(
-        registry_copy, config_with, repo_root, tmp_path):
+    registry_copy, config_with, repo_root, tmp_path
+):
     data = pd.read_csv(repo_root / "data/data_todotipo.csv").dropna().head(40)
     reg = pd.read_csv(repo_root / "data/data_reggaeton.csv").head(20)
     rows = pd.concat([data.assign(label=0), reg.assign(label=1)]).sample(frac=1, random_state=0)
     store = open_store(f"sqlite:///{tmp_path / 'pred.db'}")
     start = utcnow() - timedelta(days=2)
-    records = [PredictionRecord(request_id=f"r{i}", model_version="reggaeton_clf:x",
-                                features={f: float(row[f]) for f in MODEL_FEATURES},
-                                probability=0.5, prediction=0,
-                                timestamp=start + timedelta(minutes=i))
-               for i, (_, row) in enumerate(rows.iterrows())]
+    records = [
+        PredictionRecord(
+            request_id=f"r{i}",
+            model_version="reggaeton_clf:x",
+            features={f: float(row[f]) for f in MODEL_FEATURES},
+            probability=0.5,
+            prediction=0,
+            timestamp=start + timedelta(minutes=i),
+        )
+        for i, (_, row) in enumerate(rows.iterrows())
+    ]
     store.write_many(records)
     for i, label in enumerate(rows["label"]):
         store.add_feedback(f"r{i}", int(label))
-    store.write_many([PredictionRecord("unlabelled", "reggaeton_clf:x",
-                                       {f: 0.5 for f in MODEL_FEATURES}, 0.5, 0)])
+    store.write_many(
+        [
+            PredictionRecord(
+                "unlabelled", "reggaeton_clf:x", {f: 0.5 for f in MODEL_FEATURES}, 0.5, 0
+            )
+        ]
+    )
     store.close()
     config = config_with("model.params.n_estimators=1", "cv.folds=2", "gate.min_feedback_rows=10")
-    result = run_training(config, registry_copy, root=repo_root, include_feedback=True,
-                          store_uri=f"sqlite:///{tmp_path / 'pred.db'}")
+    result = run_training(
+        config,
+        registry_copy,
+        root=repo_root,
+        include_feedback=True,
+        store_uri=f"sqlite:///{tmp_path / 'pred.db'}",
+    )
     # the oldest 42 rows are for training, minus those that are hold-out songs (no leak)
-    labelled, _ = load_labelled(repo_root / "data/data_reggaeton.csv",
-                                repo_root / "data/data_todotipo.csv", list(MODEL_FEATURES))
+    labelled, _ = load_labelled(
+        repo_root / "data/data_reggaeton.csv",
+        repo_root / "data/data_todotipo.csv",
+        list(MODEL_FEATURES),
+    )
     _, holdout = split_holdout(labelled, config.split.test_size, config.seed)
     oldest = rows.head(42).assign(**{f: rows.head(42)[f].astype(float) for f in MODEL_FEATURES})
     leaked = int(rows_in(oldest, holdout, list(MODEL_FEATURES)).sum())
@@ -90,8 +94,9 @@ def test_feedback_is_trained_on_and_gates_on_recent_production(
     assert details["current_production"]["pr_auc"] is not None
 
 
-def test_an_mlflow_outage_does_not_fail_a_gated_training(registry_copy, tiny_config, repo_root,
-                                                         tmp_path, caplog):
+def test_an_mlflow_outage_does_not_fail_a_gated_training(
+    registry_copy, tiny_config, repo_root, tmp_path, caplog
+):
     (tmp_path / "blocker").write_text("a file where the tracking folder should be")
     bad_uri = f"sqlite:///{tmp_path / 'blocker' / 'mlflow.db'}"
     result = run_training(tiny_config, registry_copy, bad_uri, root=repo_root, force=True)

@@ -10,8 +10,8 @@ from reggaeton.schema import MODEL_FEATURES
 from training.config import DEFAULT_CONFIG, ConfigError, TrainConfig, from_dict, load_config
 
 
-def test_defaults_are_the_original_model():
-    c = load_config()
+def test_original_config_is_the_original_model():
+    c = load_config(DEFAULT_CONFIG.parent / "original.yaml")
     assert c.model.estimator == "gbm" and c.imbalance.strategy == "smote"
     assert c.model.params == {
         "random_state": 0,
@@ -21,8 +21,14 @@ def test_defaults_are_the_original_model():
         "min_samples_split": 106,
         "min_samples_leaf": 177,
     }
-    assert c.data.feature_list == list(MODEL_FEATURES)
     assert c.model.scale == ["loudness", "tempo"] and c.cv.folds == 5
+    assert c.calibration.method == "sigmoid"
+
+
+def test_the_default_config_is_servable():
+    c = load_config()
+    assert c.model.estimator in ("gbm", "hgb", "rf", "logreg")
+    assert set(c.model.scale) <= set(MODEL_FEATURES)
 
 
 def test_dotted_overrides_are_typed(tmp_path):
@@ -52,13 +58,14 @@ def test_dotted_overrides_are_typed(tmp_path):
         ("cv.folds=3.0", "cv.folds: input should be a valid integer, got 3.0"),
         ("model.estimator=svm", "model.estimator: input should be 'gbm', 'hgb', 'rf' or 'logreg'"),
         ("imbalance.strategy=undersample", "imbalance.strategy: input should be 'smote'"),
-        ("model.scale=[bpm]", "model.scale: 'bpm' is not one of data.features"),
-        ("data.features=[tempo, nonsense]", "data.features: unknown feature 'nonsense'"),
-        ("data.features=[tempo, tempo]", "data.features: duplicated feature"),
+        ("model.scale=[bpm]", "model.scale: 'bpm' is not one of MODEL_FEATURES"),
+        ("data.features=[tempo]", "unknown config key data.features"),
+        ("calibration.method=beta", "calibration.method: input should be 'isotonic' or 'sigmoid'"),
+        ("search.budget_seconds=0", "search.budget_seconds: input should be greater than 0"),
+        ("protocol.folds=1", "protocol.folds: input should be greater than or equal to 2"),
         ("noequals", "key=value"),
         ("data.reggaeton_csv=5", "data.reggaeton_csv: input should be a valid string, got 5"),
         ("data.unlabelled_csv=5", "data.unlabelled_csv: input should be a valid string, got 5"),
-        ("data.features=tempo", "data.features: input should be a valid list, got 'tempo'"),
         ("gate.min_feedback_rows=abc", "gate.min_feedback_rows: input should be a valid integer"),
         (
             "gate.min_feedback_rows=0",
