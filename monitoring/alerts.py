@@ -62,10 +62,7 @@ def alert_payload(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "text": text,
         "monitoring": {
-            "run_id": summary.get("run_id"),
-            "status": status,
-            "model_version": summary.get("model_version"),
-            "reasons": summary.get("reasons", []),
+            **_identity(summary),
             "drifted_features": summary.get("drifted_features", []),
             "possible_drift": summary.get("possible_drift", {}),
             "report_html": summary.get("report_html"),
@@ -116,6 +113,19 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _failed(outcome: dict[str, Any], channel: str, error: str) -> None:
+    """Count a channel that could not deliver (the run goes on)."""
+    outcome["failures"] += 1
+    outcome["errors"].append({"channel": channel, "error": error})
+
+
+def _log_failure(channel: str, error: str, attempt: int | None = None) -> None:
+    """The ``alert_delivery_failed`` line, on the ``monitoring.alerts`` logger."""
+    line = {"event": "alert_delivery_failed", "channel": channel}
+    line |= {"attempt": attempt} if attempt is not None else {}
+    log.warning(json.dumps(line | {"error": error}))
+
+
 def _attempt(
     channel: str, action: Any, retries: int, outcome: dict[str, Any], secrets: list[str]
 ) -> None:
@@ -127,20 +137,70 @@ def _attempt(
             return
         except Exception as exc:  # any delivery problem is counted, not raised
             err = redact(f"{type(exc).__name__}: {exc}", secrets)
-            log.warning(
-                json.dumps(
-                    {
-                        "event": "alert_delivery_failed",
-                        "channel": channel,
-                        "attempt": attempt + 1,
-                        "error": err,
-                    }
-                )
-            )
+            _log_failure(channel, err, attempt + 1)
             if attempt < retries:
                 time.sleep(0.2 * (attempt + 1))
-    outcome["failures"] += 1
-    outcome["errors"].append({"channel": channel, "error": err})
+    _failed(outcome, channel, err)
+
+
+def _identity(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that name a run in the outcome line and the webhook body."""
+    return {
+        "run_id": summary.get("run_id"),
+        "status": summary["status"],
+        "model_version": summary.get("model_version"),
+        "reasons": summary.get("reasons", []),
+    }
+
+
+def _log_outcome(summary: Mapping[str, Any]) -> None:
+    """The ``monitoring_run`` line: INFO for ok / insufficient data, WARNING for a problem."""
+    line = {
+        "event": "monitoring_run",
+        **_identity(summary),
+        "rows": summary.get("window", {}).get("rows"),
+        "possible_drift": summary.get("possible_drift") or {},
+        "report_html": summary.get("report_html"),
+    }
+    outcome_log.log(OUTCOME_LEVELS[SEVERITY[summary["status"]]], json.dumps(line, default=str))
+
+
+def _possible_drift(
+    summary: Mapping[str, Any], config: AlertConfig, outcome: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Log the possible drift (unless ``alerts.possible_drift`` is off); the features, by kind."""
+    possible = {k: list(v) for k, v in (summary.get("possible_drift") or {}).items() if v}
+    if possible and config.possible_drift != "off":
+        line = {
+            "event": "possible_drift",
+            "run_id": summary.get("run_id"),
+            "model_version": summary.get("model_version"),
+            "features": possible,
+        }
+        outcome_log.warning(json.dumps(line))
+        outcome["possible_drift"] = "logged"
+    if possible and config.possible_drift == "notify":
+        outcome["possible_drift"] = "notified"
+    return possible
+
+
+def _email(
+    summary: Mapping[str, Any],
+    config: AlertConfig,
+    outcome: dict[str, Any],
+    secrets: list[str],
+    possible: bool,
+) -> None:
+    """Send the alert email: the headline, then the webhook's ``monitoring`` object as JSON."""
+    if not config.smtp_host:
+        _failed(outcome, "email", "alerts.smtp_host not set")
+        _log_failure("email", "alerts.smtp_host not set")
+        return
+    details = json.dumps(alert_payload(summary)["monitoring"], indent=2, default=str)
+    body = headline(summary) + "\n\n" + details
+    what = summary["status"].upper() + (" + POSSIBLE DRIFT" if possible else "")
+    subject = f"[reggaeton] monitoring {what} ({summary.get('model_version')})"
+    _attempt("email", lambda: send_email(config, subject, body), config.retries, outcome, secrets)
 
 
 def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
@@ -152,20 +212,9 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
 
     Returns:
         ``{"logged": True, "sent": [channels], "failures": int, "errors": [...],
-        "skipped": reason | None}``.
+        "skipped": reason | None, "possible_drift": None | "logged" | "notified"}``.
     """
-    status = summary["status"]
-    line = {
-        "event": "monitoring_run",
-        "run_id": summary.get("run_id"),
-        "status": status,
-        "model_version": summary.get("model_version"),
-        "reasons": summary.get("reasons", []),
-        "rows": summary.get("window", {}).get("rows"),
-        "possible_drift": summary.get("possible_drift") or {},
-        "report_html": summary.get("report_html"),
-    }
-    outcome_log.log(OUTCOME_LEVELS[SEVERITY[status]], json.dumps(line, default=str))
+    _log_outcome(summary)
     outcome: dict[str, Any] = {
         "logged": True,
         "sent": [],
@@ -174,23 +223,9 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
         "skipped": None,
         "possible_drift": None,
     }
-    possible = {k: list(v) for k, v in (summary.get("possible_drift") or {}).items() if v}
-    if possible and config.possible_drift != "off":
-        outcome_log.warning(
-            json.dumps(
-                {
-                    "event": "possible_drift",
-                    "run_id": line["run_id"],
-                    "model_version": line["model_version"],
-                    "features": possible,
-                }
-            )
-        )
-        outcome["possible_drift"] = "logged"
-    notify_possible = bool(possible) and config.possible_drift == "notify"
-    if notify_possible:
-        outcome["possible_drift"] = "notified"
-    if SEVERITY[status] < SEVERITY[config.min_status] and not notify_possible:
+    possible = _possible_drift(summary, config, outcome)
+    status = summary["status"]
+    if SEVERITY[status] < SEVERITY[config.min_status] and outcome["possible_drift"] != "notified":
         outcome["skipped"] = f"status {status} below alerts.min_status {config.min_status}"
         return outcome
     secrets = secrets_of(config)
@@ -204,27 +239,5 @@ def deliver(summary: Mapping[str, Any], config: AlertConfig) -> dict[str, Any]:
             secrets,
         )
     if config.email_to:
-        if not config.smtp_host:
-            outcome["failures"] += 1
-            outcome["errors"].append({"channel": "email", "error": "alerts.smtp_host not set"})
-            log.warning(
-                json.dumps(
-                    {
-                        "event": "alert_delivery_failed",
-                        "channel": "email",
-                        "error": "alerts.smtp_host not set",
-                    }
-                )
-            )
-        else:
-            body = (
-                headline(summary)
-                + "\n\n"
-                + json.dumps(alert_payload(summary)["monitoring"], indent=2, default=str)
-            )
-            what = status.upper() + (" + POSSIBLE DRIFT" if possible else "")
-            subject = f"[reggaeton] monitoring {what} ({summary.get('model_version')})"
-            _attempt(
-                "email", lambda: send_email(config, subject, body), config.retries, outcome, secrets
-            )
+        _email(summary, config, outcome, secrets, bool(possible))
     return outcome

@@ -94,6 +94,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _not_triggered(condition: str, reason: str) -> dict[str, Any]:
+    """A local trigger's outcome when it does not train, with the reason."""
+    return {"mode": "local", "triggered": False, "condition": condition, "reason": reason}
+
+
 class LocalTrigger:
     """Run the training pipeline in this process, guarded by a lock file.
 
@@ -148,27 +153,19 @@ class LocalTrigger:
         """Train unless a triggered training is running. Never raises."""
         busy = self.running()
         if busy:
-            return {
-                "mode": "local",
-                "triggered": False,
-                "condition": condition,
-                "reason": f"training already running (pid {busy['pid']}, "
-                f"condition {busy.get('condition')})",
-            }
+            reason = (
+                f"training already running (pid {busy['pid']}, condition {busy.get('condition')})"
+            )
+            return _not_triggered(condition, reason)
         cooling = self._cooling(condition)
         if cooling:
-            return {"mode": "local", "triggered": False, "condition": condition, "reason": cooling}
+            return _not_triggered(condition, cooling)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         info = {"pid": os.getpid(), "condition": condition, "started_at": now_iso()}
         try:
             fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            return {
-                "mode": "local",
-                "triggered": False,
-                "condition": condition,
-                "reason": "training already running (lock taken meanwhile)",
-            }
+            return _not_triggered(condition, "training already running (lock taken meanwhile)")
         with os.fdopen(fd, "w") as fh:
             json.dump(info, fh)
         outcome: dict[str, Any] = {"mode": "local", "triggered": True, "condition": condition}
