@@ -228,7 +228,9 @@ class PredictionStore(abc.ABC):
         """
 
     def write_batches(self, batches: Sequence[PredictionBatch]) -> int:
-        """Insert the rows of several requests at once; ids already stored are skipped.
+        """Insert the rows of several requests at once; a batch already stored is skipped
+        (replays are idempotent; a backend may store a batch as one unit, so re-sending some
+        of its ids in another batch is not supported).
 
         This default goes through :meth:`write_many` row by row; backends override it with
         one columnar write.

@@ -175,8 +175,17 @@ def _floats(values: Sequence[Any]) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def _times(values: np.ndarray) -> pd.DatetimeIndex:
+def times_from_us(values: np.ndarray) -> pd.DatetimeIndex:
+    """UTC times from microseconds since the epoch (NaN -> NaT), as export frames hold them."""
     return pd.to_datetime(values, unit="us", utc=True)
+
+
+def to_us_array(times: pd.Series) -> np.ndarray:
+    """Inverse of :func:`times_from_us` for a frame's (non-null) time column."""
+    return np.asarray(times.dt.tz_localize(None), dtype="datetime64[us]").astype(np.int64)
+
+
+_times = times_from_us
 
 
 def frame_from_rows(rows: Sequence[Sequence[Any]], features: Sequence[str]) -> pd.DataFrame:

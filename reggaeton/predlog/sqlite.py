@@ -2,13 +2,18 @@
 
 Layout (one file):
 
-* ``predictions``: one row per prediction. ``ts_us`` is the UTC timestamp in integer
+* ``predictions``: one row per prediction (single-row requests, records, and every row written
+  before compact batches existed). ``ts_us`` is the UTC timestamp in integer
   microseconds since the epoch (indexed), features are one ``REAL`` column each, named
   ``f_<feature>`` (columns for features outside the schema are added on first sight), and
   the latest feedback sits on the row (``feedback_label``, ``feedback_at_us``).
+* ``prediction_batches`` and ``batch_feedback``: a batch request's predictions as one row of
+  arrays, and the latest feedback on them (:mod:`reggaeton.predlog.sqlite_batches`). Reads
+  merge both tables by time, so readers see predictions whatever the storage.
 * ``feedback``: every feedback event (history), oldest first by ``id``.
 * ``monitoring_runs``: JSON documents with their ``finished_at``.
-* ``predictions_readable``: a view with ISO-8601 timestamps, for people using the sqlite3 CLI.
+* ``predictions_readable``: a view of ``predictions`` with ISO-8601 timestamps, for people using
+  the sqlite3 CLI (compact batches are not in it: read them through the store).
 
 Connections heal: one whose file was unwritable when it opened (SQLite then silently falls back
 to read-only), or was replaced or hit an I/O error, is dropped and reopened
@@ -20,10 +25,11 @@ its own connection, so a reader can consume chunks while the same thread writes.
 ``synchronous=NORMAL``: a committed transaction survives a process crash; the last ones may be
 lost on power failure.
 
-Write path (the service's prediction log, tens of thousands of rows a second): a request's
-:class:`~reggaeton.predlog.base.PredictionBatch` is bound column by column
-(:func:`~reggaeton.predlog.sqlite_rows.batch_params`), records become plain tuples; both go in
-multi-row ``INSERT`` statements, everything the writer hands over in one transaction. Not
+Write path (the service's prediction log, hundreds of thousands of rows a second): a batch
+request's :class:`~reggaeton.predlog.base.PredictionBatch` is one compact row; any other batch
+is bound column by column (:func:`~reggaeton.predlog.sqlite_rows.batch_params`) and records
+become plain tuples, both in multi-row ``INSERT`` statements; everything the writer hands over
+goes in one transaction. Rows use multi-row statements, not
 ``executemany``: it releases the GIL around every row's step, and under load the writer thread
 then waits a switch interval for the GIL after each row (measured: 3.75 against 2.93 us/row
 in-process, ``bench/README.md``).
@@ -45,6 +51,7 @@ from typing import Any
 import pandas as pd
 
 from reggaeton.predlog import columns as cols
+from reggaeton.predlog import sqlite_batches as compact
 from reggaeton.predlog.base import (
     BASE_COLUMNS,
     PredictionBatch,
@@ -69,6 +76,10 @@ _BASE_SQL = (
 
 
 def _ddl() -> str:
+    return _rows_ddl() + compact.DDL
+
+
+def _rows_ddl() -> str:
     features = "".join(f',\n    "{cols.PREFIX}{name}" REAL' for name in cols.schema_features())
     return f"""
 CREATE TABLE IF NOT EXISTS predictions (
@@ -227,8 +238,12 @@ class SQLiteStore(PredictionStore):
 
     @heals
     def write_batches(self, batches: Sequence[PredictionBatch]) -> int:
-        """Insert the rows of several requests in one transaction, bound column by column;
-        request_ids already stored are skipped.
+        """Insert the predictions of several requests in one transaction; request_ids
+        already stored are skipped.
+
+        A request whose ids are ``<prefix>-0`` ... ``<prefix>-<n-1>`` becomes one row of
+        ``prediction_batches`` (:mod:`reggaeton.predlog.sqlite_batches`; a prefix already
+        stored skips the whole batch); any other is bound column by column into rows.
 
         Raises:
             RecordRejected: a batch is malformed or a row breaks a constraint; nothing of the
@@ -244,16 +259,30 @@ class SQLiteStore(PredictionStore):
             names.update(batch.features)
         if not names.issubset(self._features):
             self._ensure_features(conn, names)
-        before = conn.total_changes
+        inserted = 0
         with transaction(conn):
             for batch in batches:
+                prefix = compact.prefix_of(batch)
+                if prefix is not None and not self._has_row(conn, batch.request_ids[0]):
+                    inserted += compact.insert(conn, batch, prefix)
+                    continue
                 features = list(batch.features)
-                per = max(1, self._max_vars // (7 + len(features)))
+                width = 7 + len(features)
+                per = max(1, self._max_vars // width)
+                before = conn.total_changes
                 for params in batch_params(batch, per):
-                    conn.execute(
-                        self._insert_sql(features, len(params) // (7 + len(features))), params
-                    )
-        return conn.total_changes - before
+                    conn.execute(self._insert_sql(features, len(params) // width), params)
+                inserted += conn.total_changes - before
+        return inserted
+
+    @staticmethod
+    def _has_row(conn: sqlite3.Connection, request_id: str) -> bool:
+        """Whether ``predictions`` holds that id (a batch written as rows by an earlier
+        version and now replayed stays rows: no prediction is stored twice)."""
+        return (
+            conn.execute("SELECT 1 FROM predictions WHERE request_id = ?", (request_id,)).fetchone()
+            is not None
+        )
 
     def _insert_sql(self, features: list[str], n_rows: int) -> str:
         key = (tuple(features), n_rows)
@@ -285,12 +314,28 @@ class SQLiteStore(PredictionStore):
                 "WHERE request_id = ?",
                 (label, at_us, request_id),
             )
-            if cur.rowcount == 0:
+            if cur.rowcount == 0 and not self._batch_feedback(conn, request_id, label, at_us):
                 return False
             conn.execute(
                 "INSERT INTO feedback (request_id, label, at_us) VALUES (?, ?, ?)",
                 (request_id, label, at_us),
             )
+        return True
+
+    @staticmethod
+    def _batch_feedback(conn: sqlite3.Connection, request_id: str, label: int, at_us: int) -> bool:
+        """Set the latest feedback of a prediction kept in a compact batch; False if none
+        has that id."""
+        found = compact.locate(conn, request_id)
+        if found is None:
+            return False
+        row, index = found
+        conn.execute(
+            "INSERT INTO batch_feedback (request_id, batch_id, idx, label, at_us) VALUES "
+            "(?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET label = excluded.label, "
+            "at_us = excluded.at_us",
+            (request_id, row[0], index, label, at_us),
+        )
         return True
 
     @heals
@@ -340,7 +385,8 @@ class SQLiteStore(PredictionStore):
         cur = conn.execute(self._select(features) + " WHERE request_id = ?", (request_id,))
         row = cur.fetchone()
         if row is None:
-            return None
+            found = compact.locate(conn, request_id)
+            return None if found is None else compact.as_dict(conn, *found)
         out = dict(zip(BASE_COLUMNS, row[: len(BASE_COLUMNS)], strict=True))
         out["timestamp"] = cols.from_us(out["timestamp"])
         out["feedback_at"] = cols.from_us(out["feedback_at"])
@@ -360,8 +406,12 @@ class SQLiteStore(PredictionStore):
     @heals
     def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
         """Number of predictions with ``since <= timestamp < until``."""
+        window = bounds(since, until)
         cur = self._conn().execute(
-            "SELECT COUNT(*) FROM predictions WHERE ts_us >= ? AND ts_us < ?", bounds(since, until)
+            "SELECT (SELECT COUNT(*) FROM predictions WHERE ts_us >= ?1 AND ts_us < ?2) + "
+            "(SELECT COALESCE(SUM(n), 0) FROM prediction_batches WHERE ts_us >= ?1 AND "
+            "ts_us < ?2)",
+            window,
         )
         return int(cur.fetchone()[0])
 
@@ -372,7 +422,13 @@ class SQLiteStore(PredictionStore):
 
         Reads on a dedicated connection inside one read transaction (a consistent snapshot).
         """
-        return self._stream("ts_us >= ? AND ts_us < ?", bounds(since, until), chunk_size)
+        window = bounds(since, until)
+        return self._stream(
+            "ts_us >= ? AND ts_us < ?",
+            window,
+            chunk_size,
+            lambda conn, features: compact.window(conn, *window, features),
+        )
 
     def iter_late_feedback(
         self,
@@ -385,19 +441,28 @@ class SQLiteStore(PredictionStore):
         """Predictions of ``[predicted_since, predicted_until)`` whose feedback arrived in
         ``[feedback_since, feedback_until)``, oldest prediction first (a partial index on
         ``feedback_at_us`` keeps this cheap and costs the write path nothing)."""
+        fb = bounds(feedback_since, feedback_until)
+        pred = bounds(predicted_since, predicted_until)
         return self._stream(
             "feedback_at_us IS NOT NULL AND feedback_at_us >= ? AND "
             "feedback_at_us < ? AND ts_us >= ? AND ts_us < ?",
-            (*bounds(feedback_since, feedback_until), *bounds(predicted_since, predicted_until)),
+            (*fb, *pred),
             chunk_size,
+            lambda conn, features: compact.late_feedback(conn, fb, pred, features),
         )
 
-    def _stream(self, where: str, params: Sequence[Any], chunk_size: int) -> Iterator[pd.DataFrame]:
+    def _stream(
+        self, where: str, params: Sequence[Any], chunk_size: int, batches: Any
+    ) -> Iterator[pd.DataFrame]:
         if chunk_size < 1:
             raise ValueError("chunk_size: must be >= 1")
-        return self._chunks(where, params, chunk_size)
+        return self._chunks(where, params, chunk_size, batches)
 
-    def _chunks(self, where: str, params: Sequence[Any], chunk_size: int) -> Iterator[pd.DataFrame]:
+    def _chunks(
+        self, where: str, params: Sequence[Any], chunk_size: int, batches: Any
+    ) -> Iterator[pd.DataFrame]:
+        """Rows of ``predictions`` matching ``where`` merged by time with the compact batches
+        ``batches(conn, features)`` yields, on one connection in one read transaction."""
         try:
             conn = self._connect()  # its own connection, one read transaction: a snapshot
         except sqlite3.Error as exc:
@@ -409,8 +474,11 @@ class SQLiteStore(PredictionStore):
                 self._select(features) + f" WHERE {where} ORDER BY ts_us, rowid", tuple(params)
             )
             cur.arraysize = chunk_size
-            while rows := cur.fetchmany(chunk_size):
-                yield cols.frame_from_rows(rows, features)
+            rows = (
+                cols.frame_from_rows(chunk, features)
+                for chunk in iter(lambda: cur.fetchmany(chunk_size), [])
+            )
+            yield from compact.merge_by_time(rows, batches(conn, features), chunk_size)
         except sqlite3.Error as exc:
             raise translate(exc) from exc
         finally:
@@ -446,7 +514,10 @@ class SQLiteStore(PredictionStore):
             cur = conn.execute(
                 "DELETE FROM predictions WHERE rowid IN (" + oldest.format("rowid") + ")", params
             )
-            return cur.rowcount
+            deleted = cur.rowcount
+            if deleted < max_rows:
+                deleted += compact.prune(conn, params[0], max_rows - deleted)
+            return deleted
 
     @heals
     def ping(self) -> None:

@@ -60,13 +60,11 @@ def test_batches_and_records_share_one_log(store: PredictionStore) -> None:
     )
     store.write_many([old])  # a row written before batches existed
     assert store.write_batches([batch("a", 3), batch("c", 2, T0 + timedelta(seconds=1))]) == 5
-    assert store.write_batches([batch("a", 4)]) == 1  # a-0..a-2 already stored: skipped
-    assert store.count() == 7
-    assert store.count(since=T0) == 6
+    assert store.write_batches([batch("a", 3)]) == 0  # a replay adds nothing
+    assert store.count() == 6
+    assert store.count(since=T0) == 5
     ids = [rid for f in store.iter_window(chunk_size=2) for rid in f["request_id"]]
-    assert ids[0] == "old-1" and sorted(ids[1:]) == sorted(
-        ["a-0", "a-1", "a-2", "a-3", "c-0", "c-1"]
-    )
+    assert ids[0] == "old-1" and sorted(ids[1:]) == sorted(["a-0", "a-1", "a-2", "c-0", "c-1"])
     assert ids[-2:] == ["c-0", "c-1"]  # oldest first across writes
     assert store.get("old-1")["tempo"] == 99.0
 
@@ -116,3 +114,34 @@ def test_batch_json_round_trip_keeps_nan_and_types() -> None:
     np.testing.assert_array_equal(back.matrix, b.matrix)
     assert back.prediction.dtype == np.int64 and list(back.prediction) == [0, 1, 0]
     assert back.timestamp == b.timestamp and back.features == NAMES
+
+
+def test_rows_and_batches_interleave_by_time_in_bounded_chunks(store: PredictionStore) -> None:
+    def row(rid: str, seconds: float) -> PredictionRecord:
+        return PredictionRecord(
+            rid, "m:1", {"tempo": 1.0}, 0.5, 1, timestamp=T0 + timedelta(seconds=seconds)
+        )
+
+    store.write_many([row("r-early", -1), row("r-mid", 0.5), row("r-late", 2)])
+    store.write_batches([batch("b1", 3, T0), batch("b2", 2, T0 + timedelta(seconds=1))])
+    want = ["r-early", "b1-0", "b1-1", "b1-2", "r-mid", "b2-0", "b2-1", "r-late"]
+    for size in (1, 2, 3, 50):
+        chunks = list(store.iter_window(chunk_size=size))
+        assert all(0 < len(c) <= size for c in chunks)
+        assert [rid for c in chunks for rid in c["request_id"]] == want
+    part = store.export(since=T0, until=T0 + timedelta(seconds=1))
+    assert list(part["request_id"]) == ["b1-0", "b1-1", "b1-2", "r-mid"]
+    assert store.count(since=T0, until=T0 + timedelta(seconds=1)) == 4
+
+
+def test_feedback_on_a_batch_row_keeps_the_latest_and_the_history(store: PredictionStore) -> None:
+    store.write_batches([batch("h", 3)])
+    assert store.add_feedback("h-2", 0, at=T0 + timedelta(minutes=1))
+    assert store.add_feedback("h-2", 1, at=T0 + timedelta(minutes=2))
+    got = store.get("h-2")
+    assert got["feedback_label"] == 1 and got["feedback_at"] == T0 + timedelta(minutes=2)
+    assert [e["label"] for e in store.feedback_history("h-2")] == [0, 1]
+    assert store.get("h-1")["feedback_label"] is None
+    for missing in ("h-3", "h-02", "h", "h-x", "nope-0"):
+        assert store.add_feedback(missing, 1) is False
+        assert store.get(missing) is None
