@@ -63,11 +63,10 @@ def assess_drift(
     for name, res in results.items():
         res["p_adjusted"] = adjusted[name]
         res["category"] = drift.category(adjusted[name], cfg.threshold, cfg.possible_factor)
-    ordered = [f for f in list(scan.numeric) + list(scan.categorical) if f in results]
+    features = list(scan.numeric) + list(scan.categorical)
+    ordered = [f for f in features if f in results]
     out["features"] = {name: results[name] for name in ordered}
-    out["not_compared"] = [
-        f for f in list(scan.numeric) + list(scan.categorical) if f not in results
-    ]
+    out["not_compared"] = [f for f in features if f not in results]
     out["drifted"] = [n for n in ordered if results[n]["category"] == "drift"]
     out["tests"] = len(family)
     out["long_window"] = (
@@ -77,18 +76,19 @@ def assess_drift(
     )
     slow = out["long_window"]["drifted"] if long else []
     out["status"] = "alert" if out["drifted"] or slow else "ok"
-    out["reason"] = "; ".join(
-        ([f"data drift in {', '.join(out['drifted'])}"] if out["drifted"] else [])
-        + (
-            [
-                f"slow drift over the last {long.runs} runs ({long.rows:,} records) in "
-                f"{', '.join(slow)}"
-            ]
-            if slow
-            else []
-        )
-    )
+    out["reason"] = _drift_reason(out["drifted"], slow, long)
     return out
+
+
+def _drift_reason(drifted: list[str], slow: list[str], long: longwindow.LongWindow | None) -> str:
+    """The drift section's reason: the window's drifted features, then the long window's."""
+    parts = [f"data drift in {', '.join(drifted)}"] if drifted else []
+    if slow and long is not None:
+        parts.append(
+            f"slow drift over the last {long.runs} runs ({long.rows:,} records) in "
+            f"{', '.join(slow)}"
+        )
+    return "; ".join(parts)
 
 
 def assess_prediction_drift(scan: VersionScan, config: MonitoringConfig) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from monitoring.config import PerformanceConfig
 from monitoring.status import worst
 from reggaeton.metrics import classification_metrics
 
+METRICS = ("precision", "recall", "f1", "pr_auc")
+"""The metrics compared with the model's hold-out values."""
+
 
 def compute_metrics(
     labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray
@@ -29,8 +32,12 @@ def compute_metrics(
         probabilities: Predicted probability of reggaeton.
     """
     y = np.asarray(labels, dtype=int)
+    return {**classification_metrics(y, predictions, probabilities), **_label_counts(y)}
+
+
+def _label_counts(y: np.ndarray) -> dict[str, int]:
+    """How many labelled records, and how many of each label, the numbers rest on."""
     return {
-        **classification_metrics(y, predictions, probabilities),
         "n_labelled": int(y.size),
         "n_positive": int((y == 1).sum()),
         "n_negative": int((y == 0).sum()),
@@ -89,62 +96,35 @@ def assess_performance(
     """
     reference = metadata.get("metrics") or {}
     y = np.asarray(labels, dtype=int)
-    n = int(y.size)
-    pos, neg = int((y == 1).sum()), int((y == 0).sum())
     base: dict[str, Any] = {
-        "n_labelled": n,
-        "n_positive": pos,
-        "n_negative": neg,
-        "reference": {k: reference.get(k) for k in ("precision", "recall", "f1", "pr_auc")},
+        **_label_counts(y),
+        "reference": {k: reference.get(k) for k in METRICS},
         "min_labelled": config.min_labelled,
         "min_per_class": config.min_per_class,
         "alpha": config.alpha,
     }
+    n, pos, neg = base["n_labelled"], base["n_positive"], base["n_negative"]
     if n < config.min_labelled or min(pos, neg) < config.min_per_class:
-        base.update(
-            status="insufficient_data",
-            metrics=None,
-            drops={},
-            pvalues={},
-            reason=(
-                f"insufficient data: {n} labelled records ({pos} reggaeton, "
-                f"{neg} other); need >= {config.min_labelled} with >= "
-                f"{config.min_per_class} of each label"
-            ),
+        reason = (
+            f"insufficient data: {n} labelled records ({pos} reggaeton, {neg} other); need >= "
+            f"{config.min_labelled} with >= {config.min_per_class} of each label"
         )
+        base.update(status="insufficient_data", metrics=None, drops={}, pvalues={}, reason=reason)
         return base
     metrics = compute_metrics(y, predictions, probabilities)
-    drops: dict[str, float] = {}
-    for name in ("precision", "recall", "f1", "pr_auc"):
-        ref, live = reference.get(name), metrics.get(name)
-        if isinstance(ref, int | float) and isinstance(live, int | float):
-            drops[name] = float(ref) - float(live)
+    drops = _drops(reference, metrics)
     pvalues = _rate_tests(metrics, metadata.get("confusion_matrix"))
-    status, worst_metric = "ok", None
-    for name in config.metrics:
-        drop, p = drops.get(name, 0.0), pvalues.get(name, 1.0)
-        if p >= config.alpha:
-            continue
-        level = (
-            "alert" if drop > config.max_drop else "warning" if drop > config.warn_drop else "ok"
+    status, worst_metric = _judge(drops, pvalues, config)
+    reason = ""
+    if worst_metric is not None:
+        reason = (
+            f"{_drop_text(worst_metric, metrics, drops, reference)} on {n} labelled records "
+            f"(one-sided Fisher p = {pvalues[worst_metric]:.2g})"
         )
-        if level != "ok" and (worst_metric is None or drop > drops[worst_metric]):
-            worst_metric = name
-        status = worst(status, level)
-    reason = (
-        ""
-        if worst_metric is None
-        else (
-            f"{worst_metric} {metrics[worst_metric]:.3f} is {drops[worst_metric]:.3f} below the "
-            f"model's {reference[worst_metric]:.3f} on {n} labelled records (one-sided Fisher p = "
-            f"{pvalues[worst_metric]:.2g})"
-        )
-    )
     # Large drops the test cannot confirm are shown, not alerted on: say so (the hold-out's
     # few positives make the reference rates uncertain).
     unconfirmed = [
-        f"{name} {metrics[name]:.3f} is {drops[name]:.3f} below the model's "
-        f"{reference[name]:.3f}, not significant (one-sided Fisher p = "
+        f"{_drop_text(name, metrics, drops, reference)}, not significant (one-sided Fisher p = "
         f"{pvalues.get(name, 1.0):.2g} >= alpha {config.alpha:g})"
         for name in config.metrics
         if drops.get(name, 0.0) > config.warn_drop and pvalues.get(name, 1.0) >= config.alpha
@@ -158,3 +138,47 @@ def assess_performance(
         unconfirmed=unconfirmed,
     )
     return base
+
+
+def _drops(reference: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, float]:
+    """How far each live metric is below the hold-out's (negative: above it)."""
+    drops: dict[str, float] = {}
+    for name in METRICS:
+        ref, live = reference.get(name), metrics.get(name)
+        if isinstance(ref, int | float) and isinstance(live, int | float):
+            drops[name] = float(ref) - float(live)
+    return drops
+
+
+def _judge(
+    drops: Mapping[str, float], pvalues: Mapping[str, float], config: PerformanceConfig
+) -> tuple[str, str | None]:
+    """The section's status and the metric that drops most among the significant drops.
+
+    A metric counts only when its drop test is significant (p < ``alpha``); it then warns
+    above ``warn_drop`` and alerts above ``max_drop``.
+    """
+    status, worst_metric = "ok", None
+    for name in config.metrics:
+        drop, p = drops.get(name, 0.0), pvalues.get(name, 1.0)
+        if p >= config.alpha:
+            continue
+        level = (
+            "alert" if drop > config.max_drop else "warning" if drop > config.warn_drop else "ok"
+        )
+        if level != "ok" and (worst_metric is None or drop > drops[worst_metric]):
+            worst_metric = name
+        status = worst(status, level)
+    return status, worst_metric
+
+
+def _drop_text(
+    name: str,
+    metrics: Mapping[str, Any],
+    drops: Mapping[str, float],
+    reference: Mapping[str, Any],
+) -> str:
+    """``recall 0.500 is 0.300 below the model's 0.800``."""
+    return (
+        f"{name} {metrics[name]:.3f} is {drops[name]:.3f} below the model's {reference[name]:.3f}"
+    )
