@@ -100,13 +100,13 @@ def _fast_path_steps(pipeline, songs, one, many, rows):
          lambda: generic.predict(many_valid)),
     ]
     if fast.fast is None:
-        print("[profile] the compiled-trees path does not support this pipeline")
+        print("[profile] the fast path does not support this pipeline")
         return out
     out += [
-        ("service Predictor.predict compiled trees (1 row)", 1, lambda: fast.predict(one_valid)),
-        (f"service Predictor.predict compiled trees ({rows} rows)", rows,
+        (f"service Predictor.predict {fast.path_name} (1 row)", 1, lambda: fast.predict(one_valid)),
+        (f"service Predictor.predict {fast.path_name} ({rows} rows)", rows,
          lambda: fast.predict(many_valid)),
-        ("  of which FlatGBM.predict_proba1 (1 row)", 1, lambda: fast.fast.predict_proba1(one)),
+        ("  of which FastModel.raw_proba (1 row)", 1, lambda: fast.fast.raw_proba(one)),
     ]
     return out + _logging_steps(fast, one_valid, 1) + _logging_steps(fast, many_valid, rows)
 

@@ -1,22 +1,38 @@
-"""Model registry: versions in the BentoML model store plus an auditable promotion record.
+"""Model registry: versioned model folders in the model-store home plus a promotion record.
 
-Each training run saves one version of ``reggaeton_clf``. A version's folder holds:
+Each training run saves one version of ``reggaeton_clf``. A version's folder,
+``<home>/models/reggaeton_clf/<version>/``, holds:
 
 * ``pipeline.joblib``: the fitted scikit-learn Pipeline (preprocessing + estimator);
 * ``metadata.json``: metrics, threshold, features, data hash, config, versions, ...;
 * ``reference/``: the drift reference (whylogs profile and a sample of the training data).
 
-BentoML's ``latest`` ignores labels, and labels cannot be edited after saving, so which
-version serves is kept in a separate JSON record (``<home>/promotion/reggaeton_clf.json``,
-see :mod:`reggaeton.promotion`) that keeps its whole history for rollback.
+Why the registry writes these folders itself instead of calling ``bentoml.models``: BentoML's
+public model API (``bentoml.models.create``, ``get``, ``list``) always acts on one store per
+process, resolved once from ``BENTOML_HOME`` on first use, and the only way to point it at
+another folder is the private ``_model_store=`` argument with the private
+``bentoml._internal.models.ModelStore`` class. A :class:`Registry` must be bound to the home
+it is given (the trainer, the service, the monitor and the tests each open their own, several
+in one process), and everything the project keeps per version is its own files anyway. The
+folders sit where BentoML's store keeps them, so versions saved by BentoML-backed releases
+(same path, same ``metadata.json``) stay readable; ``bentoml models list`` does not list
+versions saved from here on.
+
+Which version serves is kept in a separate JSON record
+(``<home>/promotion/reggaeton_clf.json``, see :mod:`reggaeton.promotion`) that keeps its whole
+history for rollback.
 """
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import hashlib
 import json
 import os
+import secrets
+import shutil
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +42,15 @@ from typing import Any
 from reggaeton import MODEL_NAME
 from reggaeton.promotion import PromotionError, PromotionRecord
 
-__all__ = ["ModelLoadError", "ModelVersion", "PromotionError", "PromotionRecord", "Registry",
-           "home_from_env", "sha256_file"]
+__all__ = [
+    "ModelLoadError",
+    "ModelVersion",
+    "PromotionError",
+    "PromotionRecord",
+    "Registry",
+    "home_from_env",
+    "sha256_file",
+]
 
 PIPELINE_FILE = "pipeline.joblib"
 METADATA_FILE = "metadata.json"
@@ -82,18 +105,16 @@ class ModelVersion:
 
 
 class Registry:
-    """Save, list and load versions of ``reggaeton_clf`` in one BentoML model store.
+    """Save, list and load versions of ``reggaeton_clf`` under one model-store home.
 
     Args:
-        home: The BentoML home folder (the store lives in ``home/models``).
+        home: The model-store home (versions live in ``home/models/reggaeton_clf``).
     """
 
     def __init__(self, home: Path | str) -> None:
-        from bentoml._internal.models import ModelStore  # store bound to this home only
-
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
-        self._store = ModelStore(str(self.home / "models"))
+        self.models = self.home / "models" / MODEL_NAME
         self.promotions = PromotionRecord(self.home / "promotion" / f"{MODEL_NAME}.json")
 
     def save(
@@ -104,6 +125,9 @@ class Registry:
     ) -> ModelVersion:
         """Save a fitted pipeline as a new version.
 
+        The folder is written under a temporary name and renamed into place, so readers never
+        see a half-written version.
+
         Args:
             pipeline: The fitted scikit-learn Pipeline.
             metadata: JSON-serialisable metadata (metrics, threshold, features, ...).
@@ -112,28 +136,29 @@ class Registry:
         Returns:
             The saved version.
         """
-        import bentoml
         import joblib
 
         meta = dict(metadata)
         meta.setdefault("created_at", _now())
-        with bentoml.models.create(
-            MODEL_NAME,
-            labels={"framework": "sklearn"},
-            metadata=_summary(meta),
-            _model_store=self._store,
-        ) as model:
-            folder = Path(model.path)
-            joblib.dump(pipeline, folder / PIPELINE_FILE)
-            meta["pipeline_sha256"] = sha256_file(folder / PIPELINE_FILE)
-            meta["tag"] = str(model.tag)
-            ref = folder / REFERENCE_DIR
-            ref.mkdir(exist_ok=True)
+        meta["saved_ns"] = time.time_ns()  # orders versions saved within the same second
+        self.models.mkdir(parents=True, exist_ok=True)
+        version = _new_version()
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.models))
+        try:
+            joblib.dump(pipeline, staging / PIPELINE_FILE)
+            meta["pipeline_sha256"] = sha256_file(staging / PIPELINE_FILE)
+            meta["tag"] = f"{MODEL_NAME}:{version}"
+            ref = staging / REFERENCE_DIR
+            ref.mkdir()
             for name, content in (reference_files or {}).items():
                 (ref / name).write_bytes(content)
-            (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
-            tag = str(model.tag)
-        return self.get(tag)
+            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            os.chmod(staging, 0o755)  # mkdtemp creates it private
+            os.rename(staging, self.models / version)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self.get(meta["tag"])
 
     def get(self, tag: str) -> ModelVersion:
         """Return a version by tag (``reggaeton_clf:abc`` or just ``abc``).
@@ -141,24 +166,36 @@ class Registry:
         Raises:
             ModelLoadError: when the version does not exist or its metadata is unreadable.
         """
-        full = tag if ":" in tag else f"{MODEL_NAME}:{tag}"
+        name, _, version = (tag if ":" in tag else f"{MODEL_NAME}:{tag}").partition(":")
+        full = f"{name}:{version}"
+        folder = self.models / version
         try:
-            model = self._store.get(full)
-            folder = Path(model.path)
+            if name != MODEL_NAME or not _is_version(version):
+                raise FileNotFoundError(f"no model {full}")
             meta = json.loads((folder / METADATA_FILE).read_text())
-        except Exception as exc:  # NotFound, missing or corrupted metadata.json
+        except Exception as exc:  # missing folder, missing or corrupted metadata.json
             raise ModelLoadError(f"model version {full} is not usable: {exc}") from exc
-        return ModelVersion(tag=str(model.tag), path=folder, metadata=meta)
+        return ModelVersion(tag=full, path=folder, metadata=meta)
 
     def list(self) -> list[ModelVersion]:
         """All readable versions, oldest first."""
+        if not self.models.is_dir():
+            return []
         out = []
-        for model in self._store.list(MODEL_NAME):
-            with contextlib.suppress(ModelLoadError):
-                # created_at has second resolution; BentoML's creation_time breaks ties
-                out.append((model.info.creation_time, self.get(str(model.tag))))
-        out.sort(key=lambda item: (item[1].metadata.get("created_at", ""), item[0]))
-        return [version for _, version in out]
+        for folder in self.models.iterdir():
+            if folder.is_dir() and _is_version(folder.name):
+                try:
+                    out.append(self.get(folder.name))
+                except ModelLoadError:
+                    continue
+        out.sort(
+            key=lambda v: (
+                str(v.metadata.get("created_at", "")),
+                int(v.metadata.get("saved_ns", 0)),
+                (v.path / METADATA_FILE).stat().st_mtime_ns,
+            )
+        )
+        return out
 
     def load_pipeline(self, version: ModelVersion) -> Any:
         """Load a version's pipeline once, checking its checksum and that it can predict.
@@ -194,24 +231,12 @@ class Registry:
         return self.get(tag)
 
 
-def _summary(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The metadata BentoML keeps for ``bentoml models get``: everything a user looks for
-    (metrics, threshold, features and dtypes, row counts, data hashes, config, library
-    versions, commit), with null values left out (BentoML refuses None). The complete record,
-    reference paths included, is ``metadata.json`` inside the model folder."""
-    keep = ("created_at", "threshold", "threshold_strategy", "data_sha256", "git_commit",
-            "estimator", "imbalance", "positive_rate", "features", "feature_dtypes", "rows",
-            "data_files", "cv_metrics", "config", "library_versions")
-    out: dict[str, Any] = {k: _no_nulls(meta[k]) for k in keep if meta.get(k) is not None}
-    for name, value in (meta.get("metrics") or {}).items():
-        if isinstance(value, int | float):
-            out[f"metric_{name}"] = float(value)
-    return out
+def _new_version() -> str:
+    """A new version id: 16 lowercase base32 characters, time first, then random bits."""
+    raw = time.time_ns().to_bytes(8, "big")[:5] + secrets.token_bytes(5)
+    return base64.b32encode(raw).decode().lower()
 
 
-def _no_nulls(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _no_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_no_nulls(v) for v in value if v is not None]
-    return value
+def _is_version(name: str) -> bool:
+    """A version folder's name (not a staging folder, not BentoML's ``latest`` file)."""
+    return bool(name) and not name.startswith(".") and name.isalnum() and name != "latest"

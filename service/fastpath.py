@@ -31,6 +31,9 @@ from scipy.special import expit, logit
 from service.fasttrees import FlatTrees, flatten
 from service.treecuts import AffineMap, column_map
 
+EVALUATORS = ("trees:gbm", "trees:rf", "sklearn:hgb", "linear:logreg")
+"""Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
+
 
 @dataclass(frozen=True)
 class FastModel:

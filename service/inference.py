@@ -22,12 +22,14 @@ from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES, POSITIVE_LABEL, label_name
-from service.fastpath import FastModel, compile_pipeline
+from service.fastpath import EVALUATORS, FastModel, compile_pipeline
 from service.validation import MODEL_INDEX
 
 logger = logging.getLogger(__name__)
 PROBE_ROWS = 512
 """Random in-bounds rows on which a new version (and its fast path) is checked before serving."""
+PATH_NAMES = (*EVALUATORS, "pipeline")
+"""Every value of :attr:`Predictor.path_name` (``inference_path`` of ``GET /model``)."""
 PARITY_TOLERANCE = 1e-12
 """Largest difference in raw probability between the fast path and ``predict_proba``."""
 
