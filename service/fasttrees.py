@@ -45,6 +45,9 @@ class FlatTrees:
         depth: Maximum tree depth (steps to reach any leaf).
         base: Raw score before any tree (the GBM's init; 0 for a forest).
         table: Per-tree leaf tables when every tree is at most :data:`TABLE_DEPTH` deep.
+        inner: Number of split nodes; they come first, leaves after them.
+        left: ``children[0::2]`` of the split nodes.
+        step: ``children[1::2] - children[0::2]`` of the split nodes.
     """
 
     feature: np.ndarray
@@ -55,6 +58,9 @@ class FlatTrees:
     depth: int
     base: float
     table: LeafTables | None
+    inner: int
+    left: np.ndarray
+    step: np.ndarray
 
     def raw_sum(self, X: np.ndarray) -> np.ndarray:
         """``base + sum over trees of the leaf value`` for raw float64 rows ``X``."""
@@ -72,11 +78,14 @@ class FlatTrees:
     def _walk_one(self, x: np.ndarray) -> float:
         # One row: every node's test at once, then one gather per level (fewer numpy calls
         # per level than testing only the nodes reached, which matters for deep trees).
-        nodes = len(self.cut)
-        values = np.take(x, self.feature, out=_scratch("w1.x", (nodes,), np.float64))
-        right = np.greater(values, self.cut, out=_scratch("w1.r", (nodes,), np.bool_))
-        after = np.multiply(right, self._step, out=_scratch("w1.a", (nodes,), np.intp))
-        after += self._left
+        # Leaves step to themselves, so only the split nodes (numbered first) are tested.
+        inner, nodes = self.inner, len(self.cut)
+        values = np.take(x, self.feature[:inner], out=_scratch("w1.x", (inner,), np.float64))
+        right = np.greater(values, self.cut[:inner], out=_scratch("w1.r", (inner,), np.bool_))
+        after = _scratch("w1.a", (nodes,), np.intp)
+        np.multiply(right, self.step, out=after[:inner])
+        after[:inner] += self.left
+        after[inner:] = self._leaf_ids
         node = self.roots
         for _ in range(self.depth):
             node = after[node]
@@ -105,12 +114,8 @@ class FlatTrees:
         return np.take(self.value, node, out=value, mode="clip").sum(axis=1)
 
     @property
-    def _left(self) -> np.ndarray:
-        return self.children[0::2]
-
-    @property
-    def _step(self) -> np.ndarray:
-        return self.children[1::2] - self.children[0::2]
+    def _leaf_ids(self) -> np.ndarray:
+        return self.children[2 * self.inner :: 2]  # a leaf's left child is itself
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class LeafTables:
         feature: ``(trees * 8,)`` raw column per position.
         cut: ``(trees * 8,)`` cut per position (+inf for padding).
         values: ``(trees * 256,)`` leaf value for each code of each tree.
-        offsets: ``(trees,)`` start of each tree's table in ``values``.
+        offsets: ``(trees,)`` start of each tree's table in ``values`` (uint64, as the codes).
         unique_feature: Raw column of each distinct (column, cut) test.
         unique_cut: Cut of each distinct test, grouped by column in ascending order.
         groups: ``(column, start, stop)`` spans of ``unique_*`` per column.
@@ -144,7 +149,7 @@ class LeafTables:
         """Sum of the leaf values for one raw row."""
         right = x[self.feature] > self.cut
         code = (right.view(np.uint64) * _PACK) >> np.uint64(56)
-        return np.array([self.values[code.astype(np.intp) + self.offsets].sum()])
+        return np.array([self.values[(code + self.offsets).view(np.int64)].sum()])
 
     def sum_many(self, X: np.ndarray) -> np.ndarray:
         """Sums of the leaf values for raw rows ``X`` (each distinct test evaluated once)."""
@@ -161,14 +166,10 @@ class LeafTables:
         code = _scratch("lt.code", (CHUNK_ROWS, trees), np.uint64)[:n]
         np.multiply(right.view(np.uint64), _PACK, out=code)
         code >>= np.uint64(56)
-        code += self._offsets_u64
+        code += self.offsets
         leaf = _scratch("lt.leaf", (CHUNK_ROWS, trees), np.float64)[:n]
         np.take(self.values, code.view(np.int64), out=leaf, mode="clip")
         return leaf.sum(axis=1)
-
-    @property
-    def _offsets_u64(self) -> np.ndarray:
-        return self.offsets.astype(np.uint64)
 
 
 _SCRATCH = threading.local()
@@ -232,17 +233,30 @@ def flatten(
         mask = model_feature == col
         cut[mask] = raw_cuts(threshold[mask], columns.columns[col])
         raw_feature[mask] = columns.columns[col].raw_column
+    # Renumber: split nodes first (grouped by raw column), then leaves.
+    is_split = model_feature >= 0
+    order = np.lexsort((raw_feature, ~is_split))
+    new_id = np.empty(offset, dtype=np.intp)
+    new_id[order] = np.arange(offset, dtype=np.intp)
+    kids = new_id[np.concatenate(children)].reshape(offset, 2)[order].ravel()
+    inner = int(is_split.sum())
     flat = dict(
-        feature=raw_feature,
-        cut=cut,
-        children=np.concatenate(children),
-        value=np.concatenate(values),
-        roots=np.asarray(roots, dtype=np.intp),
+        feature=raw_feature[order],
+        cut=cut[order],
+        children=kids,
+        value=np.concatenate(values)[order],
+        roots=new_id[np.asarray(roots, dtype=np.intp)],
         depth=depth,
         base=base,
     )
     table = _leaf_tables(**flat) if depth <= TABLE_DEPTH else None
-    return FlatTrees(**flat, table=table)
+    return FlatTrees(
+        **flat,
+        table=table,
+        inner=inner,
+        left=kids[0 : 2 * inner : 2].copy(),
+        step=kids[1 : 2 * inner : 2] - kids[0 : 2 * inner : 2],
+    )
 
 
 def _leaf_tables(
@@ -289,7 +303,7 @@ def _leaf_tables(
         feature=pos_feature.ravel(),
         cut=pos_cut.ravel(),
         values=value[leaf].ravel(),
-        offsets=np.arange(trees, dtype=np.intp) * 256,
+        offsets=np.arange(trees, dtype=np.uint64) * np.uint64(256),
         unique_cut=unique[1].copy(),
         groups=groups,
         position_test=test,
