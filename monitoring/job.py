@@ -25,9 +25,9 @@ import logging
 import re
 import sys
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from monitoring.config import CORRECTIONS, RETRAIN_MODES, load_config
+from monitoring.config import CORRECTIONS, RETRAIN_MODES, MonitoringConfig, load_config
 from monitoring.verdicts import possible_text
 from reggaeton.timeutil import parse_utc
 
@@ -130,49 +130,65 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("whylogs").setLevel(logging.WARNING)
     try:
-        config = load_config(args.config)
-        for attr, value in (
-            ("store_uri", args.store),
-            ("bentoml_home", args.home),
-            ("model_tag", args.model_tag),
-            ("reports_dir", args.reports_dir),
-        ):
-            if value:
-                setattr(config, attr, value)
-        if args.threshold is not None:
-            config.drift.threshold = args.threshold
-        if args.correction:
-            config.drift.correction = args.correction
-        if args.webhook_url:
-            config.alerts.webhook_url = args.webhook_url
-        if args.email_to:
-            config.alerts.email_to = tuple(a.strip() for a in args.email_to.split(","))
-        if args.auto_retrain:
-            config.retrain.enabled = True
-        if args.retrain_mode:
-            config.retrain.mode = args.retrain_mode
-        config.validate()
-        from monitoring.monitor import run
-        from reggaeton.predlog.factory import open_store
-        from reggaeton.registry import Registry, home_from_env
-
-        registry = Registry(config.bentoml_home or home_from_env())
-        store = open_store(config.store_uri)
-        try:
-            summary = run(
-                config,
-                store,
-                registry,
-                since=args.since,
-                until=args.until,
-                window=args.window,
-                progress=None if args.quiet else sys.stderr,
-            )
-        finally:
-            store.close()
+        summary = _monitor(_config(args), args)
     except Exception as exc:  # every failure becomes one clear line and exit code 4
         print(f"monitor: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    _print_outcome(summary)
+    return exit_code(summary["status"], "zero" if args.exit_zero else args.exit_codes)
+
+
+def _config(args: argparse.Namespace) -> MonitoringConfig:
+    """The YAML/env configuration with the command-line flags laid over it, validated."""
+    config = load_config(args.config)
+    for attr, value in (
+        ("store_uri", args.store),
+        ("bentoml_home", args.home),
+        ("model_tag", args.model_tag),
+        ("reports_dir", args.reports_dir),
+    ):
+        if value:
+            setattr(config, attr, value)
+    if args.threshold is not None:
+        config.drift.threshold = args.threshold
+    if args.correction:
+        config.drift.correction = args.correction
+    if args.webhook_url:
+        config.alerts.webhook_url = args.webhook_url
+    if args.email_to:
+        config.alerts.email_to = tuple(a.strip() for a in args.email_to.split(","))
+    if args.auto_retrain:
+        config.retrain.enabled = True
+    if args.retrain_mode:
+        config.retrain.mode = args.retrain_mode
+    config.validate()
+    return config
+
+
+def _monitor(config: MonitoringConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """Open the model store and the prediction log, run the monitor once, close the log."""
+    from monitoring.monitor import run
+    from reggaeton.predlog.factory import open_store
+    from reggaeton.registry import Registry, home_from_env
+
+    registry = Registry(config.bentoml_home or home_from_env())
+    store = open_store(config.store_uri)
+    try:
+        return run(
+            config,
+            store,
+            registry,
+            since=args.since,
+            until=args.until,
+            window=args.window,
+            progress=None if args.quiet else sys.stderr,
+        )
+    finally:
+        store.close()
+
+
+def _print_outcome(summary: dict[str, Any]) -> None:
+    """The status line (with reasons and possible drift), then where the reports are."""
     possible = possible_text(summary.get("possible_drift"))
     print(
         f"status: {summary['status']}"
@@ -185,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retraining: {summary['retrain']}")
     print(f"summary: {summary['report_json']}")
     print(f"report: {summary['report_html']}")
-    return exit_code(summary["status"], "zero" if args.exit_zero else args.exit_codes)
 
 
 if __name__ == "__main__":

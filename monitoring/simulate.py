@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
 from reggaeton.predlog.base import PredictionRecord, PredictionStore
 from reggaeton.registry import Registry
@@ -151,33 +152,19 @@ def simulate(
     start = start or end - timedelta(hours=1)
     rng = np.random.default_rng(seed + 1)
     frame = build_traffic(load_songs(data_dir), n, seed, drifts)
-    proba = pipeline.predict_proba(frame[features].to_numpy(dtype=float))[:, 1]
+    raw = pipeline.predict_proba(frame[features].to_numpy(dtype=float))[:, 1]
+    # the probability the service serves: the version's calibration map over the raw score
+    proba = apply_calibration(raw, version.metadata.get("calibration"))
     pred = decide(proba, version.threshold)
     span_us = max(int((end - start).total_seconds() * 1e6), 1)
     offsets = np.sort(rng.integers(0, span_us, size=n))
     token = uuid.uuid4().hex[:10]
-    feats = [f.name for f in FEATURES if f.name in frame]
-    values = frame[feats].to_numpy(dtype=float)
-    written, fed, flipped = 0, 0, 0
-    for lo in range(0, n, batch):
-        hi = min(lo + batch, n)
-        records = [
-            PredictionRecord(
-                request_id=f"sim-{token}-{i}",
-                model_version=version.tag,
-                features={k: float(v) for k, v in zip(feats, values[i], strict=True) if v == v},
-                probability=float(proba[i]),
-                prediction=int(pred[i]),
-                latency_ms=1.0,
-                source="batch",
-                timestamp=start + timedelta(microseconds=int(offsets[i])),
-            )
-            for i in range(lo, hi)
-        ]
-        written += store.write_many(records)
+    stamps = [start + timedelta(microseconds=int(o)) for o in offsets]
+    written = _write_predictions(store, version.tag, frame, proba, pred, stamps, token, batch)
     labels = frame[LABEL_COLUMN].to_numpy()
     give = (~np.isnan(labels)) & (rng.random(n) < feedback)
     invert = give & (rng.random(n) < flip)
+    fed, flipped = 0, 0
     for i in np.flatnonzero(give):
         label = int(labels[i]) ^ int(invert[i])
         if store.add_feedback(f"sim-{token}-{i}", label, at=feedback_at):
@@ -193,6 +180,38 @@ def simulate(
         "until": end.isoformat(),
         "drifts": [f"{d.feature}{'*' if d.op == '*' else '+'}{d.value:g}" for d in drifts],
     }
+
+
+def _write_predictions(
+    store: PredictionStore,
+    tag: str,
+    frame: pd.DataFrame,
+    proba: np.ndarray,
+    pred: np.ndarray,
+    stamps: Sequence[datetime],
+    token: str,
+    batch: int,
+) -> int:
+    """Log one prediction record per row of ``frame``, ``batch`` records per write."""
+    feats = [f.name for f in FEATURES if f.name in frame]
+    values = frame[feats].to_numpy(dtype=float)
+    written = 0
+    for lo in range(0, len(frame), batch):
+        records = [
+            PredictionRecord(
+                request_id=f"sim-{token}-{i}",
+                model_version=tag,
+                features={k: float(v) for k, v in zip(feats, values[i], strict=True) if v == v},
+                probability=float(proba[i]),
+                prediction=int(pred[i]),
+                latency_ms=1.0,
+                source="batch",
+                timestamp=stamps[i],
+            )
+            for i in range(lo, min(lo + batch, len(frame)))
+        ]
+        written += store.write_many(records)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
