@@ -185,9 +185,6 @@ def to_us_array(times: pd.Series) -> np.ndarray:
     return np.asarray(times.dt.tz_localize(None), dtype="datetime64[us]").astype(np.int64)
 
 
-_times = times_from_us
-
-
 def frame_from_rows(rows: Sequence[Sequence[Any]], features: Sequence[str]) -> pd.DataFrame:
     """Build an export frame from SQL rows (base columns in order, then ``features``).
 
@@ -200,14 +197,14 @@ def frame_from_rows(rows: Sequence[Sequence[Any]], features: Sequence[str]) -> p
     num = table[:, 4:].astype(np.float64)  # probability ... last feature
     data: dict[str, Any] = {
         "request_id": pd.array(table[:, 0], dtype="str"),
-        "timestamp": _times(table[:, 1].astype(np.int64)),
+        "timestamp": times_from_us(table[:, 1].astype(np.int64)),
         "model_version": pd.array(table[:, 2], dtype="str"),
         "source": pd.array(table[:, 3], dtype="str"),
         "probability": num[:, 0],
         "prediction": num[:, 1].astype(np.int64),
         "latency_ms": num[:, 2],
         "feedback_label": num[:, 3],
-        "feedback_at": _times(num[:, 4]),
+        "feedback_at": times_from_us(num[:, 4]),
     }
     for i, name in enumerate(features):
         data[name] = num[:, 5 + i]
