@@ -36,8 +36,12 @@ def ensure_ttl(collection: Any, field: str, seconds: int | None, name: str) -> N
     if current.get("expireAfterSeconds") == int(seconds):
         return
     try:  # change the lifetime in place (no index rebuild)
-        collection.database.command({"collMod": collection.name, "index": {
-            "name": name, "expireAfterSeconds": int(seconds)}})
+        collection.database.command(
+            {
+                "collMod": collection.name,
+                "index": {"name": name, "expireAfterSeconds": int(seconds)},
+            }
+        )
     except (OperationFailure, NotImplementedError):  # mongomock, or a server refusing collMod
         collection.drop_index(name)
         collection.create_index(field, name=name, expireAfterSeconds=int(seconds))
