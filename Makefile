@@ -123,6 +123,7 @@ rollback: tools ## Roll the serving Deployment back to its previous revision
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(RELEASE) --timeout=300s
 
 bench: $(STAMP) ## Benchmark this service against MLServer and the original app (prints a table)
+	$(PY) -m bench.inference_bench
 	$(PY) -m bench.run $(ARGS)
 
 # The code is wrapped by hand at 100 columns (ruff's formatter would grow modules past the

@@ -8,7 +8,8 @@ stacking, one Python call per tree):
 
 * ``GradientBoostingClassifier`` (binary, log-loss, prior or zero init) and
   ``RandomForestClassifier`` / ``ExtraTreesClassifier``: their trees' ``tree_`` arrays, compiled
-  by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``);
+  by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``; a forest hands batches of
+  :data:`FOREST_SKLEARN_ROWS` rows or more to its own ``predict_proba`` on the scaled matrix);
 * ``HistGradientBoostingClassifier`` publishes no tree structure, so its own ``predict_proba``
   is called on the affine-scaled matrix with scikit-learn's validation switched off
   (``sklearn:hgb``);
@@ -31,6 +32,8 @@ from scipy.special import expit, logit
 from service.fasttrees import FlatTrees, flatten
 from service.treecuts import AffineMap, column_map
 
+FOREST_SKLEARN_ROWS = 512
+"""Forests score batches of this many rows or more with their own ``predict_proba``."""
 EVALUATORS = ("trees:gbm", "trees:rf", "sklearn:hgb", "linear:logreg")
 """Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
 
@@ -132,9 +135,21 @@ def _forest(model: Any, columns: AffineMap) -> FastModel | None:
         total = value.sum(axis=1)
         # Class fractions, as DecisionTreeClassifier.predict_proba normalises them.
         leaf_values.append(value[:, positive] / np.where(total > 0, total, 1.0))
+    import sklearn
+
     trees = flatten([e.tree_ for e in estimators], leaf_values, columns, 0.0)
     count = float(len(estimators))
-    return FastModel("trees:rf", columns, trees, lambda X: trees.raw_sum(X) / count)
+
+    def score(X: np.ndarray) -> np.ndarray:
+        if X.shape[0] < FOREST_SKLEARN_ROWS:
+            return trees.raw_sum(X) / count
+        # Deep trees: from a few hundred rows on, scikit-learn's compiled per-tree loop wins
+        # over the numpy walk (one step per level); same public model, same numbers.
+        Z = columns.apply(X)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return model.predict_proba(Z)[:, 1]
+
+    return FastModel("trees:rf", columns, trees, score)
 
 
 def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
