@@ -104,7 +104,7 @@ class ProtocolConfig(_Section):
 class SearchConfig(_Section):
     """The Optuna search of ``make experiment`` (see :mod:`training.search`)."""
 
-    budget_seconds: float = Field(240.0, gt=0)
+    budget_seconds: float = Field(180.0, gt=0)
     max_trials: int = Field(1000, ge=1)
     outer_folds: int = Field(5, ge=2, le=20)
     inner_folds: int = Field(3, ge=2, le=20)

@@ -74,7 +74,7 @@ def suggest(trial: Any, base: dict[str, Any]) -> dict[str, Any]:
     model["scale"] = ["loudness", "tempo"]
     if estimator == "gbm":
         params = {
-            "n_estimators": trial.suggest_int("gbm_n_estimators", 50, 400, step=50),
+            "n_estimators": trial.suggest_int("gbm_n_estimators", 50, 300, step=50),
             "learning_rate": trial.suggest_float("gbm_learning_rate", 0.01, 0.3, log=True),
             "max_depth": trial.suggest_int("gbm_max_depth", 2, 5),
             "min_samples_leaf": trial.suggest_int("gbm_min_samples_leaf", 5, 200, log=True),
@@ -82,7 +82,7 @@ def suggest(trial: Any, base: dict[str, Any]) -> dict[str, Any]:
         }
     elif estimator == "hgb":
         params = {
-            "max_iter": trial.suggest_int("hgb_max_iter", 50, 400, step=50),
+            "max_iter": trial.suggest_int("hgb_max_iter", 50, 300, step=50),
             "learning_rate": trial.suggest_float("hgb_learning_rate", 0.01, 0.3, log=True),
             "max_leaf_nodes": trial.suggest_int("hgb_max_leaf_nodes", 4, 31),
             "min_samples_leaf": trial.suggest_int("hgb_min_samples_leaf", 5, 100, log=True),
@@ -90,9 +90,9 @@ def suggest(trial: Any, base: dict[str, Any]) -> dict[str, Any]:
         }
     elif estimator == "rf":
         params = {
-            "n_estimators": trial.suggest_int("rf_n_estimators", 100, 400, step=100),
-            "min_samples_leaf": trial.suggest_int("rf_min_samples_leaf", 1, 30, log=True),
-            "max_features": trial.suggest_float("rf_max_features", 0.2, 1.0),
+            "n_estimators": trial.suggest_int("rf_n_estimators", 100, 300, step=100),
+            "min_samples_leaf": trial.suggest_int("rf_min_samples_leaf", 3, 30, log=True),
+            "max_features": trial.suggest_float("rf_max_features", 0.2, 0.8),
             "n_jobs": 1,
         }
     else:
@@ -112,6 +112,7 @@ def _objective(
     folds: int,
     seed: int,
     oofs: dict[int, np.ndarray],
+    deadline: float,
 ) -> float:
     import optuna
 
@@ -125,11 +126,19 @@ def _objective(
         oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
         scores.append(average_precision_score(y[val_idx], oof[val_idx]))
         trial.report(float(np.mean(scores)), step)
-        if step < folds - 1 and trial.should_prune():
-            raise optuna.TrialPruned()
+        over = time.perf_counter() > deadline and bool(_completed(trial.study))
+        if step < folds - 1 and (over or trial.should_prune()):
+            raise optuna.TrialPruned()  # hopeless, or the budget is spent: stop between folds
     trial.set_user_attr("config", raw)
     oofs[trial.number] = oof
     return float(np.mean(scores))
+
+
+def _completed(study: Any) -> list[Any]:
+    """The study's finished trials (a pruned trial keeps its last intermediate value)."""
+    import optuna
+
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
 def run_search(
@@ -161,7 +170,7 @@ def run_search(
     def progress(study: Any, trial: Any) -> None:
         state = trial.state.name.lower()
         value = f"pr_auc {trial.value:.3f}" if trial.value is not None else state
-        best = study.best_value if any(t.value is not None for t in study.trials) else float("nan")
+        best = study.best_value if _completed(study) else float("nan")
         print(
             f"[search {label}] trial {trial.number}: {trial.params.get('estimator')}/"
             f"{trial.params.get('imbalance')} {value} (best {best:.3f}) "
@@ -172,12 +181,12 @@ def run_search(
 
     y = np.asarray(y).astype(int)
     study.optimize(
-        lambda t: _objective(t, base, X, y, inner_folds, seed, oofs),
+        lambda t: _objective(t, base, X, y, inner_folds, seed, oofs, start + timeout),
         n_trials=max_trials,
         timeout=timeout,
         callbacks=[progress],
     )
-    complete = [t for t in study.trials if t.value is not None]
+    complete = _completed(study)
     if not complete:
         raise RuntimeError(f"search {label}: no trial finished within {timeout:.0f}s")
     best = max(complete, key=lambda t: t.value)

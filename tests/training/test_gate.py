@@ -166,3 +166,33 @@ def test_manual_promotion_uses_the_tolerances_and_refuses_other_holdouts(
     with pytest.raises(PromotionError, match="not comparable"):
         promote_version(registry_copy, other.tag)
     assert promote_version(registry_copy, other.tag, force=True)["forced"] is True
+
+
+def test_the_gate_scores_each_version_through_its_own_calibration(trained_home, repo_root):
+    import dataclasses
+
+    from reggaeton.registry import Registry
+    from training.config import load_config
+    from training.data import load_labelled, split_holdout
+    from training.gate import score_version
+
+    registry = Registry(trained_home)
+    version = registry.serving_version()
+    config = load_config()
+    labelled, _ = load_labelled(
+        repo_root / config.data.reggaeton_csv,
+        repo_root / config.data.other_csv,
+        version.metadata["features"],
+    )
+    _, holdout = split_holdout(labelled, config.split.test_size, config.seed)
+    stored = score_version(registry, version, holdout)
+    assert stored["f1"] == pytest.approx(version.metadata["metrics"]["f1"])
+    # the same pipeline with a map that sends every score to 0.1: nothing reaches the threshold
+    flat = dataclasses.replace(
+        version,
+        metadata={
+            **version.metadata,
+            "calibration": {"method": "sigmoid", "a": 0.0, "b": -2.1972245773},
+        },
+    )
+    assert score_version(registry, flat, holdout)["recall"] == 0.0
