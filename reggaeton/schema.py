@@ -5,10 +5,11 @@ Everything that validates, trains on, profiles or serves song features reads it 
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,26 +44,25 @@ class Feature:
     exclusive_minimum: bool = False
     description: str = ""
 
-    @cached_property
-    def rules(self) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
-        """The feature's value rules, as ``(what the rule says, test that breaks it)`` pairs.
+    @functools.cached_property
+    def rules(self) -> tuple[tuple[str, str, float], ...]:
+        """The feature's value rules, as ``(what the rule says, kind, bound)`` triples.
 
-        This is the one copy of the bounds and the integrality rule. Each test takes finite
-        values and uses only arithmetic and comparisons, so it answers for one number
-        (:meth:`check`, a request) and elementwise for a numpy array (:meth:`invalid`, the
-        monitor's quality counts and the service's batch check) alike. Built once per feature
-        (the request path calls :meth:`check` for every value).
+        This is the one copy of the bounds and the integrality rule: :meth:`check` (one value,
+        a request), :meth:`invalid` (an array, the monitor's quality counts) and
+        :func:`invalid_matrix` (a batch) all apply these triples through :data:`BREAKS`.
+        Built once per feature (the request path calls :meth:`check` for every value).
         """
-        out: list[tuple[str, Callable[[Any], Any]]] = []
+        out: list[tuple[str, str, float]] = []
         if self.dtype == "int":
-            out.append(("must be a whole number", lambda v: v % 1 != 0))
+            out.append(("must be a whole number", "whole", 0.0))
         low, high = self.minimum, self.maximum
         if low is not None and self.exclusive_minimum:
-            out.append((f"must be greater than {low:g}", lambda v: v <= low))
+            out.append((f"must be greater than {low:g}", "above", float(low)))
         elif low is not None:
-            out.append((f"must be >= {low:g}", lambda v: v < low))
+            out.append((f"must be >= {low:g}", "min", float(low)))
         if high is not None:
-            out.append((f"must be <= {high:g}", lambda v: v > high))
+            out.append((f"must be <= {high:g}", "max", float(high)))
         return tuple(out)
 
     def check(self, value: Any) -> str | None:
@@ -75,8 +75,8 @@ class Feature:
             return "is out of range (too large)"
         if not finite:
             return "must be a finite number (NaN and Infinity are not accepted)"
-        for rule, breaks in self.rules:
-            if breaks(value):
+        for rule, kind, bound in self.rules:
+            if BREAKS[kind](value, bound):
                 return rule
         return None
 
@@ -87,11 +87,24 @@ class Feature:
             values: Numbers of this feature, any shape (cast to float).
         """
         v = np.asarray(values, dtype=float)
-        finite = np.isfinite(v)
-        bad = ~finite
-        for _, breaks in self.rules:
-            bad[finite] |= breaks(v[finite])
+        bad = ~np.isfinite(v)
+        with np.errstate(invalid="ignore"):  # inf % 1 is NaN: already refused as not finite
+            for _, kind, bound in self.rules:
+                bad |= BREAKS[kind](v, bound)
         return bad
+
+
+BREAKS: dict[str, Callable[[Any, Any], Any]] = {
+    "whole": lambda v, _: v % 1 != 0,
+    "above": operator.le,
+    "min": operator.lt,
+    "max": operator.gt,
+}
+"""Rule kind -> ``breaks(value, bound)``: true where a finite value breaks the rule.
+
+Only arithmetic and comparisons, so one test serves a Python number, a numpy array and a
+matrix against a row of per-column bounds alike.
+"""
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -170,6 +183,49 @@ class ValidationError(ValueError):
         """Dotted path of the bad field, e.g. ``data[3].tempo`` (``data[3]`` for the record)."""
         where = f"data[{self.index}]" if self.index is not None else "data"
         return f"{where}.{self.field}" if self.field else where
+
+
+def invalid_matrix(matrix: np.ndarray, features: Sequence[Feature] = FEATURES) -> np.ndarray:
+    """Boolean mask of the cells :meth:`Feature.check` refuses, for a whole batch at once.
+
+    Args:
+        matrix: Shape ``(rows, len(features))``; column ``j`` holds ``features[j]``.
+        features: The columns' features (default: every column of :data:`FEATURES`).
+    """
+    m = np.asarray(matrix, dtype=float)
+    bad = ~np.isfinite(m)
+    with np.errstate(invalid="ignore"):
+        for kind, (columns, bounds) in _rule_columns(tuple(features)).items():
+            if columns is None:  # every column: no copy
+                bad |= BREAKS[kind](m, bounds)
+            else:
+                bad[:, columns] |= BREAKS[kind](m[:, columns], bounds)
+    return bad
+
+
+_NEUTRAL = {"above": -math.inf, "min": -math.inf, "max": math.inf}
+"""A bound no finite value breaks, for the columns without that rule."""
+
+
+@functools.cache
+def _rule_columns(
+    features: tuple[Feature, ...],
+) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+    """Per rule kind: the columns it applies to (None: all) and their bounds, as a row.
+
+    Comparisons get a neutral bound where a column lacks the rule, so they run over the whole
+    matrix; the integrality test runs on its few columns only.
+    """
+    out: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+    kinds = {kind for feature in features for _, kind, _ in feature.rules}
+    for kind in sorted(kinds):
+        has = [{k: b for _, k, b in f.rules}.get(kind) for f in features]
+        if kind in _NEUTRAL:
+            out[kind] = (None, np.array([_NEUTRAL[kind] if b is None else b for b in has]))
+        else:
+            cols = np.array([j for j, b in enumerate(has) if b is not None], dtype=np.intp)
+            out[kind] = (cols, np.array([has[j] for j in cols], dtype=float))
+    return out
 
 
 def validate_record(

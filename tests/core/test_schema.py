@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from reggaeton.schema import (
+    FEATURES,
     FEATURES_BY_NAME,
     MODEL_FEATURES,
     NEGATIVE_LABEL,
     POSITIVE_LABEL,
     REQUIRED_FEATURES,
     ValidationError,
+    invalid_matrix,
     label_name,
     validate_record,
 )
@@ -113,3 +115,26 @@ def test_the_vectorised_check_refuses_exactly_what_check_refuses(name):
     mask = feature.invalid(np.array(values))
     assert mask.tolist() == [feature.check(v) is not None for v in values]
     assert mask.any() and not mask.all()  # the grid holds valid and invalid values
+
+
+def test_the_batch_check_refuses_exactly_what_check_refuses():
+    """``invalid_matrix`` (the service's batch path) and ``Feature.check`` share the rules."""
+    rng = np.random.default_rng(0)
+    columns = []
+    for feature in FEATURES:
+        low = -100.0 if feature.minimum is None else feature.minimum
+        high = 100.0 if feature.maximum is None else feature.maximum
+        values = rng.uniform(low - 1, high + 1, 200)
+        values[::3] = np.round(values[::3])  # whole numbers too, for the integer columns
+        values[:4] = [low, high, math.nan, -math.inf]
+        columns.append(values)
+    matrix = np.column_stack(columns)
+    expected = [
+        [f.check(float(v)) is not None for f, v in zip(FEATURES, row, strict=True)]
+        for row in matrix
+    ]
+    mask = invalid_matrix(matrix)
+    assert mask.tolist() == expected
+    assert mask.any() and not mask.all()
+    subset = (FEATURES_BY_NAME["key"], FEATURES_BY_NAME["tempo"])
+    assert invalid_matrix(matrix[:, [3, 11]], subset).tolist() == mask[:, [3, 11]].tolist()
