@@ -1,12 +1,15 @@
-"""The HTTP API as a small Starlette app, mounted into the BentoML service.
+"""The HTTP API: one table of endpoints, served by a small Starlette app mounted into BentoML.
 
-Why a mounted app rather than ``@bentoml.api`` methods: BentoML's per-request API layer
-(pydantic models, serde, dispatch) costs more than the model; a plain route with orjson and the
-vectorised schema check keeps the same strictness at a fraction of the cost. The routes are
-documented in BentoML's OpenAPI page through :mod:`service.openapi`.
+:data:`ENDPOINTS` is the one description of the API: for each route its path, method, handler,
+the typed body it takes and answers (:mod:`service.schemas`) and the error statuses it may
+answer (every error is a :class:`service.errors.ErrorResponse`). :func:`build_app` serves the
+table; :func:`service.openapi.build_docs_app` documents the same table in BentoML's OpenAPI page.
 
-Every error is a JSON body ``{"error", "detail", "field", "rule"}`` with a 4xx status; nothing a
-client sends can produce a 500.
+Why a plain Starlette app rather than ``@bentoml.api`` methods or FastAPI routing: their
+per-request layers (pydantic models, serde, dependency solving) cost more than the model; a
+plain route with orjson and the vectorised schema check keeps the same strictness at a fraction
+of the cost. Nothing a client sends can produce a 500: a bad request is a 4xx naming the field
+and the rule, an unexpected failure a 503.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-import numpy as np
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -27,8 +30,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reggaeton.schema import ValidationError
+from service import schemas
 from service.coalesce import Coalescer
-from service.errors import CLIENT_CLOSED, ApiError, json_response
+from service.errors import CLIENT_CLOSED, ApiError, invalid, json_response
 from service.jsonbody import read_json
 from service.metrics import render
 from service.recycle import ConnectionRecycler
@@ -39,16 +43,21 @@ logger = logging.getLogger("reggaeton.service")
 OFFLOAD_ROWS = 256
 """Batches at least this big are scored in a worker thread so the event loop keeps accepting."""
 
+Handler = Callable[[Request, Runtime, Coalescer], Awaitable[Response]]
 
+
+# -- request checks ------------------------------------------------------------------------------
 def _data(payload: Any, kind: type) -> Any:
+    """The ``data`` member of a prediction body, which must be a ``kind`` (dict or list)."""
     if not isinstance(payload, dict) or "data" not in payload:
-        raise ApiError(422, "validation_error", "body must be a JSON object with a 'data' key",
-                       "data", "is required")
+        raise ApiError(
+            422, "validation_error", "body must be a JSON object with a 'data' key", "data",
+            "is required",
+        )  # fmt: skip
     data = payload["data"]
     if not isinstance(data, kind):
         what = "an object (one song)" if kind is dict else "a list of songs"
-        raise ApiError(422, "validation_error", f"data must be {what}", "data",
-                       f"must be {what}")
+        raise invalid("data", f"must be {what}")
     return data
 
 
@@ -58,153 +67,240 @@ def _request_id(value: Any) -> str:
     A lone surrogate (JSON ``"\\ud800"``) decodes to a Python str that is not valid Unicode;
     sqlite3 and BSON cannot encode it, so it is refused here like any other bad value.
     """
-    if isinstance(value, str) and 0 < len(value) <= 200:
+    if isinstance(value, str) and 0 < len(value) <= schemas.REQUEST_ID_MAX:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             pass
         else:
             return value
-    raise ApiError(422, "validation_error", "request_id must be a non-empty string",
-                   "request_id", "must be a non-empty string (at most 200 chars, valid Unicode)")
+    rule = f"must be a non-empty string (at most {schemas.REQUEST_ID_MAX} chars, valid Unicode)"
+    raise invalid("request_id", rule)
 
 
-def _invalid(err: ValidationError) -> ApiError:
-    where = err.location.rstrip(".")  # a whole row has no field: "data[3]", not "data[3]."
-    return ApiError(422, "validation_error", f"{where}: {err.rule}", where, err.rule)
+def _validated(songs: list[Any], offset_index: bool = True) -> Any:
+    """The validated matrix of ``songs``; a schema violation becomes a 422 naming the field."""
+    try:
+        return validate_rows(songs, offset_index)
+    except ValidationError as err:
+        raise invalid(err.location, err.rule) from None
 
 
 def _authorize(request: Request, token: str | None) -> None:
+    """Refuse (401) a request without ``Authorization: Bearer <token>`` when a token is set."""
     if token is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
-        raise ApiError(401, "unauthorized", "missing or wrong bearer token", "Authorization",
-                       "must be 'Bearer <API_TOKEN>'")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ApiError(
+            401, "unauthorized", "missing or wrong bearer token", "Authorization",
+            "must be 'Bearer <API_TOKEN>'",
+        )  # fmt: skip
+
+
+# -- handlers ------------------------------------------------------------------------------------
+async def predict_song(request: Request, runtime: Runtime, merge: Coalescer) -> Response:
+    """Classify one song.
+
+    `prediction` [1.0] means reggaeton, [0.0] other; `probability` is P(reggaeton); the label
+    uses the model's stored threshold. Unknown fields such as `id_new` are ignored. Every
+    prediction is logged with its `request_id`.
+    """
+    started = time.perf_counter()
+    song = _data(await read_json(request, runtime.config.max_body_bytes), dict)
+    results = await merge.score(ScoreJob(_validated([song], offset_index=False), "http", started))
+    return json_response(results[0])
+
+
+async def predict_songs(request: Request, runtime: Runtime, merge: Coalescer) -> Response:
+    """Classify 1 to MAX_BATCH_ROWS songs.
+
+    One result per song, in order, each with its own `request_id` for later feedback.
+    """
+    started = time.perf_counter()
+    songs = _data(await read_json(request, runtime.config.max_body_bytes), list)
+    limit = runtime.config.max_batch_rows
+    if not songs:
+        raise invalid("data", "must hold at least 1 song")
+    if len(songs) > limit:
+        raise invalid("data", f"must hold at most {limit} songs")
+    if len(songs) >= OFFLOAD_ROWS:  # big: validate and score in a worker thread, unmerged
+
+        def work() -> list[dict[str, Any]]:
+            return runtime.score(_validated(songs), "batch", started, batch=True)
+
+        results = await anyio.to_thread.run_sync(work)
+    else:
+        results = await merge.score(ScoreJob(_validated(songs), "batch", started, batch=True))
+    body = {"results": results, "count": len(results), "model_version": results[0]["model_version"]}
+    return json_response(body)
+
+
+async def feedback(request: Request, runtime: Runtime, _merge: Coalescer) -> Response:
+    """Record the true label of an earlier prediction (last feedback wins).
+
+    Needs `Authorization: Bearer <API_TOKEN>` when API_TOKEN is set.
+    """
+    _authorize(request, runtime.config.api_token)
+    payload = await read_json(request, runtime.config.max_body_bytes)
+    if not isinstance(payload, dict):
+        raise invalid("body", "must be a JSON object")
+    request_id, label = _request_id(payload.get("request_id")), payload.get("label")
+    if type(label) is not int or label not in (0, 1):
+        raise invalid("label", "must be 0 (other) or 1 (reggaeton)")
+    if not await runtime.feedback.add(request_id, label):  # see service.feedback
+        raise ApiError(
+            404, "not_found", f"no prediction with request_id {request_id!r}", "request_id",
+            "must be the request_id of a logged prediction",
+        )  # fmt: skip
+    return json_response({"request_id": request_id, "label": label, "recorded": True})
+
+
+async def model_info(_request: Request, runtime: Runtime, _merge: Coalescer) -> Response:
+    """The model version this worker serves and how it got there.
+
+    Its metrics, threshold, features, the inference path that serves it and the last reload
+    outcome.
+    """
+    predictor = runtime.current()
+    meta = predictor.version.metadata
+    body = {
+        "model_version": predictor.tag,
+        "created_at": meta.get("created_at"),
+        "threshold": predictor.threshold,
+        "features": meta.get("features"),
+        "metrics": meta.get("metrics"),
+        "estimator": meta.get("estimator"),
+        "inference_path": predictor.path_name,
+        "worker": runtime.worker,
+        "pinned": runtime.config.model_tag,
+        "promoted": runtime.registry.promotions.current(),
+        "reload": runtime.status,
+    }
+    return json_response(body)
+
+
+async def reload(request: Request, runtime: Runtime, _merge: Coalescer) -> Response:
+    """Switch this worker to the version that should serve, if it loads and verifies.
+
+    Re-reads the promotion record (or MODEL_TAG); a version that fails keeps the current one
+    serving and answers 409 with the reason. Other workers follow within MODEL_WATCH_INTERVAL.
+    Needs the bearer token when API_TOKEN is set.
+    """
+    _authorize(request, runtime.config.api_token)
+    result = await anyio.to_thread.run_sync(runtime.reload, "admin reload")
+    return json_response(result, 200 if result["error"] is None else 409)
+
+
+async def metrics(_request: Request, runtime: Runtime, _merge: Coalescer) -> Response:
+    """Prometheus metrics of this worker (:mod:`service.metrics`)."""
+    runtime.sync_metrics()
+    content, media_type = render()
+    return Response(content, media_type=media_type)
+
+
+# -- the table -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of the API: what serves it and what it takes and answers.
+
+    Attributes:
+        path: URL path.
+        method: HTTP method.
+        handler: The coroutine answering it; its docstring is the route's documentation.
+        body: Type of the request body (None: no body). A callable of ``MAX_BATCH_ROWS`` when
+            the type depends on the limit (:func:`service.schemas.predict_songs_request`).
+        answer: Type of the 200 answer; None for a route left out of the OpenAPI document.
+        errors: Error statuses the route may answer, each with an ``ErrorResponse`` body.
+    """
+
+    path: str
+    method: str
+    handler: Handler
+    body: Any = None
+    answer: Any = None
+    errors: tuple[int, ...] = ()
+
+    def body_type(self, max_batch_rows: int) -> Any:
+        """The request body type for a service accepting ``max_batch_rows`` songs."""
+        return (
+            self.body
+            if self.body is None or isinstance(self.body, type)
+            else self.body(max_batch_rows)
+        )
+
+
+PREDICT_ERRORS = (400, 413, 422, 503)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("/predict-song", "POST", predict_song, schemas.PredictSongRequest,
+             schemas.Prediction, PREDICT_ERRORS),
+    Endpoint("/predict-songs", "POST", predict_songs, schemas.predict_songs_request,
+             schemas.PredictSongsResponse, PREDICT_ERRORS),
+    Endpoint("/feedback", "POST", feedback, schemas.FeedbackRequest, schemas.FeedbackResponse,
+             (400, 401, 404, 413, 422, 429, 503)),
+    Endpoint("/model", "GET", model_info, None, schemas.ModelInfo, (503,)),
+    Endpoint("/admin/reload", "POST", reload, None, schemas.ReloadResult, (401, 409, 503)),
+    Endpoint("/metrics", "GET", metrics),  # BentoML's document already lists /metrics
+)  # fmt: skip
+"""Every route of the API (``/livez`` and ``/readyz`` are BentoML's)."""
+
+
+# -- serving -------------------------------------------------------------------------------------
+class GuardedRoute:
+    """The Starlette endpoint of one :class:`Endpoint`: errors to JSON, metrics per request.
+
+    Args:
+        endpoint: The route it serves.
+        get_runtime: Returns the worker's runtime (raises :class:`NotReady` before startup).
+        merge: The app's request merger, handed to the handler.
+    """
+
+    def __init__(
+        self, endpoint: Endpoint, get_runtime: Callable[[], Runtime], merge: Coalescer
+    ) -> None:
+        self.path, self.handler = endpoint.path, endpoint.handler
+        self.get_runtime, self.merge = get_runtime, merge
+
+    async def answer(self, request: Request) -> Response:
+        """Answer one request; never raises."""
+        started = time.perf_counter()
+        try:
+            runtime = self.get_runtime()
+            response = await self.handler(request, runtime, self.merge)
+        except ApiError as err:
+            return self._refused(err)
+        except ClientDisconnect:  # nobody to answer; not a server error either
+            logger.info("%s: client closed the connection before sending its body", self.path)
+            text = "the client closed the connection mid-request"
+            return self._refused(ApiError(CLIENT_CLOSED, "client_closed_request", text))
+        except NotReady as exc:
+            return self._refused(ApiError(503, "not_ready", str(exc)))
+        except Exception:  # noqa: BLE001 - log it, answer 503, never leak a traceback
+            logger.exception("%s failed", self.path)
+            return self._refused(ApiError(503, "unavailable", "temporary server error, retry"))
+        runtime.metrics.observe_request(
+            self.path, response.status_code, time.perf_counter() - started
+        )
+        return response
+
+    def _refused(self, err: ApiError) -> Response:
+        with contextlib.suppress(Exception):  # metrics never break an answer
+            self.get_runtime().metrics.observe_request(self.path, err.status, None)
+        return err.response()
 
 
 def build_app(get_runtime: Callable[[], Runtime]) -> Starlette:
-    """The Starlette app, behind keep-alive connection recycling (:mod:`service.recycle`).
+    """The Starlette app serving :data:`ENDPOINTS`, behind keep-alive connection recycling.
 
     Args:
         get_runtime: Returns the worker's runtime (set at startup; raises before).
     """
-    coalescer = Coalescer(get_runtime)
-
-    def guarded(endpoint: str, handler: Callable[[Request, Runtime], Any]) -> Callable:
-        async def route(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                runtime = get_runtime()
-                response = await handler(request, runtime)
-            except ApiError as err:
-                _count(get_runtime, endpoint, err.status)
-                return err.response()
-            except ClientDisconnect:  # nobody to answer; not a server error either
-                logger.info("%s: client closed the connection before sending its body", endpoint)
-                _count(get_runtime, endpoint, CLIENT_CLOSED)
-                return ApiError(CLIENT_CLOSED, "client_closed_request",
-                                "the client closed the connection mid-request").response()
-            except NotReady as exc:
-                _count(get_runtime, endpoint, 503)
-                return ApiError(503, "not_ready", str(exc)).response()
-            except Exception:  # noqa: BLE001 - log it, answer 503, never leak a traceback
-                logger.exception("%s failed", endpoint)
-                _count(get_runtime, endpoint, 503)
-                return ApiError(503, "unavailable", "temporary server error, retry").response()
-            runtime.metrics.observe_request(endpoint, response.status_code,
-                                            time.perf_counter() - started)
-            return response
-
-        route.__name__ = endpoint.strip("/").replace("-", "_") or "root"
-        return route
-
-    async def predict_song(request: Request, runtime: Runtime) -> Response:
-        started = time.perf_counter()
-        song = _data(await read_json(request, runtime.config.max_body_bytes), dict)
-        try:
-            matrix = validate_rows([song], offset_index=False)
-        except ValidationError as err:
-            raise _invalid(err) from None
-        results = await coalescer.score(ScoreJob(matrix, "http", started, songs=[song]))
-        return json_response(results[0])
-
-    async def predict_songs(request: Request, runtime: Runtime) -> Response:
-        started = time.perf_counter()
-        songs = _data(await read_json(request, runtime.config.max_body_bytes), list)
-        limit = runtime.config.max_batch_rows
-        if not 1 <= len(songs) <= limit:
-            rule = "must hold at least 1 song" if not songs else f"must hold at most {limit} songs"
-            raise ApiError(422 if songs else 422, "validation_error", f"data {rule}", "data",
-                           rule)
-
-        def check() -> np.ndarray:
-            try:
-                return validate_rows(songs)
-            except ValidationError as err:
-                raise _invalid(err) from None
-
-        if len(songs) >= OFFLOAD_ROWS:  # big: validate and score in a thread, unmerged
-
-            def work() -> list[dict[str, Any]]:
-                return runtime.score(check(), "batch", started, batch=True, songs=songs)
-
-            results = await anyio.to_thread.run_sync(work)
-        else:
-            job = ScoreJob(check(), "batch", started, batch=True, songs=songs)
-            results = await coalescer.score(job)
-        return json_response({"results": results, "count": len(results),
-                              "model_version": results[0]["model_version"]})
-
-    async def feedback(request: Request, runtime: Runtime) -> Response:
-        _authorize(request, runtime.config.api_token)
-        payload = await read_json(request, runtime.config.max_body_bytes)
-        if not isinstance(payload, dict):
-            raise ApiError(422, "validation_error", "body must be a JSON object", "body",
-                           "must be a JSON object")
-        request_id, label = _request_id(payload.get("request_id")), payload.get("label")
-        if type(label) is not int or label not in (0, 1):
-            raise ApiError(422, "validation_error", "label must be 0 or 1", "label",
-                           "must be 0 (other) or 1 (reggaeton)")
-        found = await runtime.feedback.add(request_id, label)  # see service.feedback
-        if not found:
-            raise ApiError(404, "not_found", f"no prediction with request_id {request_id!r}",
-                           "request_id", "must be the request_id of a logged prediction")
-        return json_response({"request_id": request_id, "label": label, "recorded": True})
-
-    async def model_info(request: Request, runtime: Runtime) -> Response:
-        predictor = runtime.current()
-        meta = predictor.version.metadata
-        body = {
-            "model_version": predictor.tag, "created_at": meta.get("created_at"),
-            "threshold": predictor.threshold, "features": meta.get("features"),
-            "metrics": meta.get("metrics"), "estimator": meta.get("estimator"),
-            "inference_path": predictor.path_name, "worker": runtime.worker,
-            "pinned": runtime.config.model_tag,
-            "promoted": runtime.registry.promotions.current(),
-            "reload": runtime.status,
-        }
-        return json_response(body)
-
-    async def reload(request: Request, runtime: Runtime) -> Response:
-        _authorize(request, runtime.config.api_token)
-        result = await anyio.to_thread.run_sync(runtime.reload, "admin reload")
-        return json_response(result, 200 if result["error"] is None else 409)
-
-    async def metrics(request: Request, runtime: Runtime) -> Response:
-        runtime.sync_metrics()
-        content, media_type = render()
-        return Response(content, media_type=media_type)
-
+    merge = Coalescer(get_runtime)
     routes = [
-        Route("/predict-song", guarded("/predict-song", predict_song), methods=["POST"]),
-        Route("/predict-songs", guarded("/predict-songs", predict_songs), methods=["POST"]),
-        Route("/feedback", guarded("/feedback", feedback), methods=["POST"]),
-        Route("/model", guarded("/model", model_info), methods=["GET"]),
-        Route("/admin/reload", guarded("/admin/reload", reload), methods=["POST"]),
-        Route("/metrics", guarded("/metrics", metrics), methods=["GET"]),
+        Route(e.path, GuardedRoute(e, get_runtime, merge).answer, methods=[e.method])
+        for e in ENDPOINTS
     ]
     recycle = Middleware(ConnectionRecycler, limits=lambda: _recycle_limits(get_runtime))
     return Starlette(routes=routes, middleware=[recycle])
@@ -216,8 +312,3 @@ def _recycle_limits(get_runtime: Callable[[], Runtime]) -> tuple[int, float] | N
     except NotReady:
         return None
     return config.http_max_requests_per_connection, config.http_max_connection_age
-
-
-def _count(get_runtime: Callable[[], Runtime], endpoint: str, status: int) -> None:
-    with contextlib.suppress(Exception):  # metrics never break an answer
-        get_runtime().metrics.observe_request(endpoint, status, None)

@@ -49,7 +49,6 @@ class ScoreJob:
     source: str
     started: float
     batch: bool = False
-    songs: list[dict[str, Any]] | None = None
     ticket: int = 0
     """Set once scored: the writer ticket of the job's records (durable mode waits on it)."""
 
@@ -80,12 +79,16 @@ class Runtime:
         self.durable = config.log_durability == "sync"
         linger = min(config.log_flush_interval, GROUP_COMMIT_S) if self.durable else None
         spill = config.spill_dir / f"predictions-worker{worker or 0}.jsonl"
-        self.writer = PredictionWriter(self._open_store, Path(spill), max_queue=config.log_queue,
-                                       batch_size=config.log_batch,
-                                       flush_interval=linger or config.log_flush_interval,
-                                       retention=Pruner(config.log_retention_days),
-                                       spill_max_bytes=config.spill_max_bytes or None,
-                                       drain_s=config.spill_drain_s)
+        self.writer = PredictionWriter(
+            self._open_store,
+            Path(spill),
+            max_queue=config.log_queue,
+            batch_size=config.log_batch,
+            flush_interval=linger or config.log_flush_interval,
+            retention=Pruner(config.log_retention_days),
+            spill_max_bytes=config.spill_max_bytes or None,
+            drain_s=config.spill_drain_s,
+        )
         self.commits = CommitWatch(self.writer)
         self.feedback = FeedbackDesk(self.commits, self._open_store, config.feedback_wait)
 
@@ -142,8 +145,9 @@ class Runtime:
             if wanted and current and _same_tag(wanted, current):
                 return {"changed": False, "model_version": current, "error": None}
             try:
-                predictor = load_predictor(self.registry, self.config.model_tag,
-                                           allow_fast=self.config.fast_path)
+                predictor = load_predictor(
+                    self.registry, self.config.model_tag, allow_fast=self.config.fast_path
+                )
             except ModelLoadError as exc:
                 return self._refuse(wanted, str(exc), reason)
             except Exception as exc:  # noqa: BLE001 - an unusable version must never crash serving
@@ -151,8 +155,14 @@ class Runtime:
             self.predictor = predictor  # one reference assignment: in-flight requests keep theirs
             self.status["last_error"] = None
             self.metrics.set_model(predictor.tag, predictor.path_name)
-            logger.info("worker %s now serves %s (%s path, %s; was %s)", self.worker,
-                        predictor.tag, predictor.path_name, reason, current)
+            logger.info(
+                "worker %s now serves %s (%s path, %s; was %s)",
+                self.worker,
+                predictor.tag,
+                predictor.path_name,
+                reason,
+                current,
+            )
             return {"changed": True, "model_version": predictor.tag, "error": None}
 
     def _refuse(self, tag: str | None, error: str, reason: str) -> dict[str, Any]:
@@ -162,8 +172,14 @@ class Runtime:
             self.status["refused"][tag] = {"error": error, "at": at}
         self.metrics.reload_failures.inc()
         serving = self.predictor.tag if self.predictor else None
-        logger.error("worker %s refused model version %s (%s): %s; still serving %s",
-                     self.worker, tag, reason, error, serving)
+        logger.error(
+            "worker %s refused model version %s (%s): %s; still serving %s",
+            self.worker,
+            tag,
+            reason,
+            error,
+            serving,
+        )
         return {"changed": False, "model_version": serving, "error": error}
 
     def _watch(self) -> None:
@@ -198,8 +214,9 @@ class Runtime:
             raise NotReady("no model version loaded yet")
         return predictor
 
-    def score(self, validated: np.ndarray, source: str, started: float, batch: bool = False,
-              songs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def score(
+        self, validated: np.ndarray, source: str, started: float, batch: bool = False
+    ) -> list[dict[str, Any]]:
         """Score validated rows, log every prediction, count it; returns the JSON results.
 
         Args:
@@ -207,10 +224,8 @@ class Runtime:
             source: ``http``, ``grpc`` or ``batch`` (stored in the prediction log).
             started: ``time.perf_counter()`` when the request arrived.
             batch: True for the batch endpoints (ids get a shared prefix and an index).
-            songs: The decoded request objects the matrix came from; logged as sent when
-                they hold only schema features (they are modified: ``id_new`` is dropped).
         """
-        job = ScoreJob(validated, source, started, batch, songs)
+        job = ScoreJob(validated, source, started, batch)
         results = self.score_many([job])[0]
         if self.durable and not self.commits.wait_blocking(job.ticket, DURABLE_TIMEOUT_S):
             raise NotDurable(f"prediction log: no commit within {DURABLE_TIMEOUT_S} s")
@@ -241,23 +256,48 @@ class Runtime:
             cuts = np.cumsum([len(j.validated) for j in jobs])[:-1]
             parts = list(zip(np.split(proba, cuts), np.split(labels, cuts), strict=True))
         self.metrics.merged.observe(len(jobs))
-        return [self._finish(predictor, job, proba, labels)
-                for job, (proba, labels) in zip(jobs, parts, strict=True)]
+        return [
+            self._finish(predictor, job, proba, labels)
+            for job, (proba, labels) in zip(jobs, parts, strict=True)
+        ]
 
-    def _finish(self, predictor: Predictor, job: ScoreJob, proba: np.ndarray,
-                labels: np.ndarray) -> list[dict[str, Any]]:
+    def _finish(
+        self, predictor: Predictor, job: ScoreJob, proba: np.ndarray, labels: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Answer one scored request: its results, its log entry, its metrics."""
         prefix = secrets.token_hex(16)
         ids = [f"{prefix}-{i}" for i in range(len(labels))] if job.batch else [prefix]
         results = result_rows(predictor, proba, labels, ids)
-        latency_ms = (time.perf_counter() - job.started) * 1000.0
-        now = datetime.now(UTC)
-        tag = predictor.tag
-        # One columnar entry per request (not one object per row): see PredictionBatch.
-        batch = PredictionBatch(ids, tag, COLUMNS, job.validated, proba, labels, latency_ms,
-                                job.source, now)
-        job.ticket = self.writer.submit_ticketed(batch)[1]
+        job.ticket = self._log(predictor, job, ids, proba, labels)
         self.metrics.observe(proba, labels, job.source)
         return results
+
+    def _log(
+        self,
+        predictor: Predictor,
+        job: ScoreJob,
+        ids: list[str],
+        proba: np.ndarray,
+        labels: np.ndarray,
+    ) -> int:
+        """Queue the request's predictions for the prediction log; returns the writer ticket.
+
+        The only call into the writer: one columnar entry per request (not one object per row),
+        see :class:`reggaeton.predlog.base.PredictionBatch`.
+        """
+        latency_ms = (time.perf_counter() - job.started) * 1000.0
+        batch = PredictionBatch(
+            ids,
+            predictor.tag,
+            COLUMNS,
+            job.validated,
+            proba,
+            labels,
+            latency_ms,
+            job.source,
+            datetime.now(UTC),
+        )
+        return self.writer.submit_ticketed(batch)[1]
 
 
 def _same_tag(a: str, b: str) -> bool:

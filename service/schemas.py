@@ -1,12 +1,16 @@
-"""Pydantic models of the HTTP API, generated from the shared feature schema.
+"""The typed request and response bodies of the HTTP API, built from the shared feature schema.
 
-They describe the API in the OpenAPI page (types, bounds, descriptions, examples). Requests are
-*validated* by :mod:`service.validation` with the same schema, which is faster and reports the
-field and the rule in one consistent error shape.
+The OpenAPI document (:mod:`service.openapi`) is generated from these types. Requests are checked
+by :mod:`service.validation`, which reads the same bounds from :data:`reggaeton.schema.FEATURES`
+into numpy arrays (a per-request pydantic model would cost more than the model itself on a
+1,000-row batch); ``tests/inference/test_contract.py`` proves that both accept and refuse the
+same songs. Answers are built as plain dicts and ``tests/service/test_app_inprocess.py`` checks
+them against these types.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -18,11 +22,14 @@ EXAMPLE_SONG: dict[str, Any] = {
     "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
     "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,
     "time_signature": 4, "id_new": 2301,
-}
+}  # fmt: skip
 """The first song of ``data/data_test.csv`` in the original request shape."""
+REQUEST_ID_MAX = 200
+"""Longest feedback ``request_id`` accepted (ours are 32-38 characters)."""
 
 
 def _field(feature: Feature) -> tuple[Any, Any]:
+    """One feature as a pydantic field: its type, bounds, requiredness and description."""
     bounds: dict[str, float] = {}
     if feature.minimum is not None:
         bounds["gt" if feature.exclusive_minimum else "ge"] = feature.minimum
@@ -49,19 +56,35 @@ class PredictSongRequest(BaseModel):
     data: Song  # type: ignore[valid-type]
 
 
-class PredictSongsRequest(BaseModel):
-    """Body of ``POST /predict-songs``: 1 to MAX_BATCH_ROWS songs (default 10,000)."""
+@cache
+def predict_songs_request(max_rows: int) -> type[BaseModel]:
+    """Body of ``POST /predict-songs`` for a service that accepts at most ``max_rows`` songs.
 
-    model_config = ConfigDict(json_schema_extra={"example": {"data": [EXAMPLE_SONG]}})
-    data: list[Song] = Field(..., min_length=1, max_length=10_000)  # type: ignore[valid-type]
+    A function, not a constant: the limit is the service's ``MAX_BATCH_ROWS`` setting, so the
+    document states the limit the server enforces.
+    """
+    return create_model(
+        "PredictSongsRequest",
+        __config__=ConfigDict(json_schema_extra={"example": {"data": [EXAMPLE_SONG]}}),
+        __doc__=f"Body of ``POST /predict-songs``: 1 to {max_rows} songs (MAX_BATCH_ROWS).",
+        data=(list[Song], Field(..., min_length=1, max_length=max_rows)),  # type: ignore[valid-type]
+    )
 
 
 class Prediction(BaseModel):
     """One result. ``prediction`` keeps the original one-element list: [1.0] is reggaeton."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "prediction": [1.0], "label": "reggaeton", "probability": 0.93,
-        "model_version": "reggaeton_clf:abc123", "request_id": "5f0c...e1"}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "prediction": [1.0],
+                "label": "reggaeton",
+                "probability": 0.93,
+                "model_version": "reggaeton_clf:abc123",
+                "request_id": "5f0c...e1",
+            }
+        }
+    )
     prediction: list[float]
     label: Literal["reggaeton", "other"]
     probability: float = Field(..., ge=0, le=1)
@@ -80,10 +103,15 @@ class PredictSongsResponse(BaseModel):
 class FeedbackRequest(BaseModel):
     """Ground truth for an earlier prediction; the last feedback for a request wins."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {"request_id": "5f0c...e1",
-                                                             "label": 1}})
-    request_id: str = Field(..., min_length=1, max_length=200,
-                            description="The request_id returned with the prediction")
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"request_id": "5f0c...e1", "label": 1}}
+    )
+    request_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=REQUEST_ID_MAX,
+        description="The request_id returned with the prediction",
+    )
     label: Literal[0, 1] = Field(..., description="1 = reggaeton, 0 = other")
 
 
@@ -95,18 +123,6 @@ class FeedbackResponse(BaseModel):
     recorded: bool
 
 
-class ErrorResponse(BaseModel):
-    """Every 4xx/5xx answer: what went wrong, which field, which rule."""
-
-    model_config = ConfigDict(json_schema_extra={"example": {
-        "error": "validation_error", "detail": "data.tempo: must be <= 300",
-        "field": "data.tempo", "rule": "must be <= 300"}})
-    error: str
-    detail: str
-    field: str
-    rule: str
-
-
 class ModelInfo(BaseModel):
     """The version this worker serves and how it got there."""
 
@@ -116,7 +132,7 @@ class ModelInfo(BaseModel):
     features: list[str] | None = None
     metrics: dict[str, Any] | None = None
     estimator: str | None = None
-    inference_path: Literal["compiled-trees", "pipeline"]
+    inference_path: str
     worker: int | None = None
     pinned: str | None = None
     promoted: str | None = None

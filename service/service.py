@@ -6,7 +6,7 @@ Thin on purpose: the HTTP routes live in :mod:`service.app` (a Starlette app mou
 ``/readyz`` (ready once a model is loaded, via ``__is_ready__``), ``/metrics`` and the OpenAPI
 page.
 
-Lean configuration (see DESIGN.md): access log off, OpenTelemetry tracing excluded (see
+Lean configuration: access log off, OpenTelemetry tracing excluded (see
 :data:`UNTRACED_URLS`), and BentoML's own request metrics off: its metrics middleware writes several
 multiprocess Prometheus samples per request and cost about a third of the single-row throughput
 here. ``/metrics`` is then served by our route (:mod:`service.metrics`: requests by endpoint and
@@ -65,6 +65,13 @@ def _drain_limit() -> int:
     return 2 * runtime.config.max_body_bytes
 
 
+def _batch_limit() -> int:
+    """``MAX_BATCH_ROWS`` of this process, stated by the OpenAPI document's batch schema."""
+    from service.config import ServiceConfig
+
+    return ServiceConfig.from_env().max_batch_rows
+
+
 def _runtime() -> Runtime:
     runtime = _current.get("runtime")
     if runtime is None:
@@ -80,7 +87,7 @@ def _runtime() -> Runtime:
     metrics={"enabled": False},  # ~1.5x req/s; our /metrics route takes over (see docstring)
     tracing={"excluded_urls": UNTRACED_URLS},
 )
-@bentoml.asgi_app(build_docs_app(), path="/", name="openapi-docs")
+@bentoml.asgi_app(build_docs_app(_batch_limit()), path="/", name="openapi-docs")
 @bentoml.asgi_app(build_app(_runtime), path="/", name="reggaeton-api")
 class ReggaetonService:
     """Reggaeton or not: classifies songs from their Spotify audio features.
@@ -116,8 +123,9 @@ class ReggaetonService:
             try:
                 self.grpc = start_grpc(runtime, config.grpc_host, config.grpc_port)
             except Exception:  # noqa: BLE001 - HTTP keeps serving; the log says why
-                logger.exception("gRPC server could not start on %s:%s", config.grpc_host,
-                                 config.grpc_port)
+                logger.exception(
+                    "gRPC server could not start on %s:%s", config.grpc_host, config.grpc_port
+                )
 
     @bentoml.on_shutdown
     def stop(self) -> None:
@@ -135,8 +143,7 @@ class ReggaetonService:
         holds the port accepts connections too (a test starts the service beside such a
         socket: the probe said ready, gRPC calls went elsewhere).
         """
-        return self.runtime.ready and (not self.runtime.config.grpc_port
-                                       or self.grpc is not None)
+        return self.runtime.ready and (not self.runtime.config.grpc_port or self.grpc is not None)
 
 
 # Service-wide ASGI middlewares (inside BentoML's timeout, outside its routing), first = outer:

@@ -1,9 +1,14 @@
-"""Vectorised request validation with the shared schema (reggaeton.schema) as the single rule book.
+"""Vectorised request validation with the shared schema (reggaeton.schema) as the one rule book.
 
-:func:`validate_rows` checks a whole batch with numpy in one pass using the bounds, dtypes and
-required flags of :data:`reggaeton.schema.FEATURES`. When anything looks wrong it re-checks the
-rows one by one with :func:`reggaeton.schema.validate_record`, so the error raised (field, rule,
-row index) is exactly the shared one. A test proves both paths accept and reject the same input.
+:func:`validate_rows` turns a batch of decoded JSON objects into the float64 matrix the model
+reads, in one pass: the values are gathered column-wise, then the bounds, whole-number and
+finiteness rules of :data:`reggaeton.schema.FEATURES` are checked with numpy on the whole
+matrix. Only when that finds a problem is one row looked at in Python: the first offending
+row is re-checked with :func:`reggaeton.schema.validate_record`, so the error (row, field, rule)
+is the shared one. Values of the wrong type (a string, a bool, a missing field) are found while
+gathering; the rows are then checked one by one in order. ``tests/inference/test_validation.py``
+proves both paths give the verdict of ``validate_record``; ``tests/inference/test_contract.py``
+that they agree with the OpenAPI document's JSON schema.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ MODEL_INDEX = np.array([COLUMNS.index(n) for n in MODEL_FEATURES], dtype=np.intp
 """Positions of the model inputs in :data:`COLUMNS`."""
 
 FAST_MIN_ROWS = 8
-"""Below this many rows the row-by-row check is cheaper than the vectorised one."""
+"""Below this many rows the row-by-row check is cheaper than the numpy calls."""
 _REQUIRED = tuple(f.name for f in FEATURES if f.required)
 _OPTIONAL = tuple(f.name for f in FEATURES if not f.required)
 _REQ_POS = np.array([COLUMNS.index(n) for n in _REQUIRED], dtype=np.intp)
@@ -35,6 +40,10 @@ _LOW = np.array([-np.inf if f.minimum is None else f.minimum for f in FEATURES],
 _HIGH = np.array([np.inf if f.maximum is None else f.maximum for f in FEATURES], dtype=float)
 _EXCLUSIVE = np.array([f.exclusive_minimum for f in FEATURES])
 _INTEGER = np.array([f.dtype == "int" for f in FEATURES])
+
+
+class _WrongType(Exception):
+    """A value the numpy path cannot take (not an int or a float, or a row not an object)."""
 
 
 def validate_rows(records: Sequence[Any], offset_index: bool = True) -> np.ndarray:
@@ -49,54 +58,74 @@ def validate_rows(records: Sequence[Any], offset_index: bool = True) -> np.ndarr
         Array of shape ``(len(records), len(COLUMNS))``; absent optional features are NaN.
 
     Raises:
-        ValidationError: naming the first bad field (and row), as ``validate_record`` does.
+        ValidationError: naming the first bad row and field, as ``validate_record`` does.
     """
     if len(records) < FAST_MIN_ROWS:  # a few rows: plain Python is cheaper than numpy calls
-        return _slow(records, offset_index)
+        return _row_by_row(records, offset_index)
     try:
-        matrix = _fast(records)
-    except (KeyError, TypeError, ValueError, OverflowError, IndexError):
-        matrix = None
-    if matrix is not None:
-        return matrix
-    return _slow(records, offset_index)
+        matrix, absent = _gather(records)
+    except (_WrongType, KeyError, TypeError, ValueError, OverflowError):
+        return _row_by_row(records, offset_index)
+    broken = _broken_rows(matrix, absent)
+    if broken.size:
+        first = int(broken[0])
+        _row_by_row([records[first]], offset_index, start=first)
+        return _row_by_row(records, offset_index)  # not reached while both paths agree
+    return matrix
 
 
-def _fast(records: Sequence[Any]) -> np.ndarray | None:
-    """Numpy path; None means "not obviously valid, let the slow path decide"."""
-    n = len(records)
+def _gather(records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix of a batch whose values all have a numeric type, and its absent-value mask.
+
+    Raises:
+        _WrongType: a row is not an object or a value is not an int or a float.
+        KeyError: a required feature is missing.
+    """
     if not all(type(r) is dict for r in records):
-        return None
+        raise _WrongType
     required = [_get_required(r) for r in records]
     if not set(map(type, chain.from_iterable(required))) <= _NUMBER_TYPES:
-        return None
+        raise _WrongType
+    n = len(records)
     out = np.empty((n, len(COLUMNS)), dtype=np.float64)
     out[:, _REQ_POS] = np.array(required, dtype=np.float64).reshape(n, len(_REQUIRED))
+    absent = np.zeros((n, len(COLUMNS)), dtype=bool)
     for name, pos in zip(_OPTIONAL, _OPT_POS, strict=True):
         values = [r.get(name) for r in records]
         present = [v for v in values if v is not None]
         if not set(map(type, present)) <= _NUMBER_TYPES:
-            return None
-        if any(v != v for v in present):  # a NaN sent (gRPC doubles can) is not an absence
-            return None
-        out[:, pos] = [np.nan if v is None else v for v in values]
-    present = ~np.isnan(out)
-    optional_absent = ~present
-    optional_absent[:, _REQ_POS] = False
-    if (~present[:, _REQ_POS]).any() or not np.isfinite(out[present]).all():
-        return None
+            raise _WrongType
+        if len(present) < n:
+            absent[:, pos] = [v is None for v in values]
+            values = [math.nan if v is None else v for v in values]
+        out[:, pos] = values
+    return out, absent
+
+
+def _broken_rows(matrix: np.ndarray, absent: np.ndarray) -> np.ndarray:
+    """Indices of the rows that break a bound, the whole-number or the finiteness rule."""
     with np.errstate(invalid="ignore"):
-        too_low = np.where(_EXCLUSIVE, out <= _LOW, out < _LOW)
-        bad = too_low | (out > _HIGH) | (_INTEGER & (out != np.floor(out)))
-    if (bad & ~optional_absent).any():
-        return None
-    return out
+        too_low = np.where(_EXCLUSIVE, matrix <= _LOW, matrix < _LOW)
+        bad = (
+            too_low
+            | (matrix > _HIGH)
+            | (_INTEGER & (matrix != np.floor(matrix)))
+            | ~np.isfinite(matrix)
+        )
+    bad &= ~absent
+    return np.flatnonzero(bad.any(axis=1))
 
 
-def _slow(records: Sequence[Any], offset_index: bool) -> np.ndarray:
-    """Row-by-row check with the shared ``validate_record`` (exact error messages)."""
+def _row_by_row(records: Sequence[Any], offset_index: bool, start: int = 0) -> np.ndarray:
+    """Row-by-row check with the shared ``validate_record`` (exact error messages).
+
+    Args:
+        records: The rows to check.
+        offset_index: Whether errors name the row index.
+        start: Index of ``records[0]`` in the request (errors name the request's index).
+    """
     rows = []
-    for i, record in enumerate(records):
+    for i, record in enumerate(records, start):
         index = i if offset_index else None
         try:
             values = validate_record(record, index)
@@ -117,30 +146,6 @@ def _culprit(record: Any) -> str:
             except OverflowError:
                 return name
     return ""
-
-
-_COLUMN_SET = frozenset(COLUMNS)
-
-
-def logged_features(songs: Sequence[Any] | None, matrix: np.ndarray) -> list[dict[str, Any]]:
-    """The features to log for each validated song.
-
-    A decoded request object that holds nothing but schema features once ``id_new`` is
-    dropped is logged as sent (no copy: the cheapest way to keep the raw values); anything
-    else is rebuilt from the validated matrix.
-    """
-    if songs is None:
-        return row_features(matrix)
-    out: list[dict[str, Any]] = []
-    rebuilt: list[dict[str, float]] | None = None
-    for i, song in enumerate(songs):
-        song.pop("id_new", None)
-        if song.keys() <= _COLUMN_SET and None not in song.values():
-            out.append(song)
-        else:
-            rebuilt = rebuilt or row_features(matrix)
-            out.append(rebuilt[i])
-    return out
 
 
 def row_features(matrix: np.ndarray) -> list[dict[str, float]]:

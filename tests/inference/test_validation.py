@@ -14,18 +14,56 @@ from service.validation import (
     COLUMNS,
     FAST_MIN_ROWS,
     MODEL_INDEX,
-    logged_features,
     row_features,
     validate_rows,
 )
 
-SONG = {"popularity": 60, "danceability": 0.607, "energy": 0.875, "key": 0, "loudness": -4.434,
-        "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
-        "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,
-        "time_signature": 4, "id_new": 2301}
-ODD_VALUES = [None, True, False, "1", [], {}, math.nan, math.inf, -math.inf, -1e-9, 0, 0.5, 1,
-              1.5, -1, 7, 11, 12, 100, 100.0001, 300, 300.5, 3_600_000, 3_600_001, -61,
-              10**30, 2**64]
+SONG = {
+    "popularity": 60,
+    "danceability": 0.607,
+    "energy": 0.875,
+    "key": 0,
+    "loudness": -4.434,
+    "mode": 1,
+    "speechiness": 0.0605,
+    "acousticness": 0.00114,
+    "instrumentalness": 0.00765,
+    "liveness": 0.467,
+    "valence": 0.457,
+    "tempo": 131.058,
+    "duration": 264520,
+    "time_signature": 4,
+    "id_new": 2301,
+}
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    "1",
+    [],
+    {},
+    math.nan,
+    math.inf,
+    -math.inf,
+    -1e-9,
+    0,
+    0.5,
+    1,
+    1.5,
+    -1,
+    7,
+    11,
+    12,
+    100,
+    100.0001,
+    300,
+    300.5,
+    3_600_000,
+    3_600_001,
+    -61,
+    10**30,
+    2**64,
+]
 
 
 def _reference(records, offset_index=True):
@@ -55,9 +93,18 @@ def _same(records):
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([f.name for f in FEATURES] + ["id_new", "extra"]),
-                          st.sampled_from(ODD_VALUES), st.booleans()), max_size=4),
-       st.sampled_from([1, 2, FAST_MIN_ROWS, FAST_MIN_ROWS + 3]), st.integers(0, 12))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([f.name for f in FEATURES] + ["id_new", "extra"]),
+            st.sampled_from(ODD_VALUES),
+            st.booleans(),
+        ),
+        max_size=4,
+    ),
+    st.sampled_from([1, 2, FAST_MIN_ROWS, FAST_MIN_ROWS + 3]),
+    st.integers(0, 12),
+)
 def test_same_verdict_as_validate_record(mutations, rows, target):
     """Both the row-by-row path (few rows) and the numpy path (FAST_MIN_ROWS+) are covered."""
     records = [dict(SONG) for _ in range(rows)]
@@ -70,13 +117,22 @@ def test_same_verdict_as_validate_record(mutations, rows, target):
     _same(records)
 
 
-@pytest.mark.parametrize("records", [
-    [SONG], [SONG] * 50, [{k: v for k, v in SONG.items() if k != "time_signature"}, SONG],
-    [SONG, "not an object"], [SONG, [1, 2]], [SONG, None], [],
-    [SONG] * 9 + ["not an object"], [SONG] * 9 + [{**SONG, "mode": True}],
-    # an optional feature sent as NaN is an error, not an absence (Hypothesis found it in CI)
-    [SONG] * 9 + [{**SONG, "time_signature": math.nan}],
-])
+@pytest.mark.parametrize(
+    "records",
+    [
+        [SONG],
+        [SONG] * 50,
+        [{k: v for k, v in SONG.items() if k != "time_signature"}, SONG],
+        [SONG, "not an object"],
+        [SONG, [1, 2]],
+        [SONG, None],
+        [],
+        [SONG] * 9 + ["not an object"],
+        [SONG] * 9 + [{**SONG, "mode": True}],
+        # an optional feature sent as NaN is an error, not an absence (Hypothesis found it in CI)
+        [SONG] * 9 + [{**SONG, "time_signature": math.nan}],
+    ],
+)
 def test_edge_batches(records):
     _same(records)
 
@@ -107,12 +163,20 @@ def test_row_features_keep_every_schema_feature_and_drop_absent_optional_ones():
     assert matrix[:, MODEL_INDEX].shape == (2, 11)
 
 
-def test_logged_features_are_the_sent_values_without_identifiers_or_extras():
-    songs = [dict(SONG), {**SONG, "genre": "pop"}, {**SONG, "time_signature": None}]
-    matrix = validate_rows(songs)
-    logged = logged_features(songs, matrix)
-    assert logged[0] is songs[0] and "id_new" not in logged[0]  # logged as sent, no copy
-    assert logged[0]["popularity"] == 60
-    assert set(logged[1]) == set(COLUMNS)  # the unknown key is not logged
-    assert set(logged[2]) == set(COLUMNS) - {"time_signature"}
-    assert logged_features(None, matrix) == row_features(matrix)
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ({3: {"valence": 2}, 7: {"tempo": -1}}, "data[3].valence"),  # two bound errors: the first
+        ({5: {"tempo": 301}, 2: {"key": 1.5}}, "data[2].key"),  # order of rows, not of columns
+        ({2: {"energy": 9}, 9: {"mode": "1"}}, "data[2].energy"),  # a bound before a type error
+        ({4: {"duration": 0}, 6: {"energy": None}}, "data[4].duration"),
+    ],
+)
+def test_a_batch_error_names_the_first_offending_row(bad, expected):
+    records = [dict(SONG) for _ in range(FAST_MIN_ROWS + 4)]
+    for row, change in bad.items():
+        records[row].update(change)
+    with pytest.raises(ValidationError) as info:
+        validate_rows(records)
+    assert info.value.location == expected
+    _same(records)

@@ -22,6 +22,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-test-token"
 """API_TOKEN of the shared test server."""
+INPROCESS_TOKEN = "t0k"
+"""API_TOKEN of the in-process runtime (the ``runtime`` fixture)."""
+INPROCESS_BATCH_ROWS = 306
+"""MAX_BATCH_ROWS of the in-process runtime: above ``service.app.OFFLOAD_ROWS`` (256)."""
 SONG = {"popularity": 60, "danceability": 0.607, "energy": 0.875, "key": 0, "loudness": -4.434,
         "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
         "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,

@@ -6,12 +6,10 @@ import asyncio
 import time
 
 import numpy as np
-import pytest
 from service_helpers import SONG
 
 from service.coalesce import Coalescer
-from service.config import ServiceConfig
-from service.runtime import NotReady, Runtime, ScoreJob
+from service.runtime import NotReady, ScoreJob
 from service.validation import validate_rows
 
 
@@ -50,27 +48,19 @@ def test_an_error_reaches_every_merged_request():
     coalescer = Coalescer(lambda: FakeRuntime(fail=NotReady("no model")))
 
     async def main():
-        return await asyncio.gather(*(coalescer.score(_job(1)) for _ in range(3)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(coalescer.score(_job(1)) for _ in range(3)), return_exceptions=True
+        )
 
     assert all(isinstance(a, NotReady) for a in asyncio.run(main()))
 
 
-@pytest.fixture(scope="module")
-def runtime(trained_home, tmp_path_factory):
-    work = tmp_path_factory.mktemp("runtime")
-    config = ServiceConfig(home=trained_home, store_uri=f"sqlite:///{work / 'p.db'}",
-                           spill_dir=work / "spill", watch_interval=0)
-    rt = Runtime(config, worker=None)
-    rt.start()
-    yield rt
-    rt.close()
-
-
 def test_merged_scoring_equals_separate_scoring(runtime):
     songs = [{**SONG, "danceability": d / 20} for d in range(20)]
-    jobs = [ScoreJob(validate_rows([s], offset_index=False), "http", time.perf_counter())
-            for s in songs[:5]]
+    jobs = [
+        ScoreJob(validate_rows([s], offset_index=False), "http", time.perf_counter())
+        for s in songs[:5]
+    ]
     jobs.append(ScoreJob(validate_rows(songs[5:]), "batch", time.perf_counter(), batch=True))
     merged = runtime.score_many(jobs)
     separate = [runtime.score(j.validated, j.source, j.started, j.batch) for j in jobs]

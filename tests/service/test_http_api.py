@@ -158,7 +158,7 @@ def test_model_endpoint(server, trained_home):
     assert body["features"] == version.metadata["features"]
     assert body["metrics"] == version.metadata["metrics"]
     assert body["created_at"] == version.metadata["created_at"]
-    assert body["inference_path"] == "compiled-trees"
+    assert body["inference_path"] == "trees:gbm"  # the session model is a GBM (service.inference)
 
 
 def test_health_endpoints(server):
@@ -202,7 +202,7 @@ def test_admin_reload_needs_the_token(server):
 
 
 def test_concurrent_requests_are_answered_correctly_each(server):
-    """Concurrent requests may share one model call (service.app.Coalescer): every answer
+    """Concurrent requests may share one model call (service.coalesce.Coalescer): every answer
     must still be its own song's, with its own id."""
     from concurrent.futures import ThreadPoolExecutor
 
