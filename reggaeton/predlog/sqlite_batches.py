@@ -195,7 +195,7 @@ def window(
         "ts_us < ? ORDER BY ts_us, id",
         (low, high),
     )
-    for row in cur.fetchall():
+    for row in cur:  # lazily: a long window's arrays never sit in memory at once
         yield row[3], batch_frame(conn, row, features)
 
 
@@ -217,7 +217,7 @@ def late_feedback(
         "ts_us >= ? AND ts_us < ? ORDER BY ts_us, id",
         (*hits, *pred),
     )
-    for row in cur.fetchall():
+    for row in cur:  # lazily: a long window's arrays never sit in memory at once
         yield row[3], batch_frame(conn, row, features, np.array(sorted(hits[row[0]])))
 
 
@@ -230,6 +230,7 @@ def merge_by_time(
     size = 0
     row_iter = iter(rows)
     head: pd.DataFrame | None = None
+    head_ts = np.empty(0, dtype=np.int64)  # times of ``head``, converted once per frame
 
     def out() -> Iterator[pd.DataFrame]:
         nonlocal pending, size
@@ -258,12 +259,12 @@ def merge_by_time(
                 head = next(row_iter, None)
                 if head is None:
                     break
-            ts = cols.to_us_array(head["timestamp"])
-            cut = int(np.searchsorted(ts, ts_us, side="right"))
+                head_ts = cols.to_us_array(head["timestamp"])
+            cut = int(np.searchsorted(head_ts, ts_us, side="right"))
             if cut:
                 yield from push(head.iloc[:cut])
             if cut < len(head):
-                head = head.iloc[cut:]
+                head, head_ts = head.iloc[cut:], head_ts[cut:]
                 break
             head = None
         yield from push(bframe)
