@@ -204,7 +204,7 @@ def flatten(
     """Concatenate fitted ``tree_`` objects into one :class:`FlatTrees`.
 
     Args:
-        trees: The fitted ``sklearn.tree._tree.Tree`` objects (``estimator.tree_``), in order.
+        trees: The fitted trees' ``estimator.tree_`` objects, in ensemble order.
         leaf_values: Per tree, what each node adds to the raw score (read at leaves only).
         columns: How each estimator input column is made from the raw columns.
         base: Raw score before any tree.

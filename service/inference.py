@@ -148,7 +148,8 @@ def _checked_fast_path(
 ) -> FastModel | None:
     """The fast path when it compiles and equals ``predict_proba`` on the probe rows.
 
-    Single rows and batches take different code inside the evaluators, so both are compared.
+    Single rows, small batches and large batches can take different code inside the
+    evaluators, so all three are compared.
     """
     try:
         fast = compile_pipeline(pipeline, len(MODEL_FEATURES))
@@ -157,6 +158,7 @@ def _checked_fast_path(
         singles = np.concatenate([fast.raw_proba(probe[i : i + 1]) for i in range(8)])
         worst = max(
             float(np.max(np.abs(singles - reference[:8]))),
+            float(np.max(np.abs(fast.raw_proba(probe[:100]) - reference[:100]))),
             float(np.max(np.abs(fast.raw_proba(probe) - reference))),
         )
     except Exception:  # an unexpected structure must never stop the version from serving
