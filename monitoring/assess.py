@@ -21,8 +21,7 @@ from monitoring.performance import assess_performance
 from monitoring.quality import assess_quality
 from monitoring.status import is_problem, worst
 from monitoring.window import VersionScan
-
-OPTIONAL = ("time_signature",)
+from reggaeton.schema import OPTIONAL_FEATURES
 
 
 def assess_drift(
@@ -138,7 +137,7 @@ def assess_version(
     labels, preds, probs = scan.labels()
     perf = assess_performance(labels, preds, probs, ref.metadata, config.performance)
     perf["late_labelled"] = scan.late_labelled  # of n_labelled: predicted before the window
-    quality = assess_quality(scan.quality, config.quality, OPTIONAL)
+    quality = assess_quality(scan.quality, config.quality, OPTIONAL_FEATURES)
     status = worst(data_drift["status"], prediction["status"], perf["status"], quality["status"])
     if data_drift["status"] == "insufficient_data" and perf["status"] == "insufficient_data":
         status = status if is_problem(status) else "insufficient_data"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
-from reggaeton.schema import Feature
+from reggaeton.schema import CATEGORICAL_FEATURES, Feature
 from reggaeton.timeutil import parse_utc
 
 VERDICT_RANK = {"drift": 0, "possible_drift": 1, "no_drift": 2}
@@ -140,8 +140,8 @@ def cross_check_html(
         "come from KS on approximate, randomised KLL quantile sketches, while the main test "
         "is the exact KS on every record, corrected for multiple testing; a small raw "
         "whylogs p-value with <i>no_drift</i> beside it is therefore no contradiction. "
-        "Categorical features (key, mode, time_signature) are not cross-checked: whylogs "
-        "would run KS on their codes; the main table tests them with chi-square.</p>"
+        f"Categorical features ({', '.join(CATEGORICAL_FEATURES)}) are not cross-checked: "
+        "whylogs would run KS on their codes; the main table tests them with chi-square.</p>"
         + table(
             [
                 "column",

@@ -165,6 +165,7 @@ MODEL_FEATURES: tuple[str, ...] = (
 """The 11 features the original model used, in the order the model sees them."""
 
 REQUIRED_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.required)
+OPTIONAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.required)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("id_new",)
 
