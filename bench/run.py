@@ -38,8 +38,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sides",
         default=",".join(report.SIDES),
-        help=f"comma-separated subset of {','.join(report.SIDES)} (optional: "
-        f"{','.join(report.OPTIONAL_SIDES)})",
+        help=f"comma-separated subset of {','.join(report.SIDES)}",
     )
     parser.add_argument(
         "--cells",
@@ -124,10 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.DataFrame(matrix, columns=list(MODEL_FEATURES))
     expected = pipeline.predict_proba(matrix)[:, 1]
     store_uri = f"sqlite:///{run_dir / 'predictions.db'}"
-    uvloop_store_uri = f"sqlite:///{run_dir / 'predictions-uvloop.db'}"
     side_uris = {
         report.SERVICE: store_uri,
-        report.SERVICE_UVLOOP: uvloop_store_uri,
         report.SERVICE_SYNC: f"sqlite:///{run_dir / 'predictions-sync.db'}",
     }
     print(
@@ -139,15 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     launches = {}
     if report.SERVICE in sides:
         launches[report.SERVICE] = lambda: servers.service_launch(REPO, run_dir, home, store_uri)
-    if report.SERVICE_UVLOOP in sides:
-        launches[report.SERVICE_UVLOOP] = lambda: servers.service_launch(
-            REPO,
-            run_dir,
-            home,
-            uvloop_store_uri,
-            name=report.SERVICE_UVLOOP,
-            extra_path=envs.ensure_service_extras(run_root / "service-extras"),
-        )
     if report.SERVICE_SYNC in sides:
         launches[report.SERVICE_SYNC] = lambda: servers.service_launch(
             REPO,
