@@ -28,6 +28,8 @@ TABLE_DEPTH = 3
 """Trees at most this deep are also compiled to per-tree leaf tables (8 tests in one word)."""
 CHUNK_ROWS = 256
 """Rows evaluated together by the batch paths (keeps the temporaries in cache)."""
+_BYTES8 = np.dtype("<u8")
+"""8 test results read as one little-endian word: byte j (position j) is bits 8j to 8j + 7."""
 _PACK = np.uint64(0x0102040810204080)
 """Multiplying 8 bytes that are 0 or 1 by this puts byte j in bit 56 + j (no carries)."""
 
@@ -63,7 +65,11 @@ class FlatTrees:
     step: np.ndarray
 
     def raw_sum(self, X: np.ndarray) -> np.ndarray:
-        """``base + sum over trees of the leaf value`` for raw float64 rows ``X``."""
+        """``base + sum over trees of the leaf value`` for raw float64 rows ``X``.
+
+        Rows must be finite (the service validates them): a NaN would go left here and right
+        in scikit-learn.
+        """
         n = X.shape[0]
         if n == 0:
             return np.empty(0, dtype=np.float64)
@@ -131,9 +137,8 @@ class LeafTables:
         cut: ``(trees * 8,)`` cut per position (+inf for padding).
         values: ``(trees * 256,)`` leaf value for each code of each tree.
         offsets: ``(trees,)`` start of each tree's table in ``values`` (uint64, as the codes).
-        unique_feature: Raw column of each distinct (column, cut) test.
         unique_cut: Cut of each distinct test, grouped by column in ascending order.
-        groups: ``(column, start, stop)`` spans of ``unique_*`` per column.
+        groups: ``(column, start, stop)`` spans of ``unique_cut`` per column.
         position_test: Index into the distinct tests of each position.
     """
 
@@ -148,7 +153,7 @@ class LeafTables:
     def sum_one(self, x: np.ndarray) -> np.ndarray:
         """Sum of the leaf values for one raw row."""
         right = x[self.feature] > self.cut
-        code = (right.view(np.uint64) * _PACK) >> np.uint64(56)
+        code = (right.view(_BYTES8) * _PACK) >> np.uint64(56)
         return np.array([self.values[(code + self.offsets).view(np.int64)].sum()])
 
     def sum_many(self, X: np.ndarray) -> np.ndarray:
@@ -164,7 +169,7 @@ class LeafTables:
         right = _scratch("lt.right", (CHUNK_ROWS, 8 * trees), np.bool_)[:n]
         np.take(tests, self.position_test, axis=1, out=right, mode="clip")  # C order
         code = _scratch("lt.code", (CHUNK_ROWS, trees), np.uint64)[:n]
-        np.multiply(right.view(np.uint64), _PACK, out=code)
+        np.multiply(right.view(_BYTES8), _PACK, out=code)
         code >>= np.uint64(56)
         code += self.offsets
         leaf = _scratch("lt.leaf", (CHUNK_ROWS, trees), np.float64)[:n]
