@@ -7,6 +7,7 @@ go with its pod); its HTML report is stored as ``report.html`` the same way.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,23 @@ PROFILE_ARTIFACT = "profile.bin"
 REPORT_ARTIFACT = "report.html"
 
 
+def new_run_id(started: datetime) -> str:
+    """A run id: the UTC start time, then a random suffix (``20260301T120000Z-ab12cd``).
+
+    The start time leads so that file names sort by time and :func:`run_started` reads it back.
+    """
+    return as_utc(started).strftime(STAMP_FORMAT) + "-" + uuid.uuid4().hex[:6]
+
+
+def run_started(run_id: str) -> datetime:
+    """The UTC start time a run id begins with.
+
+    Raises:
+        ValueError: when ``run_id`` does not begin with one.
+    """
+    return as_utc(datetime.strptime(run_id.split("-", 1)[0], STAMP_FORMAT))
+
+
 def stored_profiles(
     state_dir: str | Path, since: datetime | None = None, until: datetime | None = None
 ) -> list[Path]:
@@ -31,7 +49,7 @@ def stored_profiles(
     out = []
     for path in sorted((Path(state_dir) / "profiles").glob("*.bin")):
         try:
-            started = as_utc(datetime.strptime(path.stem.split("-", 1)[0], STAMP_FORMAT))
+            started = run_started(path.stem)
         except ValueError:
             continue
         if (since is None or started >= since) and (until is None or started < until):

@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any, TextIO
 from monitoring import alerts, report, trigger, verdicts
 from monitoring.assess import assess_version
 from monitoring.config import MonitoringConfig
-from monitoring.history import PROFILE_ARTIFACT, REPORT_ARTIFACT, STAMP_FORMAT
+from monitoring.history import PROFILE_ARTIFACT, REPORT_ARTIFACT, new_run_id
 from monitoring.longwindow import DRIFT_ARTIFACT, encode_counts, long_windows, save_counts
 from monitoring.reference import Reference, reference_loader
 from monitoring.status import SEVERITY, is_problem
@@ -77,7 +76,7 @@ def run(
     """
     t0 = time.perf_counter()
     started = now or utcnow()
-    run_id = started.strftime(STAMP_FORMAT) + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id(started)
     serving, load = _serving_version(config, registry)
     previous = None if since or window else _previous_until(store)
     start, end = resolve_window(since, until, window, previous, config.max_window_hours, now)

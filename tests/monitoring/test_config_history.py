@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from monitoring.history import merged_profile, merged_stored_profile, stored_profiles
+from monitoring.history import (
+    merged_profile,
+    merged_stored_profile,
+    new_run_id,
+    run_started,
+    stored_profiles,
+)
 from monitoring.monitor import run
 from monitoring.simulate import simulate
 from monitoring.window import resolve_window
@@ -68,3 +74,12 @@ def test_runs_on_mongodb_backend_and_profiles_merge(registry, config, repo_root)
     assert summary["long_window"]["runs"] == 2 and summary["long_window"]["rows"] == 1200
     with pytest.raises(ValueError, match="no stored profile"):
         merged_stored_profile(store, since=NOW + timedelta(days=1))
+
+
+def test_a_run_id_starts_with_its_utc_start_time() -> None:
+    started = datetime(2026, 3, 1, 13, 30, 5, tzinfo=timezone(timedelta(hours=1)))
+    run_id = new_run_id(started)
+    assert run_id.startswith("20260301T123005Z-") and run_id != new_run_id(started)
+    assert run_started(run_id) == started
+    with pytest.raises(ValueError):
+        run_started("not-a-run")
