@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -61,21 +63,23 @@ def _data(payload: Any, kind: type) -> Any:
     return data
 
 
-def _request_id(value: Any) -> str:
-    """A feedback ``request_id``: 1..200 characters of text the store can encode.
+def _typed(model: type[BaseModel], payload: Any) -> Any:
+    """``payload`` validated by ``model``; the first violation becomes a 422 naming the field.
 
-    A lone surrogate (JSON ``"\\ud800"``) decodes to a Python str that is not valid Unicode;
-    sqlite3 and BSON cannot encode it, so it is refused here like any other bad value.
+    The rule is pydantic's message followed by the field's documented description, e.g.
+    ``label``: "Input should be less than or equal to 1 (1 = reggaeton, 0 = other)".
     """
-    if isinstance(value, str) and 0 < len(value) <= schemas.REQUEST_ID_MAX:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        else:
-            return value
-    rule = f"must be a non-empty string (at most {schemas.REQUEST_ID_MAX} chars, valid Unicode)"
-    raise invalid("request_id", rule)
+    try:
+        return model.model_validate(payload)
+    except PydanticError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = error["loc"]
+        if not loc:
+            raise invalid("body", "must be a JSON object") from None
+        name = str(loc[0])
+        info = model.model_fields.get(name)
+        about = f" ({info.description})" if info is not None and info.description else ""
+        raise invalid(name, f"{error['msg']}{about}") from None
 
 
 def _validated(songs: list[Any], offset_index: bool = True) -> Any:
@@ -145,11 +149,8 @@ async def feedback(request: Request, runtime: Runtime, _merge: Coalescer) -> Res
     """
     _authorize(request, runtime.config.api_token)
     payload = await read_json(request, runtime.config.max_body_bytes)
-    if not isinstance(payload, dict):
-        raise invalid("body", "must be a JSON object")
-    request_id, label = _request_id(payload.get("request_id")), payload.get("label")
-    if type(label) is not int or label not in (0, 1):
-        raise invalid("label", "must be 0 (other) or 1 (reggaeton)")
+    body = _typed(schemas.FeedbackRequest, payload)  # the documented model is the validator
+    request_id, label = body.request_id, body.label
     if not await runtime.feedback.add(request_id, label):  # see service.feedback
         raise ApiError(
             404, "not_found", f"no prediction with request_id {request_id!r}", "request_id",

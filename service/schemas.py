@@ -25,7 +25,7 @@ EXAMPLE_SONG: dict[str, Any] = {
 }  # fmt: skip
 """The first song of ``data/data_test.csv`` in the original request shape."""
 REQUEST_ID_MAX = 200
-"""Longest feedback ``request_id`` accepted (ours are 32-38 characters)."""
+"""Longest feedback ``request_id`` accepted (ours are 32 to 38 characters)."""
 
 
 def _field(feature: Feature) -> tuple[Any, Any]:
@@ -101,18 +101,21 @@ class PredictSongsResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    """Ground truth for an earlier prediction; the last feedback for a request wins."""
+    """Ground truth for an earlier prediction; the last feedback for a request wins.
+
+    The ``/feedback`` route validates its body with this model (strict: ``true`` is not 1).
+    """
 
     model_config = ConfigDict(
-        json_schema_extra={"example": {"request_id": "5f0c...e1", "label": 1}}
+        strict=True, json_schema_extra={"example": {"request_id": "5f0c...e1", "label": 1}}
     )
     request_id: str = Field(
         ...,
         min_length=1,
         max_length=REQUEST_ID_MAX,
-        description="The request_id returned with the prediction",
+        description="A non-empty string, the request_id returned with the prediction",
     )
-    label: Literal[0, 1] = Field(..., description="1 = reggaeton, 0 = other")
+    label: int = Field(..., ge=0, le=1, description="1 = reggaeton, 0 = other")
 
 
 class FeedbackResponse(BaseModel):

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
+from types import NoneType
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ _REQ_POS = np.array([COLUMNS.index(n) for n in _REQUIRED], dtype=np.intp)
 _OPT_POS = [COLUMNS.index(n) for n in _OPTIONAL]
 _get_required = itemgetter(*_REQUIRED)
 _NUMBER_TYPES = frozenset({int, float})
+_OPTIONAL_TYPES = _NUMBER_TYPES | {NoneType}
 _LOW = np.array([-np.inf if f.minimum is None else f.minimum for f in FEATURES], dtype=float)
 _HIGH = np.array([np.inf if f.maximum is None else f.maximum for f in FEATURES], dtype=float)
 _EXCLUSIVE = np.array([f.exclusive_minimum for f in FEATURES])
@@ -81,24 +83,24 @@ def _gather(records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         _WrongType: a row is not an object or a value is not an int or a float.
         KeyError: a required feature is missing.
     """
-    if not all(type(r) is dict for r in records):
-        raise _WrongType
-    required = [_get_required(r) for r in records]
-    if not set(map(type, chain.from_iterable(required))) <= _NUMBER_TYPES:
+    if set(map(type, records)) != {dict}:
         raise _WrongType
     n = len(records)
+    values = list(chain.from_iterable(map(_get_required, records)))  # row-major, C-level loops
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        raise _WrongType
     out = np.empty((n, len(COLUMNS)), dtype=np.float64)
-    out[:, _REQ_POS] = np.array(required, dtype=np.float64).reshape(n, len(_REQUIRED))
+    out[:, _REQ_POS] = np.array(values, dtype=np.float64).reshape(n, len(_REQUIRED))
     absent = np.zeros((n, len(COLUMNS)), dtype=bool)
     for name, pos in zip(_OPTIONAL, _OPT_POS, strict=True):
-        values = [r.get(name) for r in records]
-        present = [v for v in values if v is not None]
-        if not set(map(type, present)) <= _NUMBER_TYPES:
+        column = list(map(dict.get, records, repeat(name)))
+        kinds = set(map(type, column))
+        if not kinds <= _OPTIONAL_TYPES:
             raise _WrongType
-        if len(present) < n:
-            absent[:, pos] = [v is None for v in values]
-            values = [math.nan if v is None else v for v in values]
-        out[:, pos] = values
+        if NoneType in kinds:
+            absent[:, pos] = [v is None for v in column]
+            column = [math.nan if v is None else v for v in column]
+        out[:, pos] = column
     return out, absent
 
 
