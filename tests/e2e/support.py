@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,17 +17,41 @@ from typing import Any
 
 import requests
 
+from reggaeton.predlog import open_store
 from scripts.procs import ServiceProcess, free_port, run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["ServiceProcess", "free_port", "run_module", "ROOT", "SONG", "Deployment",
-           "deploy", "shared_deployment", "stored_ids", "wait_until"]
+__all__ = [
+    "ServiceProcess",
+    "free_port",
+    "run_module",
+    "ROOT",
+    "SONG",
+    "Deployment",
+    "deploy",
+    "shared_deployment",
+    "stored_ids",
+    "wait_until",
+]
 
-SONG = {"popularity": 68, "danceability": 0.826, "energy": 0.704, "key": 9, "loudness": -7.527,
-        "mode": 1, "speechiness": 0.117, "acousticness": 0.189, "instrumentalness": 4.8e-05,
-        "liveness": 0.0617, "valence": 0.741, "tempo": 94.013, "duration": 205000,
-        "time_signature": 4, "id_new": 1}
+SONG = {
+    "popularity": 68,
+    "danceability": 0.826,
+    "energy": 0.704,
+    "key": 9,
+    "loudness": -7.527,
+    "mode": 1,
+    "speechiness": 0.117,
+    "acousticness": 0.189,
+    "instrumentalness": 4.8e-05,
+    "liveness": 0.0617,
+    "valence": 0.741,
+    "tempo": 94.013,
+    "duration": 205000,
+    "time_signature": 4,
+    "id_new": 1,
+}
 """The original README's example song (the body of the original curl command)."""
 
 
@@ -60,8 +83,13 @@ class Deployment:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
-def deploy(trained_home: Path, workdir: Path, token: str | None = None,
-           extra_env: dict[str, str] | None = None, timeout: float = 180.0) -> Deployment:
+def deploy(
+    trained_home: Path,
+    workdir: Path,
+    token: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 180.0,
+) -> Deployment:
     """Copy ``trained_home`` into ``workdir`` and serve it with a fresh SQLite log.
 
     Args:
@@ -74,9 +102,13 @@ def deploy(trained_home: Path, workdir: Path, token: str | None = None,
     shutil.copytree(trained_home, home)
     db_path = workdir / "predictions.db"
     spill = workdir / "spill"
-    env = {"BENTOML_HOME": str(home), "PREDICTION_STORE_URI": f"sqlite:///{db_path}",
-           "PREDICTION_SPILL_DIR": str(spill), "MODEL_WATCH_INTERVAL": "0.5",
-           "FEEDBACK_WAIT_S": "5"}
+    env = {
+        "BENTOML_HOME": str(home),
+        "PREDICTION_STORE_URI": f"sqlite:///{db_path}",
+        "PREDICTION_SPILL_DIR": str(spill),
+        "MODEL_WATCH_INTERVAL": "0.5",
+        "FEEDBACK_WAIT_S": "5",
+    }
     env["API_TOKEN"] = token or ""
     env.update(extra_env or {})
     proc = ServiceProcess(env=env, log_path=workdir / "server.log").start()
@@ -98,8 +130,12 @@ def shared_deployment(trained_home: Path, tmp_factory: Any) -> Deployment:
     """
     if "shared" not in _SHARED:
         workdir = tmp_factory.mktemp("shared_service")
-        _SHARED["shared"] = deploy(trained_home, workdir, token="tok-" + secrets.token_hex(16),
-                                   extra_env={"FEEDBACK_WAIT_S": "1"})
+        _SHARED["shared"] = deploy(
+            trained_home,
+            workdir,
+            token="tok-" + secrets.token_hex(16),
+            extra_env={"FEEDBACK_WAIT_S": "1"},
+        )
     dep = _SHARED["shared"]
     if not dep.service.alive():
         raise RuntimeError(f"shared service died:\n{dep.service.log_tail()}")
@@ -114,18 +150,23 @@ def stop_shared() -> None:
 
 
 def stored_ids(db_path: Path) -> list[str]:
-    """Every request_id in an SQLite prediction log (read-only connection, duplicates kept)."""
+    """Every request_id in an SQLite prediction log, as its readers see it (duplicates kept).
+
+    Read through the store, not a table: a batch request is one compact row of arrays
+    (``prediction_batches``), so the ``predictions`` table alone misses its songs.
+    """
     if not Path(db_path).exists():
         return []
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    store = open_store(f"sqlite:///{db_path}")
     try:
-        return [row[0] for row in conn.execute("SELECT request_id FROM predictions")]
+        return [str(rid) for rid in store.export()["request_id"]]
     finally:
-        conn.close()
+        store.close()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.25) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
+) -> None:
     """Poll ``predicate`` until it is true; fail the test with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -159,9 +200,14 @@ class LoadResult:
         return {r["request_id"] for r in self.ok}
 
 
-def run_load(url: str, total: int, concurrency: int = 8, body: dict | None = None,
-             stop: Callable[[], bool] | None = None,
-             on_answer: Callable[[dict[str, Any]], None] | None = None) -> LoadResult:
+def run_load(
+    url: str,
+    total: int,
+    concurrency: int = 8,
+    body: dict | None = None,
+    stop: Callable[[], bool] | None = None,
+    on_answer: Callable[[dict[str, Any]], None] | None = None,
+) -> LoadResult:
     """Send ``total`` single-song requests from ``concurrency`` threads.
 
     Every 200 answer's JSON (plus ``received_at``, monotonic) goes to ``ok``; anything else
