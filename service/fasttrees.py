@@ -17,7 +17,7 @@ Which supported estimators map to which node values is decided in :mod:`service.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ class FlatTrees:
         inner: Number of split nodes; they come first, leaves after them.
         left: ``children[0::2]`` of the split nodes.
         step: ``children[1::2] - children[0::2]`` of the split nodes.
+        column_counts: Number of split nodes testing each raw column (they are grouped).
+        local: Per-thread work arrays of the single-row walk.
     """
 
     feature: np.ndarray
@@ -63,6 +65,8 @@ class FlatTrees:
     inner: int
     left: np.ndarray
     step: np.ndarray
+    column_counts: np.ndarray
+    local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def raw_sum(self, X: np.ndarray) -> np.ndarray:
         """``base + sum over trees of the leaf value`` for raw float64 rows ``X``.
@@ -82,20 +86,29 @@ class FlatTrees:
         return _chunked(self._walk_many, X) + self.base
 
     def _walk_one(self, x: np.ndarray) -> float:
-        # One row: every node's test at once, then one gather per level (fewer numpy calls
-        # per level than testing only the nodes reached, which matters for deep trees).
-        # Leaves step to themselves, so only the split nodes (numbered first) are tested.
-        inner, nodes = self.inner, len(self.cut)
-        values = np.take(x, self.feature[:inner], out=_scratch("w1.x", (inner,), np.float64))
+        # One row: every split node's test at once, then one gather per level (fewer numpy
+        # calls per level than testing only the nodes reached, which matters for deep trees).
+        # Split nodes come first, grouped by column, so repeating each raw value over its
+        # group lines the values up with the cuts; leaves step to themselves.
+        inner = self.inner
+        values = np.repeat(x[: len(self.column_counts)], self.column_counts)
         right = np.greater(values, self.cut[:inner], out=_scratch("w1.r", (inner,), np.bool_))
-        after = _scratch("w1.a", (nodes,), np.intp)
+        after = self._after_buffer()
         np.multiply(right, self.step, out=after[:inner])
         after[:inner] += self.left
-        after[inner:] = self._leaf_ids
         node = self.roots
         for _ in range(self.depth):
-            node = after[node]
-        return float(self.value[node].sum())
+            node = after.take(node)
+        return float(self.value.take(node).sum())
+
+    def _after_buffer(self) -> np.ndarray:
+        """This thread's next-node array; its leaf part (each leaf itself) is written once."""
+        after = getattr(self.local, "after", None)
+        if after is None:
+            after = np.empty(len(self.cut), dtype=np.intp)
+            after[self.inner :] = self.children[2 * self.inner :: 2]  # a leaf's left is itself
+            self.local.after = after
+        return after
 
     def _walk_many(self, X: np.ndarray) -> np.ndarray:
         n, trees = X.shape[0], len(self.roots)
@@ -118,10 +131,6 @@ class FlatTrees:
             np.take(self.children, node, out=index, mode="clip")
             node, index = index, node
         return np.take(self.value, node, out=value, mode="clip").sum(axis=1)
-
-    @property
-    def _leaf_ids(self) -> np.ndarray:
-        return self.children[2 * self.inner :: 2]  # a leaf's left child is itself
 
 
 @dataclass(frozen=True)
@@ -239,6 +248,7 @@ def flatten(
         cut[mask] = raw_cuts(threshold[mask], columns.columns[col])
         raw_feature[mask] = columns.columns[col].raw_column
     # Renumber: split nodes first (grouped by raw column), then leaves.
+    n_columns = int(columns.raw_columns.max()) + 1 if len(columns.raw_columns) else 0
     is_split = model_feature >= 0
     order = np.lexsort((raw_feature, ~is_split))
     new_id = np.empty(offset, dtype=np.intp)
@@ -261,6 +271,7 @@ def flatten(
         inner=inner,
         left=kids[0 : 2 * inner : 2].copy(),
         step=kids[1 : 2 * inner : 2] - kids[0 : 2 * inner : 2],
+        column_counts=np.bincount(raw_feature[order][:inner], minlength=n_columns),
     )
 
 

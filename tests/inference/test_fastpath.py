@@ -140,8 +140,20 @@ def test_served_model_equals_predict_proba_bit_for_bit_on_the_data_set(served, d
                 ("m", _gbm()),
             ]
         ),
+        lambda: Pipeline(
+            [
+                (
+                    "p",
+                    ColumnTransformer(
+                        [("s", StandardScaler(), [4, 0]), ("k", "passthrough", [2])],
+                        remainder="drop",
+                    ),
+                ),
+                ("m", RandomForestClassifier(n_estimators=8, random_state=0)),
+            ]
+        ),
     ],
-    ids=["no-centering", "drop-remainder"],
+    ids=["no-centering", "drop-remainder", "forest-on-three-columns"],
 )
 def test_other_scaler_layouts_are_equal(make, xy):
     X, y = xy
