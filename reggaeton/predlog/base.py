@@ -9,13 +9,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-SOURCES = ("http", "grpc", "batch")
+from reggaeton.timeutil import utcnow
 
 BASE_COLUMNS = (
     "request_id",
@@ -45,11 +45,6 @@ class StoreUnavailable(StoreError):
 class RecordRejected(StoreError, ValueError):
     """The store refuses a record for its content (a constraint, a value it cannot hold):
     retrying the same record fails again, so it must be set aside."""
-
-
-def utcnow() -> datetime:
-    """Timezone-aware current UTC time."""
-    return datetime.now(UTC)
 
 
 @dataclass

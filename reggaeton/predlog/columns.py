@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reggaeton import timeutil
 from reggaeton.predlog.base import (
     BASE_COLUMNS,
     PredictionBatch,
@@ -127,10 +128,10 @@ def check_batch(batch: PredictionBatch) -> PredictionBatch:
 
 
 def as_utc(ts: datetime) -> datetime:
-    """Aware UTC datetime (naive values are taken as UTC)."""
+    """:func:`reggaeton.timeutil.as_utc` for a stored value, refusing anything not a datetime."""
     if not isinstance(ts, datetime):
         raise ValueError(f"timestamp: must be a datetime, got {type(ts).__name__}")
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return timeutil.as_utc(ts)
 
 
 def to_us(ts: datetime) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from reggaeton.predlog.base import utcnow
+from reggaeton.timeutil import utcnow
 
 DEFAULT_RETENTION_DAYS = 30.0
 """Days a prediction (and its feedback) is kept; 0 keeps everything forever."""

@@ -48,8 +48,7 @@ class SQLiteOutage:
         else:
             if shutil.which("chattr") is None:
                 pytest.skip("chattr not installed: cannot make a file unwritable for root")
-            done = subprocess.run(["chattr", "+i", str(self.path)], capture_output=True,
-                                  text=True)
+            done = subprocess.run(["chattr", "+i", str(self.path)], capture_output=True, text=True)
             if done.returncode != 0:
                 pytest.skip(f"chattr +i unsupported here: {done.stderr.strip()}")
         self.broken = True

@@ -37,16 +37,26 @@ def _write(store: SQLiteStore, rows: int) -> None:
         n = min(batch, rows - lo)
         values = rng.random((n, len(names))).tolist()
         probs = rng.random(n).tolist()
-        records = [PredictionRecord(
-            request_id=f"req-{lo + i:08d}", model_version="reggaeton_clf:sanity",
-            features=dict(zip(names, values[i], strict=True)), probability=probs[i],
-            prediction=int(probs[i] >= 0.5), latency_ms=1.0, source="http",
-            timestamp=T0 + timedelta(milliseconds=lo + i)) for i in range(n)]
+        records = [
+            PredictionRecord(
+                request_id=f"req-{lo + i:08d}",
+                model_version="reggaeton_clf:sanity",
+                features=dict(zip(names, values[i], strict=True)),
+                probability=probs[i],
+                prediction=int(probs[i] >= 0.5),
+                latency_ms=1.0,
+                source="http",
+                timestamp=T0 + timedelta(milliseconds=lo + i),
+            )
+            for i in range(n)
+        ]
         store.write_many(records)
     wall, used = time.perf_counter() - start, time.process_time() - cpu
-    print(f"write: {rows:,} rows in {wall:.1f} s wall, {used:.1f} s CPU "
-          f"({rows / wall:,.0f} rows/s wall), file {store.path.stat().st_size / 2**20:.0f} MiB, "
-          f"peak RSS {_peak_rss_mib():.0f} MiB")
+    print(
+        f"write: {rows:,} rows in {wall:.1f} s wall, {used:.1f} s CPU "
+        f"({rows / wall:,.0f} rows/s wall), file {store.path.stat().st_size / 2**20:.0f} MiB, "
+        f"peak RSS {_peak_rss_mib():.0f} MiB"
+    )
 
 
 def _read(store: SQLiteStore, chunk: int) -> None:
@@ -58,9 +68,11 @@ def _read(store: SQLiteStore, chunk: int) -> None:
         chunks += 1
         prob_sum += float(frame["probability"].sum())
     wall, used = time.perf_counter() - start, time.process_time() - cpu
-    print(f"iter_window: {total:,} rows in {chunks} chunks of <= {chunk:,}, {wall:.1f} s wall, "
-          f"{used:.1f} s CPU ({total / wall:,.0f} rows/s wall), peak RSS "
-          f"{_peak_rss_mib():.0f} MiB (mean probability {prob_sum / max(total, 1):.3f})")
+    print(
+        f"iter_window: {total:,} rows in {chunks} chunks of <= {chunk:,}, {wall:.1f} s wall, "
+        f"{used:.1f} s CPU ({total / wall:,.0f} rows/s wall), peak RSS "
+        f"{_peak_rss_mib():.0f} MiB (mean probability {prob_sum / max(total, 1):.3f})"
+    )
     start = time.perf_counter()
     half = store.count(T0 + timedelta(milliseconds=total // 2))
     print(f"count(second half) = {half:,} in {time.perf_counter() - start:.2f} s")

@@ -19,24 +19,39 @@ SCHEMA_NAMES = [f.name for f in FEATURES]
 def rec(i: int, ts: datetime | None = None, **features: float) -> PredictionRecord:
     """Record number i, predicted i seconds after T0 unless ``ts`` is given."""
     return PredictionRecord(
-        request_id=f"req-{i:04d}", model_version="reggaeton_clf:v1",
+        request_id=f"req-{i:04d}",
+        model_version="reggaeton_clf:v1",
         features=features or {"tempo": 90.0 + i, "danceability": 0.5, "key": 5.0},
-        probability=i / 100, prediction=int(i % 2), latency_ms=1.25, source="http",
-        timestamp=ts or T0 + timedelta(seconds=i))
+        probability=i / 100,
+        prediction=int(i % 2),
+        latency_ms=1.25,
+        source="http",
+        timestamp=ts or T0 + timedelta(seconds=i),
+    )
 
 
 def test_round_trip_keeps_fields_and_utc_timestamp(store: PredictionStore) -> None:
     paris = timezone(timedelta(hours=1))
-    r = PredictionRecord("abc", "reggaeton_clf:v7", {"tempo": 95.5, "energy": 0.8}, 0.93, 1,
-                         latency_ms=2.5, source="grpc",
-                         timestamp=datetime(2026, 3, 1, 13, 0, 0, 123000, tzinfo=paris))
+    r = PredictionRecord(
+        "abc",
+        "reggaeton_clf:v7",
+        {"tempo": 95.5, "energy": 0.8},
+        0.93,
+        1,
+        latency_ms=2.5,
+        source="grpc",
+        timestamp=datetime(2026, 3, 1, 13, 0, 0, 123000, tzinfo=paris),
+    )
     assert store.write_many([r]) == 1
     got = store.get("abc")
     assert got is not None
     assert got["timestamp"] == datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
     assert got["timestamp"].utcoffset() == timedelta(0)
     assert (got["request_id"], got["model_version"], got["source"]) == (
-        "abc", "reggaeton_clf:v7", "grpc")
+        "abc",
+        "reggaeton_clf:v7",
+        "grpc",
+    )
     assert got["probability"] == pytest.approx(0.93)
     assert got["prediction"] == 1
     assert got["latency_ms"] == pytest.approx(2.5)
@@ -74,8 +89,10 @@ def test_feedback_last_wins_and_history_is_kept(store: PredictionStore) -> None:
     got = store.get("req-0001")
     assert got["feedback_label"] == 0
     assert got["feedback_at"] == second
-    assert store.feedback_history("req-0001") == [{"label": 1, "at": first},
-                                                  {"label": 0, "at": second}]
+    assert store.feedback_history("req-0001") == [
+        {"label": 1, "at": first},
+        {"label": 0, "at": second},
+    ]
     assert store.get("req-0002")["feedback_label"] is None
     with pytest.raises(ValueError, match="label"):
         store.add_feedback("req-0001", 2)
@@ -104,8 +121,11 @@ def test_iter_window_orders_chunks_and_columns(store: PredictionStore) -> None:
     expected = [*BASE_COLUMNS, *SCHEMA_NAMES]
     for frame in frames:
         assert list(frame.columns) == expected
-        assert str(frame["timestamp"].dtype) == str(frame["feedback_at"].dtype) == (
-            "datetime64[us, UTC]")
+        assert (
+            str(frame["timestamp"].dtype)
+            == str(frame["feedback_at"].dtype)
+            == ("datetime64[us, UTC]")
+        )
         assert frame["probability"].dtype == frame["tempo"].dtype == np.float64
         assert frame["prediction"].dtype == np.int64
     whole = pd.concat(frames, ignore_index=True)
@@ -122,7 +142,7 @@ def test_iter_window_orders_chunks_and_columns(store: PredictionStore) -> None:
 
 def test_export_joins_feedback_and_handles_empty(store: PredictionStore) -> None:
     empty = store.export()
-    assert list(empty.columns)[:len(BASE_COLUMNS)] == list(BASE_COLUMNS) and len(empty) == 0
+    assert list(empty.columns)[: len(BASE_COLUMNS)] == list(BASE_COLUMNS) and len(empty) == 0
     store.write_many([rec(i) for i in range(6)])
     store.add_feedback("req-0001", 0, at=T0 + timedelta(minutes=5))
     store.add_feedback("req-0003", 1, at=T0 + timedelta(minutes=6))
@@ -130,7 +150,8 @@ def test_export_joins_feedback_and_handles_empty(store: PredictionStore) -> None
     assert len(frame) == 5
     assert frame.loc[frame.request_id == "req-0003", "feedback_label"].item() == 1
     assert frame.loc[frame.request_id == "req-0003", "feedback_at"].item() == pd.Timestamp(
-        T0 + timedelta(minutes=6))
+        T0 + timedelta(minutes=6)
+    )
     assert int(frame["feedback_label"].notna().sum()) == 2
     assert np.isnan(frame.loc[frame.request_id == "req-0002", "feedback_label"].item())
 
@@ -147,8 +168,9 @@ def test_extra_features_get_their_own_column(store: PredictionStore) -> None:
 
 def test_monitoring_runs_newest_first(store: PredictionStore) -> None:
     assert store.monitoring_runs() == []
-    store.save_monitoring_run({"id": "b", "finished_at": (T0 + timedelta(hours=2)).isoformat(),
-                               "drift": {"tempo": 0.01}})
+    store.save_monitoring_run(
+        {"id": "b", "finished_at": (T0 + timedelta(hours=2)).isoformat(), "drift": {"tempo": 0.01}}
+    )
     store.save_monitoring_run({"id": "a", "finished_at": T0, "rows": 10})
     store.save_monitoring_run({"id": "c", "finished_at": T0 + timedelta(hours=3)})
     runs = store.monitoring_runs()
@@ -168,11 +190,19 @@ def test_empty_export_has_every_column(store: PredictionStore) -> None:
     assert list(store.export().columns) == [*BASE_COLUMNS, *SCHEMA_NAMES]
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("probability", float("nan")), ("probability", 1.5), ("prediction", 2),
-    ("request_id", ""), ("latency_ms", -1.0)])
-def test_write_many_refuses_bad_records_whole(store: PredictionStore, field: str,
-                                              value: object) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("probability", float("nan")),
+        ("probability", 1.5),
+        ("prediction", 2),
+        ("request_id", ""),
+        ("latency_ms", -1.0),
+    ],
+)
+def test_write_many_refuses_bad_records_whole(
+    store: PredictionStore, field: str, value: object
+) -> None:
     bad = rec(1)
     setattr(bad, field, value)
     with pytest.raises(ValueError, match=field):
@@ -186,12 +216,21 @@ def test_export_chunks_carry_their_feedback(store: PredictionStore) -> None:
         store.add_feedback(f"req-{i:04d}", label, at=T0 + timedelta(hours=i))
     chunks = list(store.iter_window(since=T0, chunk_size=3))
     assert [list(c["request_id"]) for c in chunks] == [
-        ["req-0000", "req-0001", "req-0002"], ["req-0003", "req-0004", "req-0005"], ["req-0006"]]
-    joined = {row.request_id: (row.feedback_label, row.feedback_at)
-              for c in chunks for row in c.itertuples() if not np.isnan(row.feedback_label)}
-    assert joined == {"req-0000": (1.0, pd.Timestamp(T0)),
-                      "req-0004": (0.0, pd.Timestamp(T0 + timedelta(hours=4))),
-                      "req-0006": (1.0, pd.Timestamp(T0 + timedelta(hours=6)))}
+        ["req-0000", "req-0001", "req-0002"],
+        ["req-0003", "req-0004", "req-0005"],
+        ["req-0006"],
+    ]
+    joined = {
+        row.request_id: (row.feedback_label, row.feedback_at)
+        for c in chunks
+        for row in c.itertuples()
+        if not np.isnan(row.feedback_label)
+    }
+    assert joined == {
+        "req-0000": (1.0, pd.Timestamp(T0)),
+        "req-0004": (0.0, pd.Timestamp(T0 + timedelta(hours=4))),
+        "req-0006": (1.0, pd.Timestamp(T0 + timedelta(hours=6))),
+    }
 
 
 def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> None:
@@ -200,13 +239,22 @@ def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> No
     store.add_feedback("req-0003", 0, at=T0 + timedelta(hours=1))  # late, inside (bound)
     store.add_feedback("req-0002", 0, at=T0 + timedelta(hours=3))  # after the feedback range
     store.add_feedback("req-0004", 1, at=T0 + timedelta(hours=2))  # predicted too late
-    frames = list(store.iter_late_feedback(T0 + timedelta(hours=1), T0 + timedelta(hours=3),
-                                           T0, T0 + timedelta(seconds=4), chunk_size=1))
+    frames = list(
+        store.iter_late_feedback(
+            T0 + timedelta(hours=1),
+            T0 + timedelta(hours=3),
+            T0,
+            T0 + timedelta(seconds=4),
+            chunk_size=1,
+        )
+    )
     assert [list(f["request_id"]) for f in frames] == [["req-0001"], ["req-0003"]]
     assert [float(f["feedback_label"].iloc[0]) for f in frames] == [1.0, 0.0]
     assert frames[0]["tempo"].iloc[0] == rec(1).features["tempo"]
-    assert list(store.iter_late_feedback(T0, T0 + timedelta(minutes=30), T0,
-                                         T0 + timedelta(hours=9))) == []
+    assert (
+        list(store.iter_late_feedback(T0, T0 + timedelta(minutes=30), T0, T0 + timedelta(hours=9)))
+        == []
+    )
 
 
 def test_run_artifacts_are_kept_replaced_and_listed_by_time(store: PredictionStore) -> None:
@@ -218,9 +266,11 @@ def test_run_artifacts_are_kept_replaced_and_listed_by_time(store: PredictionSto
     got = list(store.run_artifacts("profile.bin"))
     assert [(r, d) for r, _, d in got] == [("run-a", b"replaced"), ("run-b", blob)]
     assert got[0][1] == T0 and got[0][1].tzinfo is not None
-    assert [r for r, _, _ in store.run_artifacts("profile.bin", since=T0 + timedelta(hours=1))
-            ] == ["run-b"]
-    assert [r for r, _, _ in store.run_artifacts("profile.bin", until=T0 + timedelta(hours=1))
-            ] == ["run-a"]
+    assert [r for r, _, _ in store.run_artifacts("profile.bin", since=T0 + timedelta(hours=1))] == [
+        "run-b"
+    ]
+    assert [r for r, _, _ in store.run_artifacts("profile.bin", until=T0 + timedelta(hours=1))] == [
+        "run-a"
+    ]
     assert list(store.run_artifacts("report.html"))[0][2] == b"<html></html>"
     assert list(store.run_artifacts("missing")) == []

@@ -11,10 +11,10 @@ import pytest
 
 from monitoring.config import load_config
 from reggaeton.predlog import PredictionRecord, open_store
-from reggaeton.predlog.base import utcnow
 from reggaeton.predlog.mongo import MongoStore
 from reggaeton.predlog.retention import DEFAULT_RETENTION_DAYS, LATE_FEEDBACK_MARGIN_DAYS
 from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.timeutil import utcnow
 from service.config import ServiceConfig
 from service.retention import Pruner
 from service.writer import PredictionWriter
@@ -24,9 +24,19 @@ DAYS = 30.0
 
 def aged(n: int, days_ago: float, prefix: str) -> list[PredictionRecord]:
     t = utcnow() - timedelta(days=days_ago)
-    return [PredictionRecord(f"{prefix}{i:06d}", "reggaeton_clf:t", {"tempo": float(i)}, 0.5,
-                             i % 2, 1.0, "http", t + timedelta(milliseconds=i))
-            for i in range(n)]
+    return [
+        PredictionRecord(
+            f"{prefix}{i:06d}",
+            "reggaeton_clf:t",
+            {"tempo": float(i)},
+            0.5,
+            i % 2,
+            1.0,
+            "http",
+            t + timedelta(milliseconds=i),
+        )
+        for i in range(n)
+    ]
 
 
 class CountingStore:
@@ -44,8 +54,9 @@ class CountingStore:
         return getattr(self.inner, name)
 
 
-def test_sqlite_retention_run_prunes_only_expired_rows_in_bounded_deletes(tmp_path: Path,
-                                                                         capsys) -> None:
+def test_sqlite_retention_run_prunes_only_expired_rows_in_bounded_deletes(
+    tmp_path: Path, capsys
+) -> None:
     store = SQLiteStore(tmp_path / "p.db")
     old, edge, new = aged(12_345, 45, "old"), aged(100, DAYS - 0.5, "edge"), aged(1_000, 1, "new")
     for part in (old, edge, new):
@@ -70,9 +81,11 @@ def test_sqlite_retention_run_prunes_only_expired_rows_in_bounded_deletes(tmp_pa
     assert not pruner.due()  # nothing left: the next pass waits for the interval
     assert store.prune(utcnow() - timedelta(days=DAYS), chunk) == 0
     with capsys.disabled():
-        print(f"\nretention run ({DAYS:g} days, chunks of {chunk}): deleted {deleted} "
-              f"(per transaction {counting.chunks}), kept {store.count()} "
-              f"({len(edge)} at {DAYS - 0.5:g} days, {len(new)} at 1 day)")
+        print(
+            f"\nretention run ({DAYS:g} days, chunks of {chunk}): deleted {deleted} "
+            f"(per transaction {counting.chunks}), kept {store.count()} "
+            f"({len(edge)} at {DAYS - 0.5:g} days, {len(new)} at 1 day)"
+        )
     store.close()
 
 
@@ -81,12 +94,17 @@ def test_the_writer_prunes_between_batches_and_keeps_logging(tmp_path: Path) -> 
     seed = SQLiteStore(db)
     seed.write_many(aged(7_000, 40, "old"))
     seed.close()
-    writer = PredictionWriter(lambda: SQLiteStore(db), tmp_path / "spill.jsonl", batch_size=100,
-                              flush_interval=0.05, retention=Pruner(DAYS, chunk_rows=1_000))
+    writer = PredictionWriter(
+        lambda: SQLiteStore(db),
+        tmp_path / "spill.jsonl",
+        batch_size=100,
+        flush_interval=0.05,
+        retention=Pruner(DAYS, chunk_rows=1_000),
+    )
     writer.start()
     fresh = aged(3_000, 0, "new")
     for start in range(0, len(fresh), 100):
-        writer.submit_many(fresh[start:start + 100])
+        writer.submit_many(fresh[start : start + 100])
     assert writer.flush(timeout=30)
     deadline = time.monotonic() + 30
     while writer.stats()["pruned"] < 7_000:  # pruning goes on between batches, after them
@@ -134,8 +152,10 @@ def test_mongodb_expires_with_ttl_indexes_on_bson_dates(kind: str) -> None:
         assert "timestamp_ttl" in store.predictions.index_information()  # left alone
         shorter = MongoStore(store.client, store.predictions.database.name, retention_days=7)
         shorter.write_many(aged(1, 0, "short"))
-        assert (store.predictions.index_information()["timestamp_ttl"]["expireAfterSeconds"]
-                == 7 * 86400)
+        assert (
+            store.predictions.index_information()["timestamp_ttl"]["expireAfterSeconds"]
+            == 7 * 86400
+        )
         forever = MongoStore(store.client, store.predictions.database.name, retention_days=0)
         forever.write_many(aged(1, 0, "forever"))
         assert "timestamp_ttl" not in store.predictions.index_information()
