@@ -180,3 +180,20 @@ def test_a_batch_error_names_the_first_offending_row(bad, expected):
         validate_rows(records)
     assert info.value.location == expected
     _same(records)
+
+
+def _edges(feature) -> list:
+    """A feature's bounds, the values just beyond them, and a fractional value."""
+    out = []
+    for bound in (feature.minimum, feature.maximum):
+        if bound is not None:
+            out += [bound, math.nextafter(bound, -math.inf), math.nextafter(bound, math.inf)]
+            out += [int(bound), float(bound) + 0.5]
+    return out
+
+
+@pytest.mark.parametrize("rows", [1, FAST_MIN_ROWS + 1])
+@pytest.mark.parametrize("feature", FEATURES, ids=lambda f: f.name)
+def test_bounds_are_read_the_same_at_their_edges(feature, rows):
+    for value in _edges(feature):
+        _same([dict(SONG)] * (rows - 1) + [{**SONG, feature.name: value}])
