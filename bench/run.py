@@ -23,6 +23,7 @@ from bench import envs, payloads, report, servers
 from bench.baseline import artifacts as baseline_artifacts
 from bench.loadgen import require_hey
 from bench.matrix import Bodies, check_answers, loaded_libs, run_side
+from reggaeton.calibration import apply_calibration
 from reggaeton.registry import Registry, home_from_env
 from reggaeton.schema import MODEL_FEATURES
 
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     bodies = Bodies(run_dir, songs)
     matrix = payloads.model_matrix(songs)
     frame = pd.DataFrame(matrix, columns=list(MODEL_FEATURES))
-    expected = pipeline.predict_proba(matrix)[:, 1]
+    # MLServer serves the raw pipeline; the service answers the version's calibrated probability.
+    raw_expected = pipeline.predict_proba(matrix)[:, 1]
+    expected = apply_calibration(raw_expected, version.metadata.get("calibration"))
     store_uri = f"sqlite:///{run_dir / 'predictions.db'}"
     side_uris = {
         report.SERVICE: store_uri,
@@ -177,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         meta["loadavg_before"][side] = os.getloadavg()
         try:
             with servers.running(make()) as launch:
-                want = baseline_expected if side == report.BASELINE else expected
+                want = {report.BASELINE: baseline_expected}.get(
+                    side, expected if side in side_uris else raw_expected
+                )
                 meta["checks"][side] = check_answers(launch, bodies, want)
                 print(f"[bench] {side} ready; answer check: {meta['checks'][side]}", flush=True)
                 hook = None
