@@ -1,4 +1,4 @@
-"""The OpenAPI description of :data:`service.app.ENDPOINTS`, for BentoML's documentation page.
+"""The OpenAPI description of :data:`service.routes.ENDPOINTS`, for BentoML's documentation page.
 
 BentoML's OpenAPI page (``/docs.json``, shown at ``/``) documents ``@bentoml.api`` methods and
 the routes of mounted *FastAPI* apps only. Our routes are served by a plain Starlette app
@@ -18,8 +18,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.app import ENDPOINTS, Endpoint
 from service.errors import ErrorResponse
+from service.routes import ENDPOINTS, Endpoint
 
 ERROR_TEXT = {
     400: "Invalid JSON",
@@ -41,9 +41,11 @@ def _documented(endpoint: Endpoint, body: Any) -> Callable[..., None]:
     async def route(*_: Any, **__: Any) -> None:  # pragma: no cover - never routed to
         raise RuntimeError("documentation only: the Starlette app serves this path")
 
-    params = [] if body is None else [
-        inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body)
-    ]  # fmt: skip
+    params = (
+        []
+        if body is None
+        else [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body)]
+    )
     route.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
     route.__name__ = endpoint.handler.__name__
     route.__doc__ = endpoint.handler.__doc__

@@ -18,11 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from reggaeton.schema import FEATURES, Feature
 
 EXAMPLE_SONG: dict[str, Any] = {
-    "popularity": 60, "danceability": 0.607, "energy": 0.875, "key": 0, "loudness": -4.434,
-    "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
-    "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,
-    "time_signature": 4, "id_new": 2301,
-}  # fmt: skip
+    "popularity": 60,
+    "danceability": 0.607,
+    "energy": 0.875,
+    "key": 0,
+    "loudness": -4.434,
+    "mode": 1,
+    "speechiness": 0.0605,
+    "acousticness": 0.00114,
+    "instrumentalness": 0.00765,
+    "liveness": 0.467,
+    "valence": 0.457,
+    "tempo": 131.058,
+    "duration": 264520,
+    "time_signature": 4,
+    "id_new": 2301,
+}
 """The first song of ``data/data_test.csv`` in the original request shape."""
 REQUEST_ID_MAX = 200
 """Longest feedback ``request_id`` accepted (ours are 32 to 38 characters)."""

@@ -1,10 +1,10 @@
 """The BentoML service: ``bentoml serve service.service:ReggaetonService``.
 
-Thin on purpose: the HTTP routes live in :mod:`service.app` (a Starlette app mounted with
-``@bentoml.asgi_app``), the per-worker state in :mod:`service.runtime`, gRPC in
-:mod:`service.grpc.server`. BentoML provides the process model (workers), ``/livez``,
-``/readyz`` (ready once a model is loaded, via ``__is_ready__``), ``/metrics`` and the OpenAPI
-page.
+Thin on purpose: the HTTP routes are described in :mod:`service.routes` and served by
+:mod:`service.app` (a Starlette app mounted with ``@bentoml.asgi_app``), the per-worker state
+lives in :mod:`service.runtime`, gRPC in :mod:`service.grpc.server`. BentoML provides the
+process model (workers), ``/livez``, ``/readyz`` (ready once a model is loaded, via
+``__is_ready__``), ``/metrics`` and the OpenAPI page.
 
 Lean configuration: access log off, OpenTelemetry tracing excluded (see
 :data:`UNTRACED_URLS`), and BentoML's own request metrics off: its metrics middleware writes several

@@ -25,7 +25,7 @@ TOKEN = "s3cret-test-token"
 INPROCESS_TOKEN = "t0k"
 """API_TOKEN of the in-process runtime (the ``runtime`` fixture)."""
 INPROCESS_BATCH_ROWS = 306
-"""MAX_BATCH_ROWS of the in-process runtime: above ``service.app.OFFLOAD_ROWS`` (256)."""
+"""MAX_BATCH_ROWS of the in-process runtime: above ``service.routes.OFFLOAD_ROWS``."""
 SONG = {"popularity": 60, "danceability": 0.607, "energy": 0.875, "key": 0, "loudness": -4.434,
         "mode": 1, "speechiness": 0.0605, "acousticness": 0.00114, "instrumentalness": 0.00765,
         "liveness": 0.467, "valence": 0.457, "tempo": 131.058, "duration": 264520,

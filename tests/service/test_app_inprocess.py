@@ -12,9 +12,10 @@ from service_helpers import INPROCESS_BATCH_ROWS, INPROCESS_TOKEN, SONG
 from starlette.testclient import TestClient
 
 from service import schemas
-from service.app import ENDPOINTS, OFFLOAD_ROWS, build_app
+from service.app import build_app
 from service.errors import ErrorResponse
 from service.openapi import build_docs_app
+from service.routes import ENDPOINTS, OFFLOAD_ROWS
 
 LIMIT = INPROCESS_BATCH_ROWS
 assert LIMIT > OFFLOAD_ROWS  # the big batch below takes the worker-thread path
