@@ -26,7 +26,6 @@ history for rollback.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -35,12 +34,13 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from reggaeton import MODEL_NAME
+from reggaeton.hashing import sha256_file
 from reggaeton.promotion import PromotionError, PromotionRecord
+from reggaeton.timeutil import now_iso
 
 __all__ = [
     "ModelLoadError",
@@ -49,7 +49,6 @@ __all__ = [
     "PromotionRecord",
     "Registry",
     "home_from_env",
-    "sha256_file",
 ]
 
 PIPELINE_FILE = "pipeline.joblib"
@@ -66,19 +65,6 @@ def home_from_env(environ: Mapping[str, str] | None = None) -> Path:
     """Return the model-store home: ``BENTOML_HOME`` or ``var/bentoml`` in the working dir."""
     env = os.environ if environ is None else environ
     return Path(env.get("BENTOML_HOME") or DEFAULT_HOME).resolve()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -139,7 +125,7 @@ class Registry:
         import joblib
 
         meta = dict(metadata)
-        meta.setdefault("created_at", _now())
+        meta.setdefault("created_at", now_iso("seconds"))
         meta["saved_ns"] = time.time_ns()  # orders versions saved within the same second
         self.models.mkdir(parents=True, exist_ok=True)
         version = _new_version()

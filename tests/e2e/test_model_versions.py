@@ -21,8 +21,9 @@ TRAIN_FAST = ["model.params.n_estimators=15", "cv.folds=2"]
 
 
 def _served(dep: support.Deployment) -> str:
-    return requests.post(f"{dep.url}/predict-song", json={"data": support.SONG},
-                         timeout=10).json()["model_version"]
+    return requests.post(f"{dep.url}/predict-song", json={"data": support.SONG}, timeout=10).json()[
+        "model_version"
+    ]
 
 
 def _all_workers_serve(dep: support.Deployment, tag: str, tries: int = 12) -> bool:
@@ -40,17 +41,24 @@ def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
     old = registry.promotions.current()
     stop = threading.Event()
     box: dict[str, support.LoadResult] = {}
-    loader = threading.Thread(target=lambda: box.setdefault("r", support.run_load(
-        dep.url, 10**9, 4, stop=stop.is_set)))
+    loader = threading.Thread(
+        target=lambda: box.setdefault("r", support.run_load(dep.url, 10**9, 4, stop=stop.is_set))
+    )
     loader.start()
     try:
         saved_at = time.monotonic()
-        result = run_training(load_config(overrides=TRAIN_FAST), registry, tracking_uri=None,
-                              force=True, root=repo_root)
+        result = run_training(
+            load_config(overrides=TRAIN_FAST),
+            registry,
+            tracking_uri=None,
+            force=True,
+            root=repo_root,
+        )
         promoted_at = time.monotonic()
         assert result.promoted and registry.promotions.current() == result.tag
-        support.wait_until(lambda: _all_workers_serve(dep, result.tag), 60,
-                           f"both workers serving {result.tag}")
+        support.wait_until(
+            lambda: _all_workers_serve(dep, result.tag), 60, f"both workers serving {result.tag}"
+        )
     finally:
         stop.set()
         loader.join(60)
@@ -62,9 +70,11 @@ def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
     assert old in versions
     new_answers = [r for r in load.ok if r["model_version"] == result.tag]
     assert all(r["received_at"] > saved_at for r in new_answers)
-    print(f"\n{len(load.ok)} requests during training + promotion, 0 failed; "
-          f"{len(new_answers)} answered by {result.tag} (promoted "
-          f"{promoted_at - saved_at:.0f}s into the load)")
+    print(
+        f"\n{len(load.ok)} requests during training + promotion, 0 failed; "
+        f"{len(new_answers)} answered by {result.tag} (promoted "
+        f"{promoted_at - saved_at:.0f}s into the load)"
+    )
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "incompatible", "other_features"])
@@ -83,7 +93,8 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
     if damage == "corrupted":  # bytes changed after saving: the checksum no longer matches
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     elif damage == "incompatible":  # a well-formed artifact, valid checksum, no classifier
-        from reggaeton.registry import METADATA_FILE, sha256_file
+        from reggaeton.hashing import sha256_file
+        from reggaeton.registry import METADATA_FILE
 
         joblib.dump({"not": "a pipeline"}, path)
         meta = json.loads((bad.path / METADATA_FILE).read_text())
@@ -92,9 +103,14 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
     log_size = len(dep.service.log_text())
     registry.promotions.promote(bad.tag, f"e2e: {damage} version", forced=True)
     try:
-        support.wait_until(lambda: bad.tag in dep.service.log_text()[log_size:]
-                           and dep.service.log_text()[log_size:].count("refused") >= 2, 30,
-                           "both workers logging that they refuse the version")
+        support.wait_until(
+            lambda: (
+                bad.tag in dep.service.log_text()[log_size:]
+                and dep.service.log_text()[log_size:].count("refused") >= 2
+            ),
+            30,
+            "both workers logging that they refuse the version",
+        )
         for _ in range(10):
             assert _served(dep) == serving
         assert requests.get(f"{dep.url}/readyz", timeout=5).status_code == 200
@@ -103,8 +119,11 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
         assert bad.tag in info["reload"]["refused"]
         new_lines = dep.service.log_text()[log_size:]
         refusal = next(line for line in new_lines.splitlines() if "refused" in line)
-        why = {"corrupted": "checksum", "incompatible": "predict_proba",
-               "other_features": "trained on features"}[damage]
+        why = {
+            "corrupted": "checksum",
+            "incompatible": "predict_proba",
+            "other_features": "trained on features",
+        }[damage]
         assert why in refusal, refusal
     finally:  # leave the shared service's record pointing at a loadable version
         registry.promotions.promote(serving, f"e2e: back from the {damage} version")
