@@ -44,19 +44,3 @@ def ensure_mlserver_venv(venv: Path) -> Path:
         subprocess.run([*pip, *mlserver_requirements()], check=True)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"], check=True)
     return venv / "bin" / "mlserver"
-
-
-SERVICE_EXTRAS = ("uvloop==0.23.0", "httptools==0.9.0")
-"""Not in the project lock: uvicorn (under BentoML) uses them automatically when importable.
-The optional bench side ``service+uvloop`` measures what adding them would buy."""
-
-
-def ensure_service_extras(target: Path) -> Path:
-    """Install :data:`SERVICE_EXTRAS` into ``target`` (a PYTHONPATH folder) once; return it."""
-    stamp = target / ".installed"
-    if not stamp.exists() or stamp.read_text() != " ".join(SERVICE_EXTRAS):
-        print(f"[bench] installing {' '.join(SERVICE_EXTRAS)} into {target}", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--upgrade",
-                        "--target", str(target), *SERVICE_EXTRAS], check=True)
-        stamp.write_text(" ".join(SERVICE_EXTRAS))
-    return target
