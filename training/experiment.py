@@ -14,7 +14,7 @@
 3. The leaderboard (mean and 95% interval of F1, PR-AUC, Brier and ECE) is printed, written
    to ``DIR/leaderboard.md`` and logged to MLflow (experiment ``reggaeton_clf-experiments``,
    one run per row with its reliability plot); the winner's config goes to
-   ``DIR/winner.yaml``.
+   ``DIR/winner.yaml``, every per-fold score to ``DIR/results.json``.
 4. If the winner beats the original (higher mean F1 and PR-AUC under the protocol, and the
    nested estimate of the search not below the original on the same outer folds), it is
    written to ``--default-config`` (``training/configs/default.yaml``). ``--promote``
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import os
 import sys
@@ -226,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     print(text, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "leaderboard.md").write_text(text + "\n")
+    _write_results(args.out / "results.json", rows, outer)
     winner_file = args.out / "winner.yaml"
     header = (
         f"Winner of make experiment ({p.repeats}x{p.folds} protocol): "
@@ -239,6 +241,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"default: {args.default_config} unchanged")
     _log_mlflow(rows, text, ok, reason)
     return _promote(args, winner_file, ok)
+
+
+def _write_results(path: Path, rows: list[Row], outer: list[OuterFold]) -> None:
+    """Every per-fold score behind the tables, for a later look (intervals, paired tests)."""
+    data = {
+        "protocol": {r.name: {"config": r.raw_config, "folds": r.result.folds} for r in rows},
+        "nested": [
+            {
+                "pick": f.search.best_raw,
+                "search": f.winner,
+                "original": f.original,
+                "trials": len(f.search.trials),
+            }
+            for f in outer
+        ],
+    }
+    path.write_text(json.dumps(data, indent=1, default=float))
 
 
 def _log_mlflow(rows: list[Row], text: str, ok: bool, reason: str) -> None:

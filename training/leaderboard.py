@@ -63,7 +63,9 @@ def nested_markdown(
     diffs = [
         str(
             corrected_interval(
-                [w[c] - o[c] for w, o in zip(winner, original, strict=True)], fraction
+                [w[c] - o[c] for w, o in zip(winner, original, strict=True)],
+                fraction,
+                (-1.0, 1.0),
             )
         )
         for c in COLUMNS[:4]

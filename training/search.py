@@ -169,7 +169,8 @@ def run_search(
 
     def progress(study: Any, trial: Any) -> None:
         state = trial.state.name.lower()
-        value = f"pr_auc {trial.value:.3f}" if trial.value is not None else state
+        done = trial.state == optuna.trial.TrialState.COMPLETE
+        value = f"pr_auc {trial.value:.3f}" if done else state
         best = study.best_value if _completed(study) else float("nan")
         print(
             f"[search {label}] trial {trial.number}: {trial.params.get('estimator')}/"

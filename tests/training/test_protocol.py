@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -89,3 +91,17 @@ def test_repeated_cv_scores_every_fold_of_every_repetition(tiny_xy):
     assert [f["f1"] for f in again.folds] == [f["f1"] for f in result.folds]
     splits = protocol.outer_splits(y, 2, 3, config.seed)
     assert all(len(set(tr) & set(te)) == 0 for tr, te in splits)
+
+
+def test_the_nested_table_shows_negative_differences_with_their_interval():
+    from training.leaderboard import nested_markdown
+
+    search = [{"f1": 0.5, "pr_auc": 0.6, "brier": 0.02, "ece": 0.01}] * 2 + [
+        {"f1": 0.4, "pr_auc": 0.7, "brier": 0.03, "ece": 0.02}
+    ]
+    original = [{"f1": 0.6, "pr_auc": 0.6, "brier": 0.02, "ece": 0.01}] * 3
+    text = nested_markdown(search, original, ["a", "b", "c"], folds=3)
+    row = next(line for line in text.splitlines() if line.startswith("| difference"))
+    mean, low, high = (float(v) for v in re.findall(r"-?\d\.\d{3}", row.split("|")[2]))
+    assert mean == pytest.approx(-0.133, abs=1e-3) and low < mean < high <= 1.0
+    assert low < -0.2  # below zero: not clipped to the metric's [0, 1] range
