@@ -67,6 +67,8 @@ def build_docs_app(max_batch_rows: int) -> FastAPI:
             status: {"model": ErrorResponse, "description": ERROR_TEXT[status]}
             for status in endpoint.errors
         }
+        for status, answer in endpoint.other_answers:
+            responses[status] = {"model": answer, "description": ERROR_TEXT[status]}
         app.add_api_route(
             endpoint.path,
             _documented(endpoint, endpoint.body_type(max_batch_rows)),

@@ -212,6 +212,8 @@ class Endpoint:
             the type depends on the limit (:func:`service.schemas.predict_songs_request`).
         answer: Type of the 200 answer; None for a route left out of the OpenAPI document.
         errors: Error statuses the route may answer, each with an ``ErrorResponse`` body.
+        other_answers: Statuses answered with another body type, as ``(status, type)`` pairs
+            (``/admin/reload`` answers a refused version with 409 and its ``ReloadResult``).
     """
 
     path: str
@@ -220,6 +222,7 @@ class Endpoint:
     body: Any = None
     answer: Any = None
     errors: tuple[int, ...] = ()
+    other_answers: tuple[tuple[int, Any], ...] = ()
 
     def body_type(self, max_batch_rows: int) -> Any:
         """The request body type for a service accepting ``max_batch_rows`` songs."""
@@ -264,7 +267,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         method="POST",
         handler=reload,
         answer=schemas.ReloadResult,
-        errors=(401, 409, 503),
+        errors=(401, 503),
+        other_answers=((409, schemas.ReloadResult),),
     ),
     Endpoint(path="/metrics", method="GET", handler=metrics),  # BentoML's document lists it
 )

@@ -10,6 +10,7 @@ from service_helpers import SONG, TOKEN, wait_until
 
 from reggaeton.predlog.factory import open_store
 from reggaeton.registry import Registry
+from service.fastpath import EVALUATORS
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -158,7 +159,8 @@ def test_model_endpoint(server, trained_home):
     assert body["features"] == version.metadata["features"]
     assert body["metrics"] == version.metadata["metrics"]
     assert body["created_at"] == version.metadata["created_at"]
-    assert body["inference_path"] == "trees:gbm"  # the session model is a GBM (service.inference)
+    assert body["estimator"] == version.metadata.get("estimator")
+    assert body["inference_path"] in EVALUATORS  # a fast path serves the session's model
 
 
 def test_health_endpoints(server):
