@@ -10,9 +10,14 @@ stacking, one Python call per tree):
   ``RandomForestClassifier`` / ``ExtraTreesClassifier``: their trees' ``tree_`` arrays, compiled
   by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``; a forest hands batches of
   :data:`FOREST_SKLEARN_ROWS` rows or more to its own ``predict_proba`` on the scaled matrix);
-* ``HistGradientBoostingClassifier`` publishes no tree structure, so its own ``predict_proba``
-  is called on the affine-scaled matrix with scikit-learn's validation switched off
-  (``sklearn:hgb``);
+* ``HistGradientBoostingClassifier`` publishes no tree structure of its own; treelite's public
+  importer (``treelite.sklearn.import_model``) reads it and ``dump_as_json`` gives every
+  node (feature, threshold, ``<=``, the missing-value direction, leaf values, base score), which
+  :mod:`service.fasttrees` compiles like the GBM's trees, but with float64 comparisons and
+  NaN sent each node's default way (``trees:hgb``). The conversion runs when the service loads
+  the version, not at training time: the pickle stays the one artifact of a version, so there is
+  no second file to write, version and keep in step with it, and the load-time parity check
+  compares the compiled trees with the very pipeline they came from;
 * ``LogisticRegression``: its ``coef_`` and ``intercept_`` (``linear:logreg``).
 
 Anything else returns None and the service keeps ``pipeline.predict_proba``. There is no
@@ -34,7 +39,7 @@ from service.treecuts import AffineMap, column_map
 
 FOREST_SKLEARN_ROWS = 512
 """Forests score batches of this many rows or more with their own ``predict_proba``."""
-EVALUATORS = ("trees:gbm", "trees:rf", "sklearn:hgb", "linear:logreg")
+EVALUATORS = ("trees:gbm", "trees:rf", "trees:hgb", "linear:logreg")
 """Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
 
 
@@ -43,7 +48,7 @@ class FastModel:
     """A compiled pipeline: raw rows ``(n, n_features)`` -> raw probability of class 1.
 
     Attributes:
-        name: Which evaluator serves (``trees:gbm``, ``trees:rf``, ``sklearn:hgb``, ...).
+        name: Which evaluator serves (``trees:gbm``, ``trees:rf``, ``trees:hgb``, ...).
         columns: The preprocessing as an affine map on raw columns.
         trees: The compiled trees, for the tree evaluators.
         score: Raw rows -> probability of class 1.
@@ -153,29 +158,109 @@ def _forest(model: Any, columns: AffineMap) -> FastModel | None:
 
 
 def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
-    import sklearn
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     if type(model) is not HistGradientBoostingClassifier:
         return None
     if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
         return None
+    compiled = _treelite_trees(model)
+    if compiled is None:
+        return None
+    shapes, leaf_values, nan_right, base = compiled
+    trees = flatten(shapes, leaf_values, columns, base, float32=False, nan_right=nan_right)
+    return FastModel("trees:hgb", columns, trees, lambda X: expit(trees.raw_sum(X)))
 
-    from threadpoolctl import ThreadpoolController
 
-    # HGB predicts with OpenMP threads; for request-sized inputs on a shared machine they only
-    # add contention, so each call runs on one thread (threadpoolctl's public limit).
-    controller = ThreadpoolController()
+@dataclass(frozen=True)
+class _TreeShape:
+    """One tree of a treelite JSON dump in ``tree_``'s layout (what :func:`flatten` reads)."""
 
-    def score(X: np.ndarray) -> np.ndarray:
-        Z = columns.apply(X)
-        with (
-            controller.limit(limits=1, user_api="openmp"),
-            sklearn.config_context(assume_finite=True, skip_parameter_validation=True),
-        ):
-            return model.predict_proba(Z)[:, 1]
+    node_count: int
+    max_depth: int
+    feature: np.ndarray
+    threshold: np.ndarray
+    children_left: np.ndarray
+    children_right: np.ndarray
 
-    return FastModel("sklearn:hgb", columns, None, score)
+
+def _treelite_trees(
+    model: Any,
+) -> tuple[list[_TreeShape], list[np.ndarray], list[np.ndarray], float] | None:
+    """A binary HGB's trees through treelite's public importer and JSON dump, or None.
+
+    Returns:
+        ``(trees, leaf values, NaN-goes-right per node, base raw score)``.
+    """
+    import json
+
+    import treelite.sklearn
+
+    dump = json.loads(treelite.sklearn.import_model(model).dump_as_json(pretty_print=False))
+    if (
+        dump.get("task_type") != "kBinaryClf"
+        or dump.get("num_target") != 1
+        or list(dump.get("num_class", [])) != [1]
+        or dump.get("average_tree_output")
+        or dump.get("postprocessor") != "sigmoid"
+        or float(dump.get("sigmoid_alpha", 0.0)) != 1.0
+        or len(dump.get("base_scores", [])) != 1
+        or any(int(t) != 0 for t in dump.get("target_id", []) + dump.get("class_id", []))
+    ):
+        return None
+    shapes, leaf_values, nan_right = [], [], []
+    for tree in dump["trees"]:
+        parsed = _tree_arrays(tree)
+        if parsed is None:
+            return None
+        shapes.append(parsed[0])
+        leaf_values.append(parsed[1])
+        nan_right.append(parsed[2])
+    if not shapes:
+        return None
+    return shapes, leaf_values, nan_right, float(dump["base_scores"][0])
+
+
+def _tree_arrays(tree: dict) -> tuple[_TreeShape, np.ndarray, np.ndarray] | None:
+    """One dumped tree's nodes as arrays; None for anything but numerical ``<``/``<=`` tests."""
+    nodes = tree.get("nodes", [])
+    n = len(nodes)
+    if n == 0 or tree.get("has_categorical_split"):
+        return None
+    feature = np.full(n, -2, dtype=np.intp)
+    threshold = np.zeros(n)
+    left = np.full(n, -1, dtype=np.intp)
+    right = np.full(n, -1, dtype=np.intp)
+    value = np.zeros(n)
+    nan_right = np.zeros(n, dtype=np.bool_)
+    for node in nodes:
+        i = int(node["node_id"])
+        if not 0 <= i < n:
+            return None
+        if "leaf_value" in node:
+            leaf = np.ravel(node["leaf_value"])
+            if leaf.shape != (1,):
+                return None
+            value[i] = float(leaf[0])
+            continue
+        op = node.get("comparison_op")
+        if node.get("node_type") != "numerical_test_node" or op not in ("<=", "<"):
+            return None
+        t = float(node["threshold"])
+        # x < t is x <= the next double below t (both sides are float64).
+        threshold[i] = t if op == "<=" else float(np.nextafter(t, -np.inf))
+        feature[i] = int(node["split_feature_id"])
+        left[i], right[i] = int(node["left_child"]), int(node["right_child"])
+        nan_right[i] = not node["default_left"]
+    depth = np.zeros(n, dtype=np.intp)
+    for i in range(n):  # treelite numbers a parent before its children
+        for child in (left[i], right[i]):
+            if child >= 0:
+                if child <= i:
+                    return None
+                depth[child] = depth[i] + 1
+    shape = _TreeShape(n, int(depth.max()), feature, threshold, left, right)
+    return shape, value, nan_right
 
 
 def _logreg(model: Any, columns: AffineMap) -> FastModel | None:

@@ -16,6 +16,7 @@ Which supported estimators map to which node values is decided in :mod:`service.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ class FlatTrees:
         left: ``children[0::2]`` of the split nodes.
         step: ``children[1::2] - children[0::2]`` of the split nodes.
         column_counts: Number of split nodes testing each raw column (they are grouped).
+        nan_right: Per node, whether a NaN goes right (None: the trees were built for finite
+            rows only and NaN is not handled).
         local: Per-thread work arrays of the single-row walk.
     """
 
@@ -66,17 +69,21 @@ class FlatTrees:
     left: np.ndarray
     step: np.ndarray
     column_counts: np.ndarray
+    nan_right: np.ndarray | None = None
     local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def raw_sum(self, X: np.ndarray) -> np.ndarray:
         """``base + sum over trees of the leaf value`` for raw float64 rows ``X``.
 
-        Rows must be finite (the service validates them): a NaN would go left here and right
-        in scikit-learn.
+        Without :attr:`nan_right` rows must be finite (the service validates them): a NaN
+        would go left everywhere. With it, rows holding a NaN take the level-wise walk, where
+        each node sends a NaN the way its tree says.
         """
         n = X.shape[0]
         if n == 0:
             return np.empty(0, dtype=np.float64)
+        if self.nan_right is not None and _has_nan(X):
+            return _chunked(self._walk_nan, X) + self.base
         if self.table is not None:
             if n == 1:
                 return self.table.sum_one(X[0]) + self.base
@@ -110,7 +117,10 @@ class FlatTrees:
             self.local.after = after
         return after
 
-    def _walk_many(self, X: np.ndarray) -> np.ndarray:
+    def _walk_nan(self, X: np.ndarray) -> np.ndarray:
+        return self._walk_many(X, nan=True)
+
+    def _walk_many(self, X: np.ndarray, nan: bool = False) -> np.ndarray:
         n, trees = X.shape[0], len(self.roots)
         flat = X.ravel()  # row-major: value of (row, column) at row * width + column
         rows = (np.arange(n, dtype=np.intp) * X.shape[1])[:, None]
@@ -126,6 +136,8 @@ class FlatTrees:
             np.take(flat, index, out=value, mode="clip")
             np.take(self.cut, node, out=cut, mode="clip")
             np.greater(value, cut, out=right)
+            if nan:  # a NaN compares False (left); send it right where the tree says so
+                right |= np.isnan(value) & self.nan_right.take(node)
             node *= 2
             node += right
             np.take(self.children, node, out=index, mode="clip")
@@ -205,6 +217,13 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return array
 
 
+def _has_nan(X: np.ndarray) -> bool:
+    if X.shape[0] == 1:
+        x = X[0]
+        return math.isnan(float(x @ x))  # squares are >= 0 or inf: NaN only from a NaN
+    return bool(np.isnan(X).any())
+
+
 def _chunked(fn: Any, X: np.ndarray) -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=np.float64)
     if X.shape[0] <= CHUNK_ROWS:
@@ -213,15 +232,25 @@ def _chunked(fn: Any, X: np.ndarray) -> np.ndarray:
 
 
 def flatten(
-    trees: list[Any], leaf_values: list[np.ndarray], columns: AffineMap, base: float
+    trees: list[Any],
+    leaf_values: list[np.ndarray],
+    columns: AffineMap,
+    base: float,
+    float32: bool = True,
+    nan_right: list[np.ndarray] | None = None,
 ) -> FlatTrees:
-    """Concatenate fitted ``tree_`` objects into one :class:`FlatTrees`.
+    """Concatenate fitted trees into one :class:`FlatTrees`.
 
     Args:
-        trees: The fitted trees' ``estimator.tree_`` objects, in ensemble order.
+        trees: Per tree, an object with ``tree_``'s documented arrays (``node_count``,
+            ``max_depth``, ``feature``, ``threshold``, ``children_left``/``children_right``,
+            -1 at leaves), in ensemble order.
         leaf_values: Per tree, what each node adds to the raw score (read at leaves only).
         columns: How each estimator input column is made from the raw columns.
         base: Raw score before any tree.
+        float32: Whether the trees compare ``float32(scaled(x))`` (scikit-learn's ``tree_``)
+            rather than the float64 value (``HistGradientBoosting``).
+        nan_right: Per tree, whether each node sends a NaN right (None: finite rows only).
     """
     feats, thresholds, children, values, roots = [], [], [], [], []
     depth, offset = 0, 0
@@ -245,7 +274,7 @@ def flatten(
     raw_feature = np.zeros(offset, dtype=np.intp)
     for col in np.unique(model_feature[model_feature >= 0]):
         mask = model_feature == col
-        cut[mask] = raw_cuts(threshold[mask], columns.columns[col])
+        cut[mask] = raw_cuts(threshold[mask], columns.columns[col], float32)
         raw_feature[mask] = columns.columns[col].raw_column
     # Renumber: split nodes first (grouped by raw column), then leaves.
     n_columns = int(columns.raw_columns.max()) + 1 if len(columns.raw_columns) else 0
@@ -265,6 +294,10 @@ def flatten(
         base=base,
     )
     table = _leaf_tables(**flat) if depth <= TABLE_DEPTH else None
+    nan = None
+    if nan_right is not None:
+        nan = np.concatenate([np.asarray(r, dtype=np.bool_) for r in nan_right])[order]
+        nan &= is_split[order]
     return FlatTrees(
         **flat,
         table=table,
@@ -272,6 +305,7 @@ def flatten(
         left=kids[0 : 2 * inner : 2].copy(),
         step=kids[1 : 2 * inner : 2] - kids[0 : 2 * inner : 2],
         column_counts=np.bincount(raw_feature[order][:inner], minlength=n_columns),
+        nan_right=nan,
     )
 
 

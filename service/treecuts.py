@@ -7,8 +7,9 @@ Two facts let the fast path read raw (unscaled) features directly:
   public fitted attributes only (``transformers_``, ``output_indices_``, ``mean_``,
   ``scale_``), so any scikit-learn release with those documented attributes is supported and
   the load-time parity check decides whether the result is served.
-* scikit-learn's trees see ``float32(scaled(x))`` and go left when it is ``<= threshold``.
-  That predicate is monotone in the raw float64 ``x``, so for every threshold there is a largest
+* scikit-learn's trees see ``float32(scaled(x))`` and go left when it is ``<= threshold``;
+  ``HistGradientBoosting`` compares the float64 ``scaled(x)`` itself (``float32=False``). Both
+  predicates are monotone in the raw float64 ``x``, so for every threshold there is a largest
   raw value that still goes left; :func:`raw_cuts` finds it by bisection over the ordered
   float64 values (their bit patterns, as integers), vectorised over all thresholds of a column.
 """
@@ -148,15 +149,19 @@ def _scaler_affines(scaler: Any, indices: list[int]) -> list[Affine] | None:
     ]
 
 
-def _goes_left(raw: np.ndarray, thresholds: np.ndarray, affine: Affine) -> np.ndarray:
-    """sklearn's decision for raw values: scale in float64, cast to float32, ``<=`` in double."""
+def _goes_left(
+    raw: np.ndarray, thresholds: np.ndarray, affine: Affine, float32: bool
+) -> np.ndarray:
+    """The tree's decision for raw values: scale in float64, optionally cast to float32, ``<=``."""
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = raw.astype(np.float64)
         if affine.mean is not None:
             scaled = scaled - affine.mean
         if affine.scale is not None:
             scaled = scaled / affine.scale
-        return scaled.astype(np.float32).astype(np.float64) <= thresholds
+        if float32:
+            scaled = scaled.astype(np.float32).astype(np.float64)
+        return scaled <= thresholds
 
 
 def _to_key(x: np.ndarray) -> np.ndarray:
@@ -169,29 +174,31 @@ def _from_key(key: np.ndarray) -> np.ndarray:
     return bits.astype(np.int64).view(np.float64)
 
 
-def raw_cuts(thresholds: np.ndarray, affine: Affine) -> np.ndarray:
+def raw_cuts(thresholds: np.ndarray, affine: Affine, float32: bool = True) -> np.ndarray:
     """Largest raw float64 value that goes left at each threshold (bisection on float order).
 
     Args:
         thresholds: Split thresholds of one estimator input column.
         affine: How that column is computed from the raw column.
+        float32: Whether the tree casts the scaled value to float32 before comparing
+            (scikit-learn's ``tree_`` trees do, ``HistGradientBoosting`` does not).
 
     Returns:
-        Cuts such that ``raw <= cut`` equals sklearn's ``float32(scaled(raw)) <= threshold``
+        Cuts such that ``raw <= cut`` equals the tree's ``cast(scaled(raw)) <= threshold``
         for every finite raw value.
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
     n = thresholds.shape[0]
     lo = _to_key(np.full(n, -_DBL_MAX))  # goes left (scaled value is very negative)
     hi = _to_key(np.full(n, _DBL_MAX))  # goes right
-    left_at_lo = _goes_left(_from_key(lo), thresholds, affine)
-    left_at_hi = _goes_left(_from_key(hi), thresholds, affine)
+    left_at_lo = _goes_left(_from_key(lo), thresholds, affine, float32)
+    left_at_hi = _goes_left(_from_key(hi), thresholds, affine, float32)
     for _ in range(66):
         active = hi > lo + 1  # (hi - lo could overflow int64)
         if not active.any():
             break
         mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # overflow-free floor average
-        left = _goes_left(_from_key(mid), thresholds, affine)
+        left = _goes_left(_from_key(mid), thresholds, affine, float32)
         lo = np.where(active & left, mid, lo)
         hi = np.where(active & ~left, mid, hi)
     cut = _from_key(lo)

@@ -2,8 +2,10 @@
 
 Each supported structure is compared on random in-bounds rows, on the seed data set, and on
 rows placed exactly at, just below and just above every folded split cut, one row at a time
-and in batches (the evaluators take different code for each). Unsupported structures must
-not compile, so the service keeps the generic path for them.
+and in batches (the evaluators take different code for each). HistGradientBoosting, compiled
+from treelite's JSON dump, is also checked with NaN in a column it saw missing in training and
+in one it did not. Unsupported structures must not compile, so the service keeps the generic
+path for them.
 """
 
 from __future__ import annotations
@@ -77,7 +79,19 @@ TRAINER_ESTIMATORS = {
         "trees:rf",
     ),
     "extra-trees": (lambda: ExtraTreesClassifier(n_estimators=10, random_state=0), "trees:rf"),
-    "hgb": (lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0), "sklearn:hgb"),
+    "hgb": (lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0), "trees:hgb"),
+    "hgb-trainer-like": (
+        lambda: HistGradientBoostingClassifier(
+            max_iter=60,
+            learning_rate=0.1,
+            max_leaf_nodes=16,
+            min_samples_leaf=9,
+            l2_regularization=0.9,
+            class_weight="balanced",
+            random_state=0,
+        ),
+        "trees:hgb",
+    ),
     "logreg": (lambda: LogisticRegression(C=0.01, max_iter=5000), "linear:logreg"),
 }
 
@@ -120,7 +134,8 @@ def test_values_exactly_at_and_next_to_every_split_cut_agree(fitted):
 
 def test_served_model_equals_predict_proba_bit_for_bit_on_the_data_set(served, dataset):
     _, pipeline = served
-    fast = _assert_equal(pipeline, dataset, name="trees:gbm")
+    fast = _assert_equal(pipeline, dataset)
+    assert fast.name in ("trees:gbm", "trees:hgb")  # the default estimator, whichever it is
     assert np.max(np.abs(fast.raw_proba(dataset) - pipeline.predict_proba(dataset)[:, 1])) < 1e-15
 
 
@@ -188,3 +203,81 @@ def test_pipeline_fitted_on_a_dataframe_with_column_names(xy):
 def test_unsupported_structures_are_not_compiled(make, xy):
     X, y = xy
     assert compile_pipeline(make().fit(X[:400], y[:400]), N) is None
+
+
+def _hgb_with_missing(xy, column):
+    X, y = xy
+    X = X.copy()
+    X[::5, column] = np.nan  # the model learns a direction for missing values at each split
+    model = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=16, random_state=0)
+    return Pipeline([("p", _pre()), ("m", model)]).fit(X, y)
+
+
+@pytest.mark.parametrize("seen", [True, False], ids=["nan-seen-in-training", "nan-unseen"])
+@pytest.mark.parametrize("column", [SCALED[0], MODEL_FEATURES.index("danceability")])
+def test_hgb_sends_nan_the_way_each_node_says(xy, seen, column):
+    pipeline = (
+        _hgb_with_missing(xy, column)
+        if seen
+        else Pipeline([("p", _pre()), ("m", HistGradientBoostingClassifier(max_iter=40))]).fit(*xy)
+    )
+    fast = compile_pipeline(pipeline, N)
+    assert fast is not None and fast.name == "trees:hgb"
+    assert fast.trees.nan_right is not None
+    if seen:
+        # Both directions occur, so a walk that sent every NaN one way would fail below.
+        split = np.isfinite(fast.trees.cut)
+        assert fast.trees.nan_right[split].any() and not fast.trees.nan_right[split].all()
+    rows = np.vstack([xy[0][:300], in_bounds(300, seed=8)])
+    rows[::2, column] = np.nan
+    rows[1::7, SCALED[1]] = np.nan
+    _assert_equal(pipeline, rows)
+
+
+def test_hgb_at_every_dumped_threshold_of_a_passthrough_column(xy):
+    """Values exactly at a threshold go left, the next double up goes right (float64 ``<=``)."""
+    X, y = xy
+    pipeline = Pipeline([("p", _pre()), ("m", HistGradientBoostingClassifier(max_iter=30))])
+    pipeline.fit(X, y)
+    import json
+
+    import treelite.sklearn
+
+    dump = json.loads(treelite.sklearn.import_model(pipeline[-1]).dump_as_json())
+    passthrough = [c for c in range(N) if c not in SCALED]  # model column i + 2 is raw c
+    base = in_bounds(1, seed=11)[0]
+    rows = []
+    for tree in dump["trees"]:
+        for node in tree["nodes"]:
+            if "leaf_value" in node or node["split_feature_id"] < len(SCALED):
+                continue
+            raw = passthrough[node["split_feature_id"] - len(SCALED)]
+            for value in (node["threshold"], np.nextafter(node["threshold"], np.inf)):
+                row = base.copy()
+                row[raw] = value
+                rows.append(row)
+    assert rows
+    _assert_equal(pipeline, np.array(rows), name="trees:hgb")
+
+
+def test_hgb_dump_that_is_not_a_sigmoid_binary_model_is_not_compiled(xy, monkeypatch):
+    import json
+
+    import treelite.sklearn
+
+    X, y = xy
+    pipeline = Pipeline([("p", _pre()), ("m", HistGradientBoostingClassifier(max_iter=5))])
+    pipeline.fit(X, y)
+    real = treelite.sklearn.import_model
+
+    class Dump:
+        def __init__(self, model):
+            self.model = model
+
+        def dump_as_json(self, pretty_print=True):
+            data = json.loads(real(self.model).dump_as_json(pretty_print=False))
+            data["postprocessor"] = "identity"
+            return json.dumps(data)
+
+    monkeypatch.setattr(treelite.sklearn, "import_model", Dump)
+    assert compile_pipeline(pipeline, N) is None

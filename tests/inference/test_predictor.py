@@ -139,3 +139,50 @@ def test_fast_path_that_disagrees_with_predict_proba_is_not_served(served, monke
     monkeypatch.setattr(inference, "compile_pipeline", off_by_a_little)
     predictor = build_predictor(version, pipeline)
     assert predictor.fast is None and predictor.path_name == "pipeline"
+
+
+def test_hgb_is_served_by_its_compiled_trees_and_falls_back_when_they_disagree(served, monkeypatch):
+    """``trees:hgb`` serves only while it equals predict_proba; a wrong leaf means the pipeline."""
+    import json
+
+    import treelite.sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    version, _ = served
+    X = in_bounds(600, seed=12)
+    y = (X[:, 1] + X[:, 2] > np.median(X[:, 1] + X[:, 2])).astype(int)
+    hgb = Pipeline(
+        [
+            ("p", ColumnTransformer([("s", StandardScaler(), [9, 10])], remainder="passthrough")),
+            ("m", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
+        ]
+    ).fit(X, y)
+    raw_scores = dataclasses.replace(
+        version, metadata={k: v for k, v in version.metadata.items() if k != "calibration"}
+    )
+    predictor = build_predictor(raw_scores, hgb)
+    assert predictor.path_name == "trees:hgb"
+    np.testing.assert_allclose(
+        predictor.predict_proba(X[:1]), hgb.predict_proba(X[:1])[:, 1], rtol=0, atol=1e-12
+    )
+
+    real = treelite.sklearn.import_model
+
+    class OneLeafOff:
+        def __init__(self, model):
+            self.model = model
+
+        def dump_as_json(self, pretty_print=True):
+            data = json.loads(real(self.model).dump_as_json(pretty_print=False))
+            for tree in data["trees"]:
+                for node in tree["nodes"]:
+                    if "leaf_value" in node:
+                        node["leaf_value"] += 1e-6
+            return json.dumps(data)
+
+    monkeypatch.setattr(treelite.sklearn, "import_model", OneLeafOff)
+    predictor = build_predictor(raw_scores, hgb)
+    assert predictor.fast is None and predictor.path_name == "pipeline"
