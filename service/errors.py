@@ -60,11 +60,6 @@ class ApiError(Exception):
         self.status = status
         self.document = error_body(error, detail, field, rule)
 
-    @property
-    def field(self) -> str:
-        """The field the error names."""
-        return self.document["field"]
-
     def response(self) -> Response:
         """This error as a JSON response."""
         return json_response(self.document, self.status)
