@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from reggaeton.schema import FEATURES, Feature
+from reggaeton.schema import FEATURES, LABEL_NAMES, NEGATIVE_LABEL, POSITIVE_LABEL, Feature
 
 EXAMPLE_SONG: dict[str, Any] = {
     "popularity": 60,
@@ -35,6 +35,9 @@ EXAMPLE_SONG: dict[str, Any] = {
     "id_new": 2301,
 }
 """The first song of ``data/data_test.csv`` in the original request shape."""
+LabelName = Literal[LABEL_NAMES[POSITIVE_LABEL], LABEL_NAMES[NEGATIVE_LABEL]]  # type: ignore[valid-type]
+"""The ``label`` of a result: the names of :data:`reggaeton.schema.LABEL_NAMES`."""
+LABELS_TEXT = ", ".join(f"{k} = {LABEL_NAMES[k]}" for k in (POSITIVE_LABEL, NEGATIVE_LABEL))
 REQUEST_ID_MAX = 200
 """Longest feedback ``request_id`` accepted (ours are 32 to 38 characters)."""
 
@@ -97,7 +100,7 @@ class Prediction(BaseModel):
         }
     )
     prediction: list[float]
-    label: Literal["reggaeton", "other"]
+    label: LabelName
     probability: float = Field(..., ge=0, le=1)
     model_version: str
     request_id: str
@@ -126,7 +129,7 @@ class FeedbackRequest(BaseModel):
         max_length=REQUEST_ID_MAX,
         description="A non-empty string, the request_id returned with the prediction",
     )
-    label: int = Field(..., ge=0, le=1, description="1 = reggaeton, 0 = other")
+    label: int = Field(..., ge=NEGATIVE_LABEL, le=POSITIVE_LABEL, description=LABELS_TEXT)
 
 
 class FeedbackResponse(BaseModel):
