@@ -6,6 +6,7 @@ route and status, so a handler that drifts from its documentation fails here.
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from pydantic import TypeAdapter
 from service_helpers import INPROCESS_BATCH_ROWS, INPROCESS_TOKEN, SONG
@@ -31,17 +32,34 @@ def _documented(path: str, method: str):
     return next(e for e in ENDPOINTS if e.path == path and e.method == method)
 
 
+def _closed(node):
+    """A JSON schema in which every object with declared properties allows no other key."""
+    if isinstance(node, dict):
+        node = {k: _closed(v) for k, v in node.items()}
+        if "properties" in node:
+            node.setdefault("additionalProperties", False)
+    elif isinstance(node, list):
+        node = [_closed(v) for v in node]
+    return node
+
+
+def _conforms(body, kind) -> None:
+    """``body`` is a ``kind`` as the document publishes it: no missing and no extra key."""
+    TypeAdapter(kind).validate_python(body, strict=True)
+    jsonschema.validate(body, _closed(TypeAdapter(kind).json_schema()))
+
+
 def _check(response, path: str, method: str = "POST"):
     """The answer has the status and the body type the document declares for it."""
     endpoint = _documented(path, method)
     other = dict(endpoint.other_answers)
     if response.status_code == 200:
-        TypeAdapter(endpoint.answer).validate_python(response.json(), strict=True)
+        _conforms(response.json(), endpoint.answer)
     elif response.status_code in other:
-        TypeAdapter(other[response.status_code]).validate_python(response.json(), strict=True)
+        _conforms(response.json(), other[response.status_code])
     else:
         assert response.status_code in endpoint.errors, (path, response.status_code)
-        TypeAdapter(ErrorResponse).validate_python(response.json(), strict=True)
+        _conforms(response.json(), ErrorResponse)
     return response.json()
 
 
