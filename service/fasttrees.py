@@ -27,6 +27,9 @@ from service.treecuts import AffineMap, raw_cuts
 
 TABLE_DEPTH = 3
 """Trees at most this deep are also compiled to per-tree leaf tables (8 tests in one word)."""
+EARLY_STOP = (6, 3)
+"""The single-row walk checks whether every tree has reached a leaf after level 6, then every
+3 levels: deep forests are much deeper than most of their paths."""
 CHUNK_ROWS = 256
 """Rows evaluated together by the batch paths (keeps the temporaries in cache)."""
 _BYTES8 = np.dtype("<u8")
@@ -49,8 +52,10 @@ class FlatTrees:
         base: Raw score before any tree (the GBM's init; 0 for a forest).
         table: Per-tree leaf tables when every tree is at most :data:`TABLE_DEPTH` deep.
         inner: Number of split nodes; they come first, leaves after them.
-        left: ``children[0::2]`` of the split nodes.
-        step: ``children[1::2] - children[0::2]`` of the split nodes.
+        left: ``children[0::2]`` of the split nodes, in the narrowest integer type that holds
+            every node id (int16 or int32: numpy's cast of the test results and the per-node
+            arithmetic cost less in it than in intp).
+        step: ``children[1::2] - children[0::2]`` of the split nodes, same type.
         column_counts: Number of split nodes testing each raw column (they are grouped).
         nan_right: Per node, whether a NaN goes right (None: the trees were built for finite
             rows only and NaN is not handled).
@@ -101,18 +106,23 @@ class FlatTrees:
         values = np.repeat(x[: len(self.column_counts)], self.column_counts)
         right = np.greater(values, self.cut[:inner], out=_scratch("w1.r", (inner,), np.bool_))
         after = self._after_buffer()
-        np.multiply(right, self.step, out=after[:inner])
-        after[:inner] += self.left
+        head = after[:inner]
+        np.multiply(right, self.step, out=head)
+        head += self.left
         node = self.roots
-        for _ in range(self.depth):
+        first, every = EARLY_STOP
+        for level in range(self.depth):
             node = after.take(node)
+            # Leaves are numbered after the split nodes and step to themselves.
+            if level >= first and (level - first) % every == 0 and node.min() >= inner:
+                break
         return float(self.value.take(node).sum())
 
     def _after_buffer(self) -> np.ndarray:
         """This thread's next-node array; its leaf part (each leaf itself) is written once."""
         after = getattr(self.local, "after", None)
         if after is None:
-            after = np.empty(len(self.cut), dtype=np.intp)
+            after = np.empty(len(self.cut), dtype=self.left.dtype)
             after[self.inner :] = self.children[2 * self.inner :: 2]  # a leaf's left is itself
             self.local.after = after
         return after
@@ -284,6 +294,7 @@ def flatten(
     new_id[order] = np.arange(offset, dtype=np.intp)
     kids = new_id[np.concatenate(children)].reshape(offset, 2)[order].ravel()
     inner = int(is_split.sum())
+    narrow = next(t for t in (np.int16, np.int32, np.intp) if offset <= np.iinfo(t).max)
     flat = dict(
         feature=raw_feature[order],
         cut=cut[order],
@@ -302,8 +313,8 @@ def flatten(
         **flat,
         table=table,
         inner=inner,
-        left=kids[0 : 2 * inner : 2].copy(),
-        step=kids[1 : 2 * inner : 2] - kids[0 : 2 * inner : 2],
+        left=kids[0 : 2 * inner : 2].astype(narrow),
+        step=(kids[1 : 2 * inner : 2] - kids[0 : 2 * inner : 2]).astype(narrow),
         column_counts=np.bincount(raw_feature[order][:inner], minlength=n_columns),
         nan_right=nan,
     )
