@@ -16,7 +16,15 @@ time, so the least disturbed round is the closest to the evaluator's own cost, a
 interleaving gives every side the same chances. Prints cost per row in microseconds, the largest
 difference from ``predict_proba`` and MET / NOT MET for issue 12: the GBM no slower than
 before on single rows and batches, HGB and RF single rows within 2x of the GBM's.
-Usage: ``python -m bench.inference_bench [--rounds 5]``.
+
+With ``--served`` the same three pipelines are then saved, one promoted version per temporary
+model-store home, and each is served in turn by a real ``bentoml serve`` (started as
+:class:`scripts.procs.ServiceProcess` starts the service for the demo and the end-to-end
+tests); ``GET /model`` must name the expected evaluator, and ``hey`` posts one seed song to
+``/predict-song`` at concurrency 1 and 8 for ``--served-seconds`` each, after a warm-up. That is
+the cost a client sees (HTTP, validation, logging, model), so the verdict there compares the
+p50 latency at concurrency 1. Usage:
+``python -m bench.inference_bench [--rounds 5] [--served] [--served-seconds 5]``.
 """
 
 from __future__ import annotations
@@ -117,11 +125,85 @@ def per_row_us(
     return statistics.median(samples)
 
 
+SERVED_PATHS = {"gbm": "trees:gbm", "hgb": "trees:hgb", "rf": "trees:rf"}
+"""The evaluator ``GET /model`` must report for each served candidate."""
+
+
+def serve_and_measure(
+    pipelines: dict[str, object], seconds: float, workdir: Path
+) -> dict[str, dict[int, tuple[float, float, float]]]:
+    """Serve each pipeline with ``bentoml serve`` in turn; ``{model: {c: (p50, p99, rps)}}``.
+
+    Raises:
+        RuntimeError: when a server does not start or ``GET /model`` names another path.
+    """
+    import json
+
+    import requests
+
+    from bench.loadgen import run_hey, warm_up
+    from bench.payloads import api_body, load_songs, write_body
+    from reggaeton.registry import Registry
+    from reggaeton.schema import MODEL_FEATURES
+    from scripts.procs import ServiceProcess
+
+    body = write_body(workdir / "single.json", api_body(load_songs(ROOT / "data", 1), True))
+    out: dict[str, dict[int, tuple[float, float, float]]] = {}
+    for model, pipe in pipelines.items():
+        home = workdir / f"home-{model}"
+        registry = Registry(home)
+        version = registry.save(pipe, {"threshold": 0.5, "features": list(MODEL_FEATURES)})
+        registry.promotions.promote(version.tag, f"inference bench: {model}")
+        env = {
+            "BENTOML_HOME": str(home),
+            "PREDICTION_STORE_URI": f"sqlite:///{workdir / f'predictions-{model}.db'}",
+            "PREDICTION_SPILL_DIR": str(workdir / f"spill-{model}"),
+        }
+        with ServiceProcess(env=env, log_path=workdir / f"{model}.log", grpc_port=None) as proc:
+            proc.wait_ready()
+            info = requests.get(f"{proc.url}/model", timeout=10).json()
+            path = info.get("inference_path", info.get("path_name"))
+            print(f"served {model}: GET /model inference_path={path}", flush=True)
+            if path != SERVED_PATHS[model]:
+                raise RuntimeError(f"{model}: GET /model says {json.dumps(info)}")
+            url = f"{proc.url}/predict-song"
+            warm_up(url, body, concurrency=4, requests=300)
+            out[model] = {}
+            for c in (1, 8):
+                cell = run_hey(url, body, c, seconds, 1)
+                if cell.errors or cell.p50_ms is None or cell.p99_ms is None:
+                    raise RuntimeError(f"{model} c={c}: {cell.to_dict()}")
+                out[model][c] = (cell.p50_ms, cell.p99_ms, cell.requests_per_s)
+    return out
+
+
+def print_served(served: dict[str, dict[int, tuple[float, float, float]]]) -> None:
+    """The served table and the verdict on single-row latency (p50 at concurrency 1)."""
+    print()
+    print(f"{'model':<6} {'path':<10} {'c':>2} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    for model, cells in served.items():
+        for c, (p50, p99, rps) in cells.items():
+            print(
+                f"{model:<6} {SERVED_PATHS[model]:<10} {c:>2} {p50:>8.2f} {p99:>8.2f} {rps:>8.0f}"
+            )
+    gbm = served["gbm"][1][0]
+    worst = max(served[m][1][0] / gbm for m in ("hgb", "rf"))
+    verdict = "MET" if worst <= 2 else "NOT MET"
+    print(
+        f"HGB/RF served single-row within 2x of GBM: {verdict} (p50 at c=1: GBM {gbm:.2f} ms, "
+        f"HGB {served['hgb'][1][0]:.2f} ms, RF {served['rf'][1][0]:.2f} ms; worst {worst:.2f}x)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train, compile, time and print; exit code 0 whether or not the goals are met."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--budget", type=float, default=0.15, help="seconds per side per round")
+    parser.add_argument(
+        "--served", action="store_true", help="also serve each model and time /predict-song"
+    )
+    parser.add_argument("--served-seconds", type=float, default=5.0, help="per concurrency")
     args = parser.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
@@ -199,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{model.upper()} 1 row: {one:.1f} µs = {one / gbm_one:.1f}x the GBM's "
             f"{gbm_one:.1f} µs -> {verdict} (within 2x)"
         )
+    if args.served:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_served(serve_and_measure(pipelines, args.served_seconds, Path(tmp)))
     return 0
 
 

@@ -14,7 +14,8 @@ stacking, one Python call per tree):
   importer (``treelite.sklearn.import_model``) reads it and ``dump_as_json`` gives every
   node (feature, threshold, ``<=``, the missing-value direction, leaf values, base score), which
   :mod:`service.fasttrees` compiles like the GBM's trees, but with float64 comparisons and
-  NaN sent each node's default way (``trees:hgb``). The conversion runs when the service loads
+  NaN sent each node's default way (``trees:hgb``; batches of :data:`HGB_SKLEARN_ROWS` or more go
+  to its own ``predict_proba``, one OpenMP thread). The conversion runs when the service loads
   the version, not at training time: the pickle stays the one artifact of a version, so there is
   no second file to write, version and keep in step with it, and the load-time parity check
   compares the compiled trees with the very pipeline they came from;
@@ -39,6 +40,9 @@ from service.treecuts import AffineMap, column_map
 
 FOREST_SKLEARN_ROWS = 512
 """Forests score batches of this many rows or more with their own ``predict_proba``."""
+HGB_SKLEARN_ROWS = 1000
+"""HistGradientBoosting scores batches of this many rows or more with its own
+``predict_proba`` (its compiled loop catches up with the level-wise walk about there)."""
 EVALUATORS = ("trees:gbm", "trees:rf", "trees:hgb", "linear:logreg")
 """Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
 
@@ -169,7 +173,25 @@ def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
         return None
     shapes, leaf_values, nan_right, base = compiled
     trees = flatten(shapes, leaf_values, columns, base, float32=False, nan_right=nan_right)
-    return FastModel("trees:hgb", columns, trees, lambda X: expit(trees.raw_sum(X)))
+
+    import sklearn
+    from threadpoolctl import ThreadpoolController
+
+    # HGB predicts with OpenMP threads; on a shared machine they only add contention for
+    # request-sized inputs, so its own calls run on one thread (threadpoolctl's public limit).
+    controller = ThreadpoolController()
+
+    def score(X: np.ndarray) -> np.ndarray:
+        if X.shape[0] < HGB_SKLEARN_ROWS:
+            return expit(trees.raw_sum(X))
+        Z = columns.apply(X)
+        with (
+            controller.limit(limits=1, user_api="openmp"),
+            sklearn.config_context(assume_finite=True, skip_parameter_validation=True),
+        ):
+            return model.predict_proba(Z)[:, 1]
+
+    return FastModel("trees:hgb", columns, trees, score)
 
 
 @dataclass(frozen=True)

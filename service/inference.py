@@ -22,12 +22,19 @@ from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES, POSITIVE_LABEL, label_name
-from service.fastpath import EVALUATORS, FastModel, compile_pipeline
+from service.fastpath import (
+    EVALUATORS,
+    FOREST_SKLEARN_ROWS,
+    HGB_SKLEARN_ROWS,
+    FastModel,
+    compile_pipeline,
+)
 from service.validation import MODEL_INDEX
 
 logger = logging.getLogger(__name__)
-PROBE_ROWS = 512
-"""Random in-bounds rows on which a new version (and its fast path) is checked before serving."""
+PROBE_ROWS = max(FOREST_SKLEARN_ROWS, HGB_SKLEARN_ROWS)
+"""Random in-bounds rows on which a new version (and its fast path) is checked before serving
+(enough that the whole probe takes the evaluators' hand-over to the estimator's own code)."""
 PATH_NAMES = (*EVALUATORS, "pipeline")
 """Every value of :attr:`Predictor.path_name` (``inference_path`` of ``GET /model``)."""
 PARITY_TOLERANCE = 1e-12
@@ -148,8 +155,8 @@ def _checked_fast_path(
 ) -> FastModel | None:
     """The fast path when it compiles and equals ``predict_proba`` on the probe rows.
 
-    Single rows, small batches and large batches can take different code inside the
-    evaluators, so all three are compared.
+    Single rows, small batches, chunked batches and large batches can take different code
+    inside the evaluators, so all four are compared.
     """
     try:
         fast = compile_pipeline(pipeline, len(MODEL_FEATURES))
@@ -159,6 +166,7 @@ def _checked_fast_path(
         worst = max(
             float(np.max(np.abs(singles - reference[:8]))),
             float(np.max(np.abs(fast.raw_proba(probe[:100]) - reference[:100]))),
+            float(np.max(np.abs(fast.raw_proba(probe[:300]) - reference[:300]))),
             float(np.max(np.abs(fast.raw_proba(probe) - reference))),
         )
     except Exception:  # an unexpected structure must never stop the version from serving

@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from reggaeton.schema import MODEL_FEATURES
-from service.fastpath import compile_pipeline
+from service.fastpath import HGB_SKLEARN_ROWS, compile_pipeline
 from service.fasttrees import CHUNK_ROWS
 
 N = len(MODEL_FEATURES)
@@ -45,7 +45,8 @@ def _assert_equal(pipeline, X, pipeline_input=None, name=None):
         assert fast.name == name
     expected = pipeline.predict_proba(X if pipeline_input is None else pipeline_input)[:, 1]
     np.testing.assert_allclose(fast.raw_proba(X), expected, rtol=0, atol=1e-12)
-    for rows in (7, CHUNK_ROWS + 44):  # below the forests' hand-over, chunked walk
+    # below the forests' hand-over, chunked walk, HGB's hand-over to its own predict_proba
+    for rows in (7, CHUNK_ROWS + 44, HGB_SKLEARN_ROWS + 1):
         np.testing.assert_allclose(fast.raw_proba(X[:rows]), expected[:rows], rtol=0, atol=1e-12)
     singles = np.concatenate([fast.raw_proba(X[i : i + 1]) for i in range(min(len(X), 50))])
     np.testing.assert_allclose(singles, expected[: len(singles)], rtol=0, atol=1e-12)
