@@ -21,8 +21,8 @@ import numpy as np
 import orjson
 
 from bench import payloads
-from reggaeton.predlog.base import PredictionBatch, PredictionRecord
-from reggaeton.predlog.factory import open_store
+from reggaeton.records.base import PredictionBatch, PredictionRecord
+from reggaeton.records.factory import open_store
 from service.validation import COLUMNS, row_features, validate_rows
 from service.writer import PredictionWriter
 

@@ -46,7 +46,7 @@ def ensure_model(home: Path) -> None:
 def ensure_log(db: Path, home: Path, n: int) -> None:
     """Fill the SQLite log with ``n`` simulated records at one per second from T0."""
     from monitoring.simulate import simulate
-    from reggaeton.predlog.sqlite import SQLiteStore
+    from reggaeton.records.sqlite import SQLiteStore
     from reggaeton.registry import Registry
 
     if db.exists():
@@ -83,7 +83,7 @@ def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]
     """Run the monitor over the first ``n`` records (call in a fresh process)."""
     from monitoring.config import MonitoringConfig
     from monitoring.monitor import run
-    from reggaeton.predlog.sqlite import SQLiteStore
+    from reggaeton.records.sqlite import SQLiteStore
     from reggaeton.registry import Registry
 
     rss_imports = _status_mib("VmRSS")

@@ -117,8 +117,8 @@ def _logging_steps(predictor, valid, rows):
     import tempfile
     from datetime import UTC, datetime
 
-    from reggaeton.predlog.base import PredictionRecord
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.base import PredictionRecord
+    from reggaeton.records.factory import open_store
     from service.inference import result_rows
     from service.validation import row_features
 

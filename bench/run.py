@@ -290,7 +290,7 @@ def _batch_phase_check(side: str, store_uri: str, run_dir: Path, meta: dict):
 
 
 def _count(store_uri: str) -> int | None:
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
 
     try:
         store = open_store(store_uri)
@@ -306,7 +306,7 @@ def _count(store_uri: str) -> int | None:
 def _settle(store_uri: str, spill_dir: Path, timeout: float = 180.0) -> float:
     """Wait until the service's writers caught up after the load: spill files empty and the
     log's row count unchanged for 1 s. Returns the seconds waited (``timeout`` at most)."""
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
 
     started = time.monotonic()
     store = open_store(store_uri)
@@ -330,7 +330,7 @@ def _settle(store_uri: str, spill_dir: Path, timeout: float = 180.0) -> float:
 
 def _logged(store_uri: str, cells: dict, cell_defs, warm_rows: int) -> dict:
     """Rows in the prediction log after the service stopped vs rows it answered with 2xx."""
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
 
     answered = warm_rows + sum(cells[c.key]["ok"] * c.rows for c in cell_defs if c.key in cells)
     answered += CHECK_ROWS  # the correctness check's two requests

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from reggaeton.predlog.retention import DEFAULT_LATE_FEEDBACK_DAYS, DEFAULT_RETENTION_DAYS
+from reggaeton.records.retention import DEFAULT_LATE_FEEDBACK_DAYS, DEFAULT_RETENTION_DAYS
 from reggaeton.settings import EnvSettings, load_env, read_yaml, validate
 
 Correction = Literal["none", "bonferroni", "holm"]
@@ -95,7 +95,7 @@ class PerformanceConfig(_Section):
             window was monitored: a run also counts predictions made up to this many days
             before its window whose feedback arrived during the window (0 disables). The
             default is the log's retention minus a margin, both set in
-            :mod:`reggaeton.predlog.retention`.
+            :mod:`reggaeton.records.retention`.
     """
 
     min_labelled: int = Field(50, ge=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reggaeton import profiles
-from reggaeton.predlog.base import PredictionStore
+from reggaeton.records.base import RecordStore
 from reggaeton.timeutil import as_utc
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -72,7 +72,7 @@ def merged_profile(
 
 
 def merged_stored_profile(
-    store: PredictionStore, since: datetime | None = None, until: datetime | None = None
+    store: RecordStore, since: datetime | None = None, until: datetime | None = None
 ) -> Any:
     """One whylogs profile of every run started in ``[since, until)``, read from the store.
 

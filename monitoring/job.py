@@ -168,7 +168,7 @@ def _config(args: argparse.Namespace) -> MonitoringConfig:
 def _monitor(config: MonitoringConfig, args: argparse.Namespace) -> dict[str, Any]:
     """Open the model store and the prediction log, run the monitor once, close the log."""
     from monitoring.monitor import run
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
     from reggaeton.registry import Registry, home_from_env
 
     registry = Registry(config.bentoml_home or home_from_env())

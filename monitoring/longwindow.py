@@ -30,7 +30,7 @@ import numpy as np
 
 from monitoring import drift
 from monitoring.window import VersionScan, WindowScan
-from reggaeton.predlog.base import PredictionStore
+from reggaeton.records.base import RecordStore
 from reggaeton.timeutil import parse_utc
 
 DRIFT_ARTIFACT = "drift_counts.npz"
@@ -125,7 +125,7 @@ def save_counts(state_dir: str | Path, run_id: str, data: bytes) -> Path:
 
 
 def previous_counts(
-    store: PredictionStore, since: datetime, n_runs: int
+    store: RecordStore, since: datetime, n_runs: int
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """Stored counts of up to ``n_runs`` previous runs whose windows do not overlap, newest
     first, and the runs skipped with the reason.
@@ -214,7 +214,7 @@ def merge(
     return out if out.runs > 1 else None
 
 
-def long_windows(store: PredictionStore, scan: WindowScan, n_runs: int) -> dict[str, LongWindow]:
+def long_windows(store: RecordStore, scan: WindowScan, n_runs: int) -> dict[str, LongWindow]:
     """Per version of ``scan``, its long window over ``n_runs`` runs (0 or 1: none)."""
     if n_runs <= 1:
         return {}

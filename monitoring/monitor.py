@@ -25,7 +25,7 @@ from monitoring.reference import Reference, reference_loader
 from monitoring.status import SEVERITY, is_problem
 from monitoring.window import WindowScan, add_late_feedback, resolve_window, scan_window
 from reggaeton import profiles
-from reggaeton.predlog.base import PredictionStore
+from reggaeton.records.base import RecordStore
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.timeutil import now_iso, parse_utc, utcnow
 
@@ -49,7 +49,7 @@ class _Saved:
 
 def run(
     config: MonitoringConfig,
-    store: PredictionStore,
+    store: RecordStore,
     registry: Registry,
     *,
     since: datetime | None = None,
@@ -112,7 +112,7 @@ def _serving_version(
     return serving, load
 
 
-def _previous_until(store: PredictionStore) -> datetime | None:
+def _previous_until(store: RecordStore) -> datetime | None:
     """Where the last stored run's window ended (this run starts there), or None."""
     runs = store.monitoring_runs(limit=1)
     if not runs:
@@ -123,7 +123,7 @@ def _previous_until(store: PredictionStore) -> datetime | None:
 
 def _scan(
     config: MonitoringConfig,
-    store: PredictionStore,
+    store: RecordStore,
     load: Callable[[str], Reference | None],
     start: datetime,
     end: datetime,
@@ -144,7 +144,7 @@ def _scan(
 
 
 def _assess(
-    config: MonitoringConfig, store: PredictionStore, scan: WindowScan, serving_tag: str
+    config: MonitoringConfig, store: RecordStore, scan: WindowScan, serving_tag: str
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Assess every version in the window: the serving one in full, the others in brief.
 
@@ -314,7 +314,7 @@ def make_retrainer(
     return trigger.LocalTrigger(config.state_dir, train, cooldown_hours=cooldown)
 
 
-def _write_html(summary: dict[str, Any], store: PredictionStore, serving_scan: Any) -> str:
+def _write_html(summary: dict[str, Any], store: RecordStore, serving_scan: Any) -> str:
     """Render the HTML report (with the last stored runs as history) to ``report_html``."""
     history = [r for r in store.monitoring_runs(limit=30) if r.get("run_id") != summary["run_id"]]
     summary["finished_at"] = now_iso()
@@ -324,7 +324,7 @@ def _write_html(summary: dict[str, Any], store: PredictionStore, serving_scan: A
 
 
 def _store_run(
-    store: PredictionStore, summary: dict[str, Any], started: datetime, saved: _Saved, html: str
+    store: RecordStore, summary: dict[str, Any], started: datetime, saved: _Saved, html: str
 ) -> None:
     """Write the summary to ``report_json`` and the store, with the run's artifacts.
 

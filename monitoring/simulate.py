@@ -30,7 +30,7 @@ import pandas as pd
 
 from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
-from reggaeton.predlog.base import PredictionRecord, PredictionStore
+from reggaeton.records.base import PredictionRecord, RecordStore
 from reggaeton.registry import Registry
 from reggaeton.schema import (
     FEATURES,
@@ -110,7 +110,7 @@ def build_traffic(
 
 
 def simulate(
-    store: PredictionStore,
+    store: RecordStore,
     registry: Registry,
     *,
     n: int = 2000,
@@ -183,7 +183,7 @@ def simulate(
 
 
 def _write_predictions(
-    store: PredictionStore,
+    store: RecordStore,
     tag: str,
     frame: pd.DataFrame,
     proba: np.ndarray,
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="data")
     args = p.parse_args(argv)
     from monitoring.config import MonitoringEnv
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
     from reggaeton.registry import home_from_env
     from reggaeton.settings import load_env
 

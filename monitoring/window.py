@@ -22,7 +22,7 @@ from monitoring import drift
 from monitoring.quality import QualityAccumulator
 from monitoring.reference import Reference
 from reggaeton import profiles
-from reggaeton.predlog.base import PredictionStore
+from reggaeton.records.base import RecordStore
 from reggaeton.schema import CATEGORICAL_FEATURES, FEATURES
 from reggaeton.timeutil import as_utc, utcnow
 
@@ -145,7 +145,7 @@ class WindowScan:
 
 
 def scan_window(
-    store: PredictionStore,
+    store: RecordStore,
     since: datetime,
     until: datetime,
     reference_for: Callable[[str], Reference | None],
@@ -200,7 +200,7 @@ def scan_window(
 
 def add_late_feedback(
     scan: WindowScan,
-    store: PredictionStore,
+    store: RecordStore,
     days: float,
     reference_for: Callable[[str], Reference | None],
     chunk_size: int = 50_000,

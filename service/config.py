@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from reggaeton.predlog.factory import DEFAULT_URI
-from reggaeton.predlog.retention import DEFAULT_RETENTION_DAYS
+from reggaeton.records.factory import DEFAULT_URI
+from reggaeton.records.retention import DEFAULT_RETENTION_DAYS
 from reggaeton.registry import DEFAULT_HOME
 from reggaeton.settings import EnvSettings, load_env
 
@@ -60,7 +60,7 @@ class ServiceConfig(EnvSettings):
         log_retention_days: Days a prediction and its feedback are kept
             (``PREDICTION_LOG_RETENTION_DAYS``, 0 = forever): SQLite is pruned by each
             worker's writer in bounded deletes, MongoDB gets TTL indexes. Must exceed the
-            monitor's late-feedback window (:mod:`reggaeton.predlog.retention`).
+            monitor's late-feedback window (:mod:`reggaeton.records.retention`).
         log_durability: When a prediction is acknowledged (``PREDICTION_LOG_DURABILITY``):
             ``async`` once its record is queued in memory, so a hard kill loses the records
             still queued; ``sync`` once its record's group commit is done (the writer commits

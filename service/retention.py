@@ -2,7 +2,7 @@
 
 Why the writer: it is the one thread that already writes the log, so pruning adds no lock
 contention of its own, and an SQLite log is bounded wherever the service runs (no monitor
-CronJob needed). Deletes are bounded (:data:`~reggaeton.predlog.retention.PRUNE_CHUNK_ROWS`
+CronJob needed). Deletes are bounded (:data:`~reggaeton.records.retention.PRUNE_CHUNK_ROWS`
 rows per transaction) and the writer handles its queue between two chunks, so a backlog of
 expired rows never stalls the log. A MongoDB store prunes nothing here: its TTL indexes do it.
 """
@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from reggaeton.predlog.base import PredictionStore
-from reggaeton.predlog.retention import PRUNE_CHUNK_ROWS, PRUNE_INTERVAL_S, cutoff
+from reggaeton.records.base import RecordStore
+from reggaeton.records.retention import PRUNE_CHUNK_ROWS, PRUNE_INTERVAL_S, cutoff
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Pruner:
         """Whether :meth:`step` should run now."""
         return self.days > 0 and (self.more or self._clock() >= self._next)
 
-    def step(self, store: PredictionStore) -> int:
+    def step(self, store: RecordStore) -> int:
         """Delete one chunk of expired predictions; never raises (a failure is logged and the
         pass is retried after ``interval``).
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reggaeton.predlog.base import PredictionBatch
+from reggaeton.records.base import PredictionBatch
 from reggaeton.registry import ModelLoadError, Registry
 from service.commits import CommitWatch
 from service.config import ServiceConfig
@@ -114,7 +114,7 @@ class Runtime:
         return self.predictor is not None
 
     def _open_store(self) -> Any:
-        from reggaeton.predlog.factory import open_store
+        from reggaeton.records.factory import open_store
 
         return open_store(self.config.store_uri, self.config.log_retention_days)
 
@@ -283,7 +283,7 @@ class Runtime:
         """Queue the request's predictions for the prediction log; returns the writer ticket.
 
         The only call into the writer: one columnar entry per request (not one object per row),
-        see :class:`reggaeton.predlog.base.PredictionBatch`.
+        see :class:`reggaeton.records.base.PredictionBatch`.
         """
         latency_ms = (time.perf_counter() - job.started) * 1000.0
         batch = PredictionBatch(

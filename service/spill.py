@@ -1,8 +1,8 @@
 """Append-only spill file of predictions waiting for the store, and the one replay loop.
 
 Format: JSON lines, one log entry per line, appended with ``fsync``: a request's
-:class:`~reggaeton.predlog.base.PredictionBatch` (``"kind": "batch"``, columns as arrays; an
-absent feature is ``null``) or a :class:`~reggaeton.predlog.base.PredictionRecord` (the only
+:class:`~reggaeton.records.base.PredictionBatch` (``"kind": "batch"``, columns as arrays; an
+absent feature is ``null``) or a :class:`~reggaeton.records.base.PredictionRecord` (the only
 kind before batches, so older files replay unchanged). Lines are replayed in file order; a
 line that does not parse (a write cut short by a crash) is skipped and counted. The file is
 truncated only after every line has reached the store.
@@ -27,11 +27,11 @@ from typing import Any
 
 import orjson
 
-from reggaeton.predlog.base import (
+from reggaeton.records.base import (
     LogEntry,
     PredictionBatch,
-    PredictionStore,
     RecordRejected,
+    RecordStore,
     entry_from_dict,
     entry_rows,
 )
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 DATA_ERRORS = (RecordRejected, ValueError, TypeError)
 """Errors that say "this record is bad", as opposed to "the store is unavailable" (every
-backend raises :class:`~reggaeton.predlog.base.RecordRejected` for a row it refuses)."""
+backend raises :class:`~reggaeton.records.base.RecordRejected` for a row it refuses)."""
 
 
 def _finite(value: Any) -> bool:
@@ -60,7 +60,7 @@ def rows_of(entries: Sequence[LogEntry]) -> int:
     return sum(map(entry_rows, entries))
 
 
-def write_entries(store: PredictionStore, entries: Sequence[LogEntry]) -> int:
+def write_entries(store: RecordStore, entries: Sequence[LogEntry]) -> int:
     """Write runs of batches with ``write_batches`` and runs of records with ``write_many``,
     in order (the service only queues batches: one call).
 
@@ -75,7 +75,7 @@ def write_entries(store: PredictionStore, entries: Sequence[LogEntry]) -> int:
 
 
 def write_or_reject(
-    store: PredictionStore, entries: Sequence[LogEntry]
+    store: RecordStore, entries: Sequence[LogEntry]
 ) -> tuple[int, list[LogEntry]]:
     """:func:`write_entries`, isolating the rows the store refuses (so one bad row cannot
     block the log forever): a refused call is retried entry by entry, and a refused batch row
@@ -337,7 +337,7 @@ def replay(
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: ``python -m service.writer replay --spill FILE --store URI [--keep]``."""
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
 
     parser = argparse.ArgumentParser(
         prog="python -m service.writer", description="Prediction-log writer tools."

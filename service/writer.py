@@ -1,6 +1,6 @@
 """Background prediction-log writer: a prediction never waits for, or fails because of, the store.
 
-``submit_ticketed`` appends one request's :class:`~reggaeton.predlog.base.PredictionBatch` (its
+``submit_ticketed`` appends one request's :class:`~reggaeton.records.base.PredictionBatch` (its
 predictions as arrays: one object per request, not per row) or some records to a bounded
 in-memory queue (a lock and a deque append). One background thread drains it in batches
 (``batch_size`` rows or every ``flush_interval`` seconds) into the store with the idempotent
@@ -44,11 +44,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from reggaeton.predlog.base import (
+from reggaeton.records.base import (
     LogEntry,
     PredictionBatch,
     PredictionRecord,
-    PredictionStore,
+    RecordStore,
     entry_rows,
 )
 from service.retention import Pruner
@@ -70,7 +70,7 @@ __all__ = ["DEFAULT_SPILL_PATH", "PredictionWriter", "main"]
 
 
 class PredictionWriter:
-    """Batched, non-blocking writer from the service to a :class:`PredictionStore`.
+    """Batched, non-blocking writer from the service to a :class:`RecordStore`.
 
     Args:
         store_factory: Opens the store; called lazily in the writer thread (the store may be
@@ -95,7 +95,7 @@ class PredictionWriter:
 
     def __init__(
         self,
-        store_factory: Callable[[], PredictionStore],
+        store_factory: Callable[[], RecordStore],
         spill_path: Path,
         max_queue: int = 100_000,
         batch_size: int = 500,
@@ -129,7 +129,7 @@ class PredictionWriter:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._flushers = 0
-        self._store: PredictionStore | None = None
+        self._store: RecordStore | None = None
         self._delay = backoff[0]
         self._next_probe = 0.0
         self._pending = self.spill.size() > 0  # a spill left by an earlier run is replayed
@@ -420,7 +420,7 @@ class PredictionWriter:
         with self._progress:
             self._progress.notify_all()
 
-    def _get_store(self) -> PredictionStore:
+    def _get_store(self) -> RecordStore:
         if self._store is None:
             self._store = self.store_factory()
         return self._store

@@ -1,7 +1,7 @@
 """``mongomock://name/db`` store URIs for tests: an in-memory MongoDB behind ``open_store``.
 
 Registered for every test session by ``tests/conftest.py`` through the public seam
-:func:`reggaeton.predlog.factory.register_scheme`, so production code holds no test double.
+:func:`reggaeton.records.factory.register_scheme`, so production code holds no test double.
 Every store opened with the same ``name`` in a process shares one in-memory server (a writer
 and a reader of one test see the same data).
 """
@@ -12,8 +12,8 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from reggaeton.predlog.factory import register_scheme
-from reggaeton.predlog.mongo import MongoStore
+from reggaeton.records.factory import register_scheme
+from reggaeton.records.mongo import MongoStore
 
 SCHEME = "mongomock://"
 _SERVERS: dict[str, Any] = {}

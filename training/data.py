@@ -193,8 +193,8 @@ def feedback_frame(export: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 
 def load_feedback(uri: str | None, days: int, features: list[str]) -> pd.DataFrame:
     """Labelled production rows of the last ``days`` days from the prediction log at ``uri``."""
-    from reggaeton.predlog import open_store
-    from reggaeton.predlog.base import utcnow
+    from reggaeton.records import open_store
+    from reggaeton.records.base import utcnow
 
     store = open_store(uri)
     try:

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     out, rejects = part_paths(output, args.format, args.shard_index, sharded)
     store = None
     if args.log_predictions:
-        from reggaeton.predlog.factory import open_store
+        from reggaeton.records.factory import open_store
 
         store = open_store(config.store_uri, config.log_retention_days)
     try:

@@ -118,7 +118,7 @@ def _result(predictor: Predictor, table: pa.Table, rows: np.ndarray, valid: np.n
 
 def _log(store: Any, predictor: Predictor, run_id: str, matrix: np.ndarray, rows: np.ndarray,
          proba: np.ndarray, labels: np.ndarray) -> int:
-    from reggaeton.predlog.base import PredictionRecord
+    from reggaeton.records.base import PredictionRecord
     from service.validation import row_features
 
     now = datetime.now(UTC)

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from reggaeton.predlog import open_store
+from reggaeton.records import open_store
 from scripts.procs import ServiceProcess, free_port, run_module
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 
 from monitoring.config import MonitoringConfig
 from monitoring.simulate import parse_drift, simulate
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.sqlite import SQLiteStore
 from reggaeton.registry import Registry
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from monitoring.monitor import run
 from monitoring.simulate import simulate
 from monitoring.window import resolve_window
 from reggaeton import profiles
-from reggaeton.predlog.factory import open_store
+from reggaeton.records.factory import open_store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

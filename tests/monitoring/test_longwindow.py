@@ -101,7 +101,7 @@ def test_slow_shift_caught_by_the_long_window_not_by_one_window() -> None:
 
 def test_monitor_runs_merge_the_previous_non_overlapping_runs(registry, config,
                                                               repo_root) -> None:
-    from reggaeton.predlog.sqlite import SQLiteStore
+    from reggaeton.records.sqlite import SQLiteStore
 
     store = SQLiteStore(f"{config.state_dir}-log.db")
     shift = [parse_drift("loudness=+1")]

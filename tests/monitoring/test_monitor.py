@@ -12,7 +12,7 @@ from monitoring import job
 from monitoring.monitor import run
 from monitoring.simulate import simulate
 from reggaeton import profiles
-from reggaeton.predlog.base import PredictionRecord
+from reggaeton.records.base import PredictionRecord
 from reggaeton.schema import FEATURES
 
 pytestmark = pytest.mark.integration

@@ -147,7 +147,7 @@ def test_sharded_parts_equal_one_process(trained_home: Path, tmp_path: Path) -> 
 
 
 def test_predictions_reach_the_store_as_batch_job(trained_home: Path, tmp_path: Path) -> None:
-    from reggaeton.predlog.factory import open_store
+    from reggaeton.records.factory import open_store
 
     source = tmp_path / "in.csv"
     catalogue(120, seed=4).to_csv(source, index=False)

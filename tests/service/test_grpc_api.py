@@ -7,7 +7,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from service_helpers import SONG, wait_until
 
-from reggaeton.predlog.factory import open_store
+from reggaeton.records.factory import open_store
 from reggaeton.schema import FEATURES
 from service.grpc import reggaeton_pb2 as pb
 from service.grpc import reggaeton_pb2_grpc as pb_grpc

@@ -8,7 +8,7 @@ import json
 import pytest
 from service_helpers import SONG, TOKEN, wait_until
 
-from reggaeton.predlog.factory import open_store
+from reggaeton.records.factory import open_store
 from reggaeton.registry import Registry
 from service.fastpath import EVALUATORS
 

@@ -35,8 +35,8 @@ def test_service_requirements_are_pinned_to_the_lock():
 
 def _modules_the_service_imports() -> list[str]:
     """Project files imported by the service (in a fresh interpreter: no test imports)."""
-    code = ("import sys, service.service, service.grpc.server, reggaeton.predlog.sqlite, "
-            "reggaeton.predlog.mongo\n"
+    code = ("import sys, service.service, service.grpc.server, reggaeton.records.sqlite, "
+            "reggaeton.records.mongo\n"
             "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items())"
             " if n.split('.')[0] in ('service', 'reggaeton') and getattr(m, '__file__', None)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,

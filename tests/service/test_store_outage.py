@@ -8,7 +8,7 @@ import shutil
 import pytest
 from service_helpers import SONG, serve, wait_until
 
-from reggaeton.predlog.factory import open_store
+from reggaeton.records.factory import open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from reggaeton.predlog import PredictionRecord, open_store
-from reggaeton.predlog.base import utcnow
+from reggaeton.records import PredictionRecord, open_store
+from reggaeton.records.base import utcnow
 from reggaeton.schema import MODEL_FEATURES
 from training.data import load_labelled, rows_in, split_holdout
 from training.train import run_training

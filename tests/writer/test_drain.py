@@ -8,7 +8,7 @@ from pathlib import Path
 
 from writer_helpers import FlakyStore, make_records, wait_until
 
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.sqlite import SQLiteStore
 from service.writer import PredictionWriter
 
 FAST = dict(batch_size=50, flush_interval=0.05, backoff=(0.05, 0.1))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from writer_helpers import make_records
 
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.sqlite import SQLiteStore
 from service.spill import SpillFile
 from service.writer import main
 

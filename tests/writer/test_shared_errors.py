@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from writer_helpers import make_records
 
-from reggaeton.predlog.base import RecordRejected, StoreUnavailable
+from reggaeton.records.base import RecordRejected, StoreUnavailable
 from service.spill import write_or_reject
 
 ROOT = Path(__file__).resolve().parents[2]

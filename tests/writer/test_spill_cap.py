@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from writer_helpers import FlakyStore, make_records, wait_until
 
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.sqlite import SQLiteStore
 from service.config import DEFAULT_SPILL_MAX_BYTES, ServiceConfig
 from service.metrics import ServiceMetrics
 from service.spill import SpillFile

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from writer_helpers import FlakyStore, make_records, wait_until
 
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.sqlite import SQLiteStore
 from service.spill import SpillFile, rejected_path
 from service.writer import PredictionWriter
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from writer_helpers import FlakyStore, make_batch, make_records, wait_until
 
-from reggaeton.predlog.base import PredictionBatch
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.base import PredictionBatch
+from reggaeton.records.sqlite import SQLiteStore
 from service.spill import SpillFile, rejected_path
 from service.writer import PredictionWriter
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from writer_helpers import make_records
 
-from reggaeton.predlog import open_store
+from reggaeton.records import open_store
 from service.writer import PredictionWriter
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from reggaeton.predlog import PredictionRecord
-from reggaeton.predlog.base import PredictionBatch
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records import PredictionRecord
+from reggaeton.records.base import PredictionBatch
+from reggaeton.records.sqlite import SQLiteStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

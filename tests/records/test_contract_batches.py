@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from reggaeton.predlog import PredictionRecord, PredictionStore
-from reggaeton.predlog.base import PredictionBatch, RecordRejected
+from reggaeton.records import PredictionRecord, RecordStore
+from reggaeton.records.base import PredictionBatch, RecordRejected
 from reggaeton.schema import FEATURES
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -38,7 +38,7 @@ def batch(prefix: str, n: int, ts: datetime = T0, **overrides: object) -> Predic
     return PredictionBatch(**fields)  # type: ignore[arg-type]
 
 
-def test_a_batch_reads_back_as_the_records_it_holds(store: PredictionStore) -> None:
+def test_a_batch_reads_back_as_the_records_it_holds(store: RecordStore) -> None:
     b = batch("b", 6)
     assert store.write_batches([b]) == 6
     frame = store.export()
@@ -54,7 +54,7 @@ def test_a_batch_reads_back_as_the_records_it_holds(store: PredictionStore) -> N
     assert store.get("b-0")[NAMES[-1]] == pytest.approx(b.matrix[0, -1])
 
 
-def test_batches_and_records_share_one_log(store: PredictionStore) -> None:
+def test_batches_and_records_share_one_log(store: RecordStore) -> None:
     old = PredictionRecord(
         "old-1", "reggaeton_clf:v1", {"tempo": 99.0}, 0.2, 0, timestamp=T0 - timedelta(seconds=1)
     )
@@ -69,7 +69,7 @@ def test_batches_and_records_share_one_log(store: PredictionStore) -> None:
     assert store.get("old-1")["tempo"] == 99.0
 
 
-def test_feedback_joins_a_batch_row_by_request_id(store: PredictionStore) -> None:
+def test_feedback_joins_a_batch_row_by_request_id(store: RecordStore) -> None:
     store.write_batches([batch("f", 5)])
     assert store.add_feedback("f-3", 1, at=T0 + timedelta(hours=1)) is True
     frame = store.export()
@@ -91,7 +91,7 @@ def test_feedback_joins_a_batch_row_by_request_id(store: PredictionStore) -> Non
     ],
 )
 def test_a_bad_batch_is_refused_whole_with_the_shared_error(
-    store: PredictionStore, overrides, field
+    store: RecordStore, overrides, field
 ) -> None:
     good = batch("g", 2)
     with pytest.raises(RecordRejected, match=field):
@@ -99,7 +99,7 @@ def test_a_bad_batch_is_refused_whole_with_the_shared_error(
     assert store.count() == 0  # nothing of the call is stored
 
 
-def test_a_batch_may_carry_a_feature_outside_the_schema(store: PredictionStore) -> None:
+def test_a_batch_may_carry_a_feature_outside_the_schema(store: RecordStore) -> None:
     b = batch("e", 2, features=(*NAMES[:-1], "bpm_guess"))
     assert store.write_batches([b]) == 2
     assert store.get("e-0")["bpm_guess"] == pytest.approx(b.matrix[0, -1])
@@ -116,7 +116,7 @@ def test_batch_json_round_trip_keeps_nan_and_types() -> None:
     assert back.timestamp == b.timestamp and back.features == NAMES
 
 
-def test_rows_and_batches_interleave_by_time_in_bounded_chunks(store: PredictionStore) -> None:
+def test_rows_and_batches_interleave_by_time_in_bounded_chunks(store: RecordStore) -> None:
     def row(rid: str, seconds: float) -> PredictionRecord:
         return PredictionRecord(
             rid, "m:1", {"tempo": 1.0}, 0.5, 1, timestamp=T0 + timedelta(seconds=seconds)
@@ -134,7 +134,7 @@ def test_rows_and_batches_interleave_by_time_in_bounded_chunks(store: Prediction
     assert store.count(since=T0, until=T0 + timedelta(seconds=1)) == 4
 
 
-def test_feedback_on_a_batch_row_keeps_the_latest_and_the_history(store: PredictionStore) -> None:
+def test_feedback_on_a_batch_row_keeps_the_latest_and_the_history(store: RecordStore) -> None:
     store.write_batches([batch("h", 3)])
     assert store.add_feedback("h-2", 0, at=T0 + timedelta(minutes=1))
     assert store.add_feedback("h-2", 1, at=T0 + timedelta(minutes=2))

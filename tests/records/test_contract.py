@@ -1,4 +1,4 @@
-"""The PredictionStore contract, run against every backend (see conftest.BACKENDS)."""
+"""The RecordStore contract, run against every backend (see conftest.BACKENDS)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reggaeton.predlog import PredictionRecord, PredictionStore
-from reggaeton.predlog.base import BASE_COLUMNS
+from reggaeton.records import PredictionRecord, RecordStore
+from reggaeton.records.base import BASE_COLUMNS
 from reggaeton.schema import FEATURES
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def rec(i: int, ts: datetime | None = None, **features: float) -> PredictionReco
     )
 
 
-def test_round_trip_keeps_fields_and_utc_timestamp(store: PredictionStore) -> None:
+def test_round_trip_keeps_fields_and_utc_timestamp(store: RecordStore) -> None:
     paris = timezone(timedelta(hours=1))
     r = PredictionRecord(
         "abc",
@@ -61,13 +61,13 @@ def test_round_trip_keeps_fields_and_utc_timestamp(store: PredictionStore) -> No
     assert store.get("missing") is None
 
 
-def test_naive_timestamps_are_taken_as_utc(store: PredictionStore) -> None:
+def test_naive_timestamps_are_taken_as_utc(store: RecordStore) -> None:
     store.write_many([rec(1, ts=datetime(2026, 3, 1, 12, 0, 5))])
     assert store.get("req-0001")["timestamp"] == T0 + timedelta(seconds=5)
     assert store.count(since=T0 + timedelta(seconds=5)) == 1
 
 
-def test_write_many_is_idempotent_and_counts_new_rows(store: PredictionStore) -> None:
+def test_write_many_is_idempotent_and_counts_new_rows(store: RecordStore) -> None:
     assert store.write_many([]) == 0
     assert store.write_many([rec(i) for i in range(5)]) == 5
     again = [rec(i) for i in range(3, 8)] + [rec(7)]  # 3 old, 3 new, one repeated in batch
@@ -79,7 +79,7 @@ def test_write_many_is_idempotent_and_counts_new_rows(store: PredictionStore) ->
     assert store.get("req-0002")["probability"] == pytest.approx(0.02)  # first write wins
 
 
-def test_feedback_last_wins_and_history_is_kept(store: PredictionStore) -> None:
+def test_feedback_last_wins_and_history_is_kept(store: RecordStore) -> None:
     store.write_many([rec(1), rec(2)])
     assert store.add_feedback("nope", 1) is False
     assert store.feedback_history("nope") == []
@@ -98,7 +98,7 @@ def test_feedback_last_wins_and_history_is_kept(store: PredictionStore) -> None:
         store.add_feedback("req-0001", 2)
 
 
-def test_count_and_window_bounds(store: PredictionStore) -> None:
+def test_count_and_window_bounds(store: RecordStore) -> None:
     store.write_many([rec(i) for i in range(10)])
     since, until = T0 + timedelta(seconds=3), T0 + timedelta(seconds=7)
     assert store.count() == 10
@@ -111,7 +111,7 @@ def test_count_and_window_bounds(store: PredictionStore) -> None:
     assert list(store.iter_window(until, since)) == []
 
 
-def test_iter_window_orders_chunks_and_columns(store: PredictionStore) -> None:
+def test_iter_window_orders_chunks_and_columns(store: RecordStore) -> None:
     order = [7, 2, 9, 0, 4, 1, 8, 3, 6, 5]  # written out of time order, in two batches
     store.write_many([rec(i) for i in order[:5]])
     store.write_many([rec(i) for i in order[5:]])
@@ -140,7 +140,7 @@ def test_iter_window_orders_chunks_and_columns(store: PredictionStore) -> None:
         next(store.iter_window(chunk_size=0))
 
 
-def test_export_joins_feedback_and_handles_empty(store: PredictionStore) -> None:
+def test_export_joins_feedback_and_handles_empty(store: RecordStore) -> None:
     empty = store.export()
     assert list(empty.columns)[: len(BASE_COLUMNS)] == list(BASE_COLUMNS) and len(empty) == 0
     store.write_many([rec(i) for i in range(6)])
@@ -156,7 +156,7 @@ def test_export_joins_feedback_and_handles_empty(store: PredictionStore) -> None
     assert np.isnan(frame.loc[frame.request_id == "req-0002", "feedback_label"].item())
 
 
-def test_extra_features_get_their_own_column(store: PredictionStore) -> None:
+def test_extra_features_get_their_own_column(store: RecordStore) -> None:
     store.write_many([rec(1, tempo=100.0, brand_new=3.5), rec(2, tempo=101.0)])
     frame = store.export()
     assert list(frame.columns) == [*BASE_COLUMNS, *SCHEMA_NAMES, "brand_new"]
@@ -166,7 +166,7 @@ def test_extra_features_get_their_own_column(store: PredictionStore) -> None:
         store.write_many([rec(3, **{"bad name; drop": 1.0})])
 
 
-def test_monitoring_runs_newest_first(store: PredictionStore) -> None:
+def test_monitoring_runs_newest_first(store: RecordStore) -> None:
     assert store.monitoring_runs() == []
     store.save_monitoring_run(
         {"id": "b", "finished_at": (T0 + timedelta(hours=2)).isoformat(), "drift": {"tempo": 0.01}}
@@ -182,11 +182,11 @@ def test_monitoring_runs_newest_first(store: PredictionStore) -> None:
     assert store.monitoring_runs(limit=1)[0]["id"] == "now"
 
 
-def test_ping_answers(store: PredictionStore) -> None:
+def test_ping_answers(store: RecordStore) -> None:
     store.ping()
 
 
-def test_empty_export_has_every_column(store: PredictionStore) -> None:
+def test_empty_export_has_every_column(store: RecordStore) -> None:
     assert list(store.export().columns) == [*BASE_COLUMNS, *SCHEMA_NAMES]
 
 
@@ -201,7 +201,7 @@ def test_empty_export_has_every_column(store: PredictionStore) -> None:
     ],
 )
 def test_write_many_refuses_bad_records_whole(
-    store: PredictionStore, field: str, value: object
+    store: RecordStore, field: str, value: object
 ) -> None:
     bad = rec(1)
     setattr(bad, field, value)
@@ -210,7 +210,7 @@ def test_write_many_refuses_bad_records_whole(
     assert store.count() == 0  # nothing of the batch is written
 
 
-def test_export_chunks_carry_their_feedback(store: PredictionStore) -> None:
+def test_export_chunks_carry_their_feedback(store: RecordStore) -> None:
     store.write_many([rec(i) for i in range(7)])
     for i, label in ((0, 1), (4, 0), (6, 1)):
         store.add_feedback(f"req-{i:04d}", label, at=T0 + timedelta(hours=i))
@@ -233,7 +233,7 @@ def test_export_chunks_carry_their_feedback(store: PredictionStore) -> None:
     }
 
 
-def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> None:
+def test_late_feedback_is_found_by_when_it_arrived(store: RecordStore) -> None:
     store.write_many([rec(i) for i in range(6)])  # predicted at T0 + i seconds
     store.add_feedback("req-0001", 1, at=T0 + timedelta(hours=2))  # late, inside
     store.add_feedback("req-0003", 0, at=T0 + timedelta(hours=1))  # late, inside (bound)
@@ -257,7 +257,7 @@ def test_late_feedback_is_found_by_when_it_arrived(store: PredictionStore) -> No
     )
 
 
-def test_run_artifacts_are_kept_replaced_and_listed_by_time(store: PredictionStore) -> None:
+def test_run_artifacts_are_kept_replaced_and_listed_by_time(store: RecordStore) -> None:
     blob = bytes(range(256)) * 3  # binary, with NUL bytes
     store.save_run_artifact("run-b", "profile.bin", T0 + timedelta(hours=2), blob)
     store.save_run_artifact("run-a", "profile.bin", T0, b"first")

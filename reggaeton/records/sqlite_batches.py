@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reggaeton.predlog import columns as cols
-from reggaeton.predlog.base import PredictionBatch
+from reggaeton.records import columns as cols
+from reggaeton.records.base import PredictionBatch
 
 DDL = """
 CREATE TABLE IF NOT EXISTS prediction_batches (
@@ -128,7 +128,7 @@ def batch_frame(
     conn: sqlite3.Connection, row: tuple, features: Sequence[str], rows: np.ndarray | None = None
 ) -> pd.DataFrame:
     """The predictions of one batch row as an export frame (columns as
-    :func:`~reggaeton.predlog.columns.frame_from_rows` gives: base columns, then ``features``).
+    :func:`~reggaeton.records.columns.frame_from_rows` gives: base columns, then ``features``).
 
     Args:
         conn: Connection of the read (its snapshot).
@@ -163,7 +163,7 @@ def batch_frame(
 
 
 def as_dict(conn: sqlite3.Connection, row: tuple, index: int) -> dict[str, Any]:
-    """One prediction of a batch row as :meth:`~reggaeton.predlog.base.PredictionStore.get`
+    """One prediction of a batch row as :meth:`~reggaeton.records.base.RecordStore.get`
     returns it (features it was not sent left out)."""
     batch_id, prefix, n, ts_us, version, source, latency, names, matrix, prob, pred = row
     names = json.loads(names)

@@ -1,20 +1,20 @@
 """Prediction log: one interface, SQLite and MongoDB backends, chosen by URI."""
 
-from reggaeton.predlog.base import (
+from reggaeton.records.base import (
     PredictionBatch,
     PredictionRecord,
-    PredictionStore,
     RecordRejected,
+    RecordStore,
     StoreError,
     StoreUnavailable,
 )
-from reggaeton.predlog.factory import DEFAULT_URI, open_store
+from reggaeton.records.factory import DEFAULT_URI, open_store
 
 __all__ = [
     "DEFAULT_URI",
     "PredictionBatch",
     "PredictionRecord",
-    "PredictionStore",
+    "RecordStore",
     "RecordRejected",
     "StoreError",
     "StoreUnavailable",

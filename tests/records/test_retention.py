@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from monitoring.config import load_config
-from reggaeton.predlog import PredictionRecord, open_store
-from reggaeton.predlog.mongo import MongoStore
-from reggaeton.predlog.retention import DEFAULT_RETENTION_DAYS, LATE_FEEDBACK_MARGIN_DAYS
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records import PredictionRecord, open_store
+from reggaeton.records.mongo import MongoStore
+from reggaeton.records.retention import DEFAULT_RETENTION_DAYS, LATE_FEEDBACK_MARGIN_DAYS
+from reggaeton.records.sqlite import SQLiteStore
 from reggaeton.timeutil import utcnow
 from service.config import ServiceConfig
 from service.retention import Pruner

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reggaeton.predlog.base import PredictionStore
+from reggaeton.records.base import RecordStore
 
-Opener = Callable[[str, float | None], PredictionStore]
+Opener = Callable[[str, float | None], RecordStore]
 """Opens a store from its URI and the retention in days (see :func:`open_store`)."""
 
 _OPENERS: dict[str, Opener] = {}
@@ -24,7 +24,7 @@ def register_scheme(prefix: str, opener: Opener) -> None:
     _OPENERS[prefix] = opener
 
 
-def open_store(uri: str | None = None, retention_days: float | None = None) -> PredictionStore:
+def open_store(uri: str | None = None, retention_days: float | None = None) -> RecordStore:
     """Open the store a URI names.
 
     Args:
@@ -32,22 +32,22 @@ def open_store(uri: str | None = None, retention_days: float | None = None) -> P
             ``mongodb://host/db?collection=predictions`` (``mongodb+srv://`` too), or a scheme
             added with :func:`register_scheme`. None means the default.
         retention_days: For MongoDB, the lifetime its TTL indexes get (see
-            :class:`~reggaeton.predlog.mongo.MongoStore`); SQLite is pruned by its writer
-            (:meth:`~reggaeton.predlog.base.PredictionStore.prune`) and ignores it.
+            :class:`~reggaeton.records.mongo.MongoStore`); SQLite is pruned by its writer
+            (:meth:`~reggaeton.records.base.RecordStore.prune`) and ignores it.
 
     Raises:
         ValueError: for an unknown scheme.
     """
     uri = uri or DEFAULT_URI
     if uri.startswith("sqlite:///"):
-        from reggaeton.predlog.sqlite import SQLiteStore
+        from reggaeton.records.sqlite import SQLiteStore
 
         return SQLiteStore(uri.removeprefix("sqlite:///"))
     for prefix, opener in _OPENERS.items():
         if uri.startswith(prefix):
             return opener(uri, retention_days)
     if uri.startswith(("mongodb://", "mongodb+srv://")):
-        from reggaeton.predlog.mongo import MongoStore
+        from reggaeton.records.mongo import MongoStore
 
         return MongoStore.from_uri(uri, retention_days)
     raise ValueError(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from test_contract_batches import T0, batch
 
-from reggaeton.predlog import PredictionRecord
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records import PredictionRecord
+from reggaeton.records.sqlite import SQLiteStore
 
 
 def table_rows(db: Path, table: str) -> int:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from outage import OUTAGE_BACKENDS, MongoOutage, make_outage, on_one_thread
 
-from reggaeton.predlog import PredictionRecord
-from reggaeton.predlog.base import StoreUnavailable
+from reggaeton.records import PredictionRecord
+from reggaeton.records.base import StoreUnavailable
 from service.writer import PredictionWriter
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from reggaeton.predlog import PredictionStore
-from reggaeton.predlog.mongo import MongoStore
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records import RecordStore
+from reggaeton.records.mongo import MongoStore
+from reggaeton.records.sqlite import SQLiteStore
 
 
 class SQLiteOutage:
@@ -39,7 +39,7 @@ class SQLiteOutage:
         SQLiteStore(path).close()  # the log exists, from an earlier run (its tables too)
         self.broken = False
 
-    def open(self) -> PredictionStore:
+    def open(self) -> RecordStore:
         return SQLiteStore(self.path)
 
     def break_(self) -> None:
@@ -111,7 +111,7 @@ class MongoOutage:
                 pytest.skip("MONGODB_URI not set: real MongoDB outage run skipped")
             self.client = MongoStore.from_uri(uri).client
 
-    def open(self) -> PredictionStore:
+    def open(self) -> RecordStore:
         return MongoStore(_Flaky(self.client, self.down), self.database)
 
     def break_(self) -> None:

@@ -1,6 +1,6 @@
 """Rows of the SQLite prediction log: records to SQL tuples (the write hot path), time bounds.
 
-Split from :mod:`reggaeton.predlog.sqlite` so the store module stays about the store.
+Split from :mod:`reggaeton.records.sqlite` so the store module stays about the store.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from reggaeton.predlog import columns as cols
-from reggaeton.predlog.base import PredictionBatch, PredictionRecord
+from reggaeton.records import columns as cols
+from reggaeton.records.base import PredictionBatch, PredictionRecord
 
 INT64_MAX = 2**63 - 1
 
@@ -26,7 +26,7 @@ def build_rows(
     carries the same feature names (one request's rows do), only those columns are bound;
     otherwise every known column is (NULL where a record lacks the feature). The timestamp
     conversion is cached (a batch from one request shares one datetime) and a record of plain
-    ``str``/``float``/``int`` values skips the full :func:`~reggaeton.predlog.columns.check_record`.
+    ``str``/``float``/``int`` values skips the full :func:`~reggaeton.records.columns.check_record`.
 
     Returns:
         None when a record carries a feature that has no column yet.

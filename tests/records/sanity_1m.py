@@ -1,7 +1,7 @@
 """Quick 1M-row sanity run of the SQLite prediction log (not a test; the official benchmark is
 under bench/).
 
-Usage: ``.venv/bin/python tests/predlog/sanity_1m.py [--rows N] [--db PATH] [--read-only]``
+Usage: ``.venv/bin/python tests/records/sanity_1m.py [--rows N] [--db PATH] [--read-only]``
 
 Writes N synthetic predictions (batches of 10,000), then streams them back with
 ``iter_window`` and prints wall time, rows/s and the peak RSS of this process.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reggaeton.predlog.base import PredictionRecord
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records.base import PredictionRecord
+from reggaeton.records.sqlite import SQLiteStore
 from reggaeton.schema import FEATURES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

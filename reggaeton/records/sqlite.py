@@ -8,7 +8,7 @@ Layout (one file):
   ``f_<feature>`` (columns for features outside the schema are added on first sight), and
   the latest feedback sits on the row (``feedback_label``, ``feedback_at_us``).
 * ``prediction_batches`` and ``batch_feedback``: a batch request's predictions as one row of
-  arrays, and the latest feedback on them (:mod:`reggaeton.predlog.sqlite_batches`). Reads
+  arrays, and the latest feedback on them (:mod:`reggaeton.records.sqlite_batches`). Reads
   merge both tables by time, so readers see predictions whatever the storage.
 * ``feedback``: every feedback event (history), oldest first by ``id``.
 * ``monitoring_runs``: JSON documents with their ``finished_at``.
@@ -17,7 +17,7 @@ Layout (one file):
 
 Connections heal: one whose file was unwritable when it opened (SQLite then silently falls back
 to read-only), or was replaced or hit an I/O error, is dropped and reopened
-(:mod:`reggaeton.predlog.sqlite_conn`).
+(:mod:`reggaeton.records.sqlite_conn`).
 
 Concurrency: one connection per thread (WAL lets readers run beside the single writer, and
 ``busy_timeout`` makes writers wait for each other); :meth:`SQLiteStore.iter_window` streams on
@@ -26,16 +26,16 @@ its own connection, so a reader can consume chunks while the same thread writes.
 lost on power failure.
 
 Write path (the service's prediction log, hundreds of thousands of rows a second): a batch
-request's :class:`~reggaeton.predlog.base.PredictionBatch` is one compact row; any other batch
-is bound column by column (:func:`~reggaeton.predlog.sqlite_rows.batch_params`) and records
+request's :class:`~reggaeton.records.base.PredictionBatch` is one compact row; any other batch
+is bound column by column (:func:`~reggaeton.records.sqlite_rows.batch_params`) and records
 become plain tuples, both in multi-row ``INSERT`` statements; everything the writer hands over
 goes in one transaction. Rows use multi-row statements, not
 ``executemany``: it releases the GIL around every row's step, and under load the writer thread
 then waits a switch interval for the GIL after each row (measured: 3.75 against 2.93 us/row
 in-process, ``bench/README.md``).
 
-Errors leave as :class:`~reggaeton.predlog.base.RecordRejected` (a row's content) or
-:class:`~reggaeton.predlog.base.StoreUnavailable` (everything else), never as ``sqlite3``'s.
+Errors leave as :class:`~reggaeton.records.base.RecordRejected` (a row's content) or
+:class:`~reggaeton.records.base.StoreUnavailable` (everything else), never as ``sqlite3``'s.
 """
 
 from __future__ import annotations
@@ -50,17 +50,17 @@ from typing import Any
 
 import pandas as pd
 
-from reggaeton.predlog import columns as cols
-from reggaeton.predlog import sqlite_batches as compact
-from reggaeton.predlog.base import (
+from reggaeton.records import columns as cols
+from reggaeton.records import sqlite_batches as compact
+from reggaeton.records.base import (
     BASE_COLUMNS,
     PredictionBatch,
     PredictionRecord,
-    PredictionStore,
+    RecordStore,
     utcnow,
 )
-from reggaeton.predlog.sqlite_conn import ThreadConnections, heals, transaction, translate
-from reggaeton.predlog.sqlite_rows import batch_params, bounds, build_rows
+from reggaeton.records.sqlite_conn import ThreadConnections, heals, transaction, translate
+from reggaeton.records.sqlite_rows import batch_params, bounds, build_rows
 
 _BASE_SQL = (
     "request_id",
@@ -124,7 +124,7 @@ CREATE VIEW IF NOT EXISTS predictions_readable AS
 """
 
 
-class SQLiteStore(PredictionStore):
+class SQLiteStore(RecordStore):
     """Prediction log in one SQLite file.
 
     Args:
@@ -242,7 +242,7 @@ class SQLiteStore(PredictionStore):
         already stored are skipped.
 
         A request whose ids are ``<prefix>-0`` ... ``<prefix>-<n-1>`` becomes one row of
-        ``prediction_batches`` (:mod:`reggaeton.predlog.sqlite_batches`; a prefix already
+        ``prediction_batches`` (:mod:`reggaeton.records.sqlite_batches`; a prefix already
         stored skips the whole batch); any other is bound column by column into rows.
 
         Raises:
@@ -521,7 +521,7 @@ class SQLiteStore(PredictionStore):
 
     @heals
     def ping(self) -> None:
-        """Raise :class:`~reggaeton.predlog.base.StoreUnavailable` if the database cannot be
+        """Raise :class:`~reggaeton.records.base.StoreUnavailable` if the database cannot be
         read."""
         self._conn().execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
 

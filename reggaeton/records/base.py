@@ -1,7 +1,7 @@
 """The prediction-log interface shared by the service (writes), feedback and monitoring (reads).
 
-Backends: :mod:`reggaeton.predlog.sqlite` (default, embedded) and
-:mod:`reggaeton.predlog.mongo` (production). Both pass the same contract test suite.
+Backends: :mod:`reggaeton.records.sqlite` (default, embedded) and
+:mod:`reggaeton.records.mongo` (production). Both pass the same contract test suite.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def entry_from_dict(data: Mapping[str, Any]) -> LogEntry:
     return PredictionRecord.from_dict(data)
 
 
-class PredictionStore(abc.ABC):
+class RecordStore(abc.ABC):
     """Where predictions, feedback and monitoring runs are kept."""
 
     @abc.abstractmethod
@@ -316,7 +316,7 @@ class PredictionStore(abc.ABC):
     def prune(self, before: datetime, max_rows: int) -> int:
         """Delete up to ``max_rows`` of the oldest predictions made before ``before``, with
         their feedback history, in one short transaction (see
-        :mod:`reggaeton.predlog.retention`); call again while it returns ``max_rows``.
+        :mod:`reggaeton.records.retention`); call again while it returns ``max_rows``.
 
         Returns:
             How many predictions were deleted. This default deletes nothing: for a backend
@@ -331,7 +331,7 @@ class PredictionStore(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
-    def __enter__(self) -> PredictionStore:
+    def __enter__(self) -> RecordStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reggaeton.predlog import PredictionRecord, open_store
-from reggaeton.predlog.base import RecordRejected, StoreUnavailable
-from reggaeton.predlog.mongo import MongoStore
-from reggaeton.predlog.sqlite import SQLiteStore
+from reggaeton.records import PredictionRecord, open_store
+from reggaeton.records.base import RecordRejected, StoreUnavailable
+from reggaeton.records.mongo import MongoStore
+from reggaeton.records.sqlite import SQLiteStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

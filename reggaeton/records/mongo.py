@@ -7,14 +7,14 @@ Documents in the predictions collection::
 
 Indexes: ``request_id`` unique; ``(timestamp, _id)`` (time windows, streamed oldest first
 without an in-memory sort); with a retention, TTL indexes on ``timestamp`` and the feedback
-events' ``at`` (:mod:`reggaeton.predlog.mongo_ttl`). BSON dates keep milliseconds, so
+events' ``at`` (:mod:`reggaeton.records.mongo_ttl`). BSON dates keep milliseconds, so
 timestamps come back truncated to the millisecond. The feedback history and monitoring runs
 live in their own collections.
 
-A request's :class:`~reggaeton.predlog.base.PredictionBatch` becomes its documents straight from
+A request's :class:`~reggaeton.records.base.PredictionBatch` becomes its documents straight from
 the columns, and everything the writer hands over goes in one ``insert_many``. Errors leave as
-:class:`~reggaeton.predlog.base.RecordRejected` (a document's content) or
-:class:`~reggaeton.predlog.base.StoreUnavailable` (everything else), never as pymongo's.
+:class:`~reggaeton.records.base.RecordRejected` (a document's content) or
+:class:`~reggaeton.records.base.StoreUnavailable` (everything else), never as pymongo's.
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ from pymongo.errors import (
     WriteError,
 )
 
-from reggaeton.predlog import columns as cols
-from reggaeton.predlog.base import (
+from reggaeton.records import columns as cols
+from reggaeton.records.base import (
     BASE_COLUMNS,
     PredictionBatch,
     PredictionRecord,
-    PredictionStore,
     RecordRejected,
+    RecordStore,
     StoreUnavailable,
     utcnow,
 )
-from reggaeton.predlog.mongo_ttl import ensure_ttl
+from reggaeton.records.mongo_ttl import ensure_ttl
 
 DEFAULT_DATABASE = "reggaeton"
 DEFAULT_COLLECTIONS = {
@@ -86,7 +86,7 @@ def _translated(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class MongoStore(PredictionStore):
+class MongoStore(RecordStore):
     """Prediction log in MongoDB.
 
     Args:
@@ -337,7 +337,7 @@ class MongoStore(PredictionStore):
 
     @_translated
     def ping(self) -> None:
-        """Raise :class:`~reggaeton.predlog.base.StoreUnavailable` if the server does not
+        """Raise :class:`~reggaeton.records.base.StoreUnavailable` if the server does not
         answer."""
         self.client.admin.command("ping")
 

@@ -1,6 +1,6 @@
 """Helpers shared by the prediction-log backends: feature columns, time conversion, frames.
 
-Exported frames have the columns :data:`~reggaeton.predlog.base.BASE_COLUMNS`, then the schema
+Exported frames have the columns :data:`~reggaeton.records.base.BASE_COLUMNS`, then the schema
 features in schema order (NaN when a record lacks one), then any other feature seen.
 Timestamps are UTC; naive datetimes given to a store are taken as UTC.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from reggaeton import timeutil
-from reggaeton.predlog.base import (
+from reggaeton.records.base import (
     BASE_COLUMNS,
     PredictionBatch,
     PredictionRecord,
@@ -65,7 +65,7 @@ def check_label(label: Any) -> int:
 
 
 def check_record(record: PredictionRecord) -> PredictionRecord:
-    """Raise :class:`~reggaeton.predlog.base.RecordRejected` (a ValueError) naming the field
+    """Raise :class:`~reggaeton.records.base.RecordRejected` (a ValueError) naming the field
     when a record cannot be logged as is."""
     if not isinstance(record.request_id, str) or not record.request_id:
         raise RecordRejected(f"request_id: must be a non-empty string, got {record.request_id!r}")
@@ -87,7 +87,7 @@ def check_record(record: PredictionRecord) -> PredictionRecord:
 
 
 def check_batch(batch: PredictionBatch) -> PredictionBatch:
-    """Raise :class:`~reggaeton.predlog.base.RecordRejected` (a ValueError) naming the field
+    """Raise :class:`~reggaeton.records.base.RecordRejected` (a ValueError) naming the field
     (and the first bad row's id) when a batch cannot be logged as is; vectorised, so it costs
     per batch rather than per row."""
     n = len(batch.request_ids)

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reggaeton.predlog.base import RecordRejected, StoreError, StoreUnavailable
+from reggaeton.records.base import RecordRejected, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
