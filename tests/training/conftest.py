@@ -10,15 +10,19 @@ import pytest
 
 from reggaeton.registry import Registry
 from training.config import TrainConfig, load_config
+from training.experiment import ORIGINAL_CONFIG
 
 TINY = ["model.params.n_estimators=1", "cv.folds=2"]
-"""A deliberately weak model (1 tree), trained in about a second."""
+"""A deliberately weak model (1 tree of the original GBM+SMOTE), trained in about a second."""
+ORIGINAL = ORIGINAL_CONFIG
+"""Tests that set GBM parameters start from the original configuration, not from
+``default.yaml`` (which ``make experiment`` may replace with another estimator)."""
 
 
 @pytest.fixture
 def tiny_config() -> TrainConfig:
-    """The default config with one tree and 2 folds (a worse model, fast)."""
-    return load_config(overrides=TINY)
+    """The original config with one tree and 2 folds (a worse model, fast)."""
+    return load_config(ORIGINAL, TINY)
 
 
 @pytest.fixture
@@ -29,8 +33,8 @@ def fast_config(fast_overrides: list[str]) -> TrainConfig:
 
 @pytest.fixture
 def config_with() -> Callable[..., TrainConfig]:
-    """``config_with("cv.folds=3", ...)``: the default config plus overrides."""
-    return lambda *overrides: load_config(overrides=list(overrides))
+    """``config_with("cv.folds=3", ...)``: the original config plus overrides."""
+    return lambda *overrides: load_config(ORIGINAL, list(overrides))
 
 
 @pytest.fixture

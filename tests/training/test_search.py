@@ -8,6 +8,7 @@ import pytest
 
 from reggaeton.schema import MODEL_FEATURES
 from training.config import from_dict, load_config, load_raw
+from training.experiment import ORIGINAL_CONFIG
 from training.pipeline import make_estimator
 from training.search import ESTIMATORS, IMBALANCE, nested_search, suggest
 
@@ -49,7 +50,7 @@ def test_nested_search_scores_each_pick_on_rows_its_search_never_saw(tiny_xy, ti
         key, value = item.split("=", 1)
         section, name = key.split(".")
         base[section][name] = None if value == "null" else value
-    original = load_config(overrides=[*tiny_data, "model.params.n_estimators=5"])
+    original = load_config(ORIGINAL_CONFIG, [*tiny_data, "model.params.n_estimators=5"])
     outer, final = nested_search(
         base,
         original,

@@ -91,7 +91,10 @@ def test_every_bad_key_is_named_at_once():
 
 
 def test_model_params_pass_through_and_round_trip():
-    c = load_config(overrides=["model.params.learning_rate=0.05", "model.params.loss=exponential"])
+    c = load_config(
+        DEFAULT_CONFIG.parent / "original.yaml",
+        ["model.params.learning_rate=0.05", "model.params.loss=exponential"],
+    )
     assert c.model.params["learning_rate"] == 0.05 and c.model.params["loss"] == "exponential"
     assert from_dict(c.to_dict()) == c
     assert from_dict({}) == TrainConfig()
