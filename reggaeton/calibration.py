@@ -13,7 +13,10 @@ Spec formats:
   the knots of a fitted ``IsotonicRegression`` (its public ``X_thresholds_`` and
   ``y_thresholds_``), clipped at both ends, which is what ``IsotonicRegression.predict`` does
   with ``out_of_bounds="clip"``.
-* ``{"method": "sigmoid", "a": a, "b": b}``: Platt scaling, ``expit(a * score + b)``.
+* ``{"method": "sigmoid", "on": "logit", "a": a, "b": b}``: Platt scaling on the log-odds,
+  ``expit(a * logit(score) + b)``. On the log-odds the map can reach 0 and 1 and is the identity
+  for ``a=1, b=0``; on the raw probability (a spec without ``"on"``, as first written) it has a
+  floor of ``expit(b)``, which squeezes the scores and drags the chosen threshold towards it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
+
+EPS = 1e-12
+"""Scores are clipped to ``[EPS, 1 - EPS]`` before the log-odds (a tree model answers exact 0/1)."""
 
 METHODS = ("isotonic", "sigmoid")
 
@@ -56,8 +62,13 @@ def fit_calibration(scores: np.ndarray, y: np.ndarray, method: str) -> dict[str,
     if method == "sigmoid":
         from sklearn.linear_model import LogisticRegression
 
-        lr = LogisticRegression(C=1e6).fit(scores.reshape(-1, 1), y)
-        return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+        lr = LogisticRegression(C=1e6).fit(_logit(scores).reshape(-1, 1), y)
+        return {
+            "method": "sigmoid",
+            "on": "logit",
+            "a": float(lr.coef_[0, 0]),
+            "b": float(lr.intercept_[0]),
+        }
     raise ValueError(f"calibration.method: unknown method {method!r} (one of {METHODS})")
 
 
@@ -75,5 +86,12 @@ def apply_calibration(scores: np.ndarray, spec: Mapping[str, Any] | None) -> np.
             scores, np.asarray(spec["x"], np.float64), np.asarray(spec["y"], np.float64)
         )
     if method == "sigmoid":
-        return expit(float(spec["a"]) * np.asarray(scores, np.float64) + float(spec["b"]))
+        x = np.asarray(scores, np.float64)
+        if spec.get("on") == "logit":
+            x = _logit(x)
+        return expit(float(spec["a"]) * x + float(spec["b"]))
     raise ValueError(f"calibration.method: unknown method {method!r} (one of {METHODS})")
+
+
+def _logit(scores: np.ndarray) -> np.ndarray:
+    return logit(np.clip(scores, EPS, 1.0 - EPS))
