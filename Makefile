@@ -123,16 +123,16 @@ rollback: tools ## Roll the serving Deployment back to its previous revision
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(RELEASE) --timeout=300s
 
 bench: $(STAMP) ## Benchmark this service against MLServer and the original app (prints a table)
-	$(PY) -m bench.inference_bench
+	$(PY) -m bench.inference_bench --served
 	$(PY) -m bench.run $(ARGS)
 
-# The code is wrapped by hand at 100 columns (ruff's formatter would grow modules past the
-# ~250-line size we keep them to), so lint is `ruff check` (also run by `make test`).
-lint: $(STAMP) ## ruff check (pycodestyle, pyflakes, isort, bugbear, pyupgrade, simplify)
+lint: $(STAMP) ## ruff check and ruff format --check (also run by `make test`)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP) ## Apply ruff's automatic fixes (import order, pyupgrade, ...)
+format: $(STAMP) ## Apply ruff's fixes and formatter
 	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean: ## Remove the venv, tools, local stores, reports and caches
 	rm -rf $(VENV) .tools var reports .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

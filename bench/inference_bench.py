@@ -98,13 +98,12 @@ def load_before(workdir: Path) -> object | None:
     (workdir / "before_treecuts.py").write_text(sources["treecuts"])
     code = sources["fasttrees"].replace("from service.treecuts", "from before_treecuts")
     (workdir / "before_fasttrees.py").write_text(code)
-    sys.path.insert(0, str(workdir))
-    spec = importlib.util.spec_from_file_location(
-        "before_fasttrees", workdir / "before_fasttrees.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
+    module = None
+    for name in ("before_treecuts", "before_fasttrees"):  # dependency first
+        spec = importlib.util.spec_from_file_location(name, workdir / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # found by the import in before_fasttrees and by dataclasses
+        spec.loader.exec_module(module)
     return module
 
 

@@ -58,33 +58,63 @@ def parse_hey(text: str, rows_per_request: int) -> CellResult:
         The parsed cell.
     """
     total = _number(r"^\s*Total:\s+([\d.]+) secs", text) or 0.0
-    codes = {m.group(1): int(m.group(2))
-             for m in re.finditer(r"^\s*\[(\d{3})\]\s+(\d+) responses", text, re.M)}
-    error_section = text.split("Error distribution:", 1)[1] if "Error distribution:" in text \
-        else ""
-    transport = [(int(m.group(1)), m.group(2).strip())
-                 for m in re.finditer(r"^\s*\[(\d+)\]\s+(.+)$", error_section, re.M)]
+    codes = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s*\[(\d{3})\]\s+(\d+) responses", text, re.M)
+    }
+    error_section = text.split("Error distribution:", 1)[1] if "Error distribution:" in text else ""
+    transport = [
+        (int(m.group(1)), m.group(2).strip())
+        for m in re.finditer(r"^\s*\[(\d+)\]\s+(.+)$", error_section, re.M)
+    ]
     ok = sum(n for code, n in codes.items() if code.startswith("2"))
-    errors = sum(n for code, n in codes.items() if not code.startswith("2")) \
-        + sum(n for n, _ in transport)
+    errors = sum(n for code, n in codes.items() if not code.startswith("2")) + sum(
+        n for n, _ in transport
+    )
     p50 = _number(r"^\s*50%+ in ([\d.]+) secs", text)
     p99 = _number(r"^\s*99%+ in ([\d.]+) secs", text)
     if p99 is None and ok:  # hey skips the line under ~100 answers: nearest rank = the slowest
         p99 = _number(r"^\s*Slowest:\s+([\d.]+) secs", text)
     rps = ok / total if total else 0.0
     return CellResult(
-        requests=ok + errors, ok=ok, errors=errors, duration_s=total,
-        requests_per_s=rps, rows_per_s=rps * rows_per_request,
-        p50_ms=None if p50 is None else p50 * 1000, p99_ms=None if p99 is None else p99 * 1000,
-        status_codes=codes, error_samples=[msg for _, msg in transport[:3]],
+        requests=ok + errors,
+        ok=ok,
+        errors=errors,
+        duration_s=total,
+        requests_per_s=rps,
+        rows_per_s=rps * rows_per_request,
+        p50_ms=None if p50 is None else p50 * 1000,
+        p99_ms=None if p99 is None else p99 * 1000,
+        status_codes=codes,
+        error_samples=[msg for _, msg in transport[:3]],
     )
 
 
-def run_hey(url: str, body: Path, concurrency: int, seconds: float, rows_per_request: int,
-            timeout_s: int = 20) -> CellResult:
+def run_hey(
+    url: str,
+    body: Path,
+    concurrency: int,
+    seconds: float,
+    rows_per_request: int,
+    timeout_s: int = 20,
+) -> CellResult:
     """POST ``body`` to ``url`` for ``seconds`` with ``concurrency`` connections and parse it."""
-    argv = [require_hey(), "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST",
-            "-T", "application/json", "-D", str(body), "-t", str(timeout_s), url]
+    argv = [
+        require_hey(),
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(concurrency),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-D",
+        str(body),
+        "-t",
+        str(timeout_s),
+        url,
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout_s + 30)
     if out.returncode != 0:
         raise RuntimeError(f"hey failed ({out.returncode}): {out.stderr.strip()[:500]}")
@@ -93,7 +123,19 @@ def run_hey(url: str, body: Path, concurrency: int, seconds: float, rows_per_req
 
 def warm_up(url: str, body: Path, concurrency: int = 4, requests: int = 200) -> CellResult:
     """Send a fixed number of requests (not reported; the count of 2xx answers is kept)."""
-    argv = [require_hey(), "-n", str(requests), "-c", str(concurrency), "-m", "POST",
-            "-T", "application/json", "-D", str(body), url]
+    argv = [
+        require_hey(),
+        "-n",
+        str(requests),
+        "-c",
+        str(concurrency),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-D",
+        str(body),
+        url,
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     return parse_hey(out.stdout, 1)

@@ -35,12 +35,15 @@ def ensure_model(home: Path) -> None:
     registry = Registry(home)
     if registry.promotions.current():
         return
-    from training.config import load_config
+    from training.config import ORIGINAL_CONFIG, load_config
     from training.train import run_training
 
     print(f"bench: training a fast model into {home}", flush=True)
-    run_training(load_config(overrides=["model.params.n_estimators=40", "cv.folds=3"]),
-                 registry, tracking_uri=None)
+    run_training(
+        load_config(ORIGINAL_CONFIG, ["model.params.n_estimators=40", "cv.folds=3"]),
+        registry,
+        tracking_uri=None,
+    )
 
 
 def ensure_log(db: Path, home: Path, n: int) -> None:
@@ -60,11 +63,22 @@ def ensure_log(db: Path, home: Path, n: int) -> None:
     store = SQLiteStore(db)
     print(f"bench: writing {n:,} simulated predictions into {db} (one-off)", flush=True)
     t = time.perf_counter()
-    out = simulate(store, Registry(home), n=n, seed=7, feedback=0.02, start=T0,
-                   end=T0 + timedelta(seconds=n), batch=20_000)
+    out = simulate(
+        store,
+        Registry(home),
+        n=n,
+        seed=7,
+        feedback=0.02,
+        start=T0,
+        end=T0 + timedelta(seconds=n),
+        batch=20_000,
+    )
     store.close()
-    print(f"bench: wrote {out['written']:,} records, {out['feedback']:,} feedback labels in "
-          f"{time.perf_counter() - t:.0f}s", flush=True)
+    print(
+        f"bench: wrote {out['written']:,} records, {out['feedback']:,} feedback labels in "
+        f"{time.perf_counter() - t:.0f}s",
+        flush=True,
+    )
 
 
 def _status_mib(field: str) -> float:
@@ -87,18 +101,24 @@ def measure_one(db: Path, home: Path, n: int, workdir: Path) -> dict[str, float]
     from reggaeton.registry import Registry
 
     rss_imports = _status_mib("VmRSS")
-    config = MonitoringConfig(reports_dir=str(workdir / "reports"),
-                              state_dir=str(workdir / "state"))
+    config = MonitoringConfig(
+        reports_dir=str(workdir / "reports"), state_dir=str(workdir / "state")
+    )
     store = SQLiteStore(db)
     t = time.perf_counter()
-    summary = run(config, store, Registry(home), since=T0, until=T0 + timedelta(seconds=n),
-                  progress=None)
+    summary = run(
+        config, store, Registry(home), since=T0, until=T0 + timedelta(seconds=n), progress=None
+    )
     wall = time.perf_counter() - t
     store.close()
-    return {"records": summary["window"]["rows"], "scan_s": summary["timings_s"]["scan"],
-            "total_s": wall, "rss_after_imports_mib": rss_imports,
-            "peak_rss_mib": _status_mib("VmHWM"),
-            "status": summary["status"]}
+    return {
+        "records": summary["window"]["rows"],
+        "scan_s": summary["timings_s"]["scan"],
+        "total_s": wall,
+        "rss_after_imports_mib": rss_imports,
+        "peak_rss_mib": _status_mib("VmHWM"),
+        "status": summary["status"],
+    }
 
 
 def false_alarms(trials: int, seed: int = 0) -> None:
@@ -139,23 +159,32 @@ def false_alarms(trials: int, seed: int = 0) -> None:
         for method in alarms:
             adjusted = drift.adjust_pvalues(pvalues, method)
             alarms[method] += any(p < 0.045 for p in adjusted.values())
-    print(f"\nfalse alarms under a true null ({trials} random 80/20 splits of the labelled "
-          f"songs, {len(pvalues)} features, threshold 0.045):")
+    print(
+        f"\nfalse alarms under a true null ({trials} random 80/20 splits of the labelled "
+        f"songs, {len(pvalues)} features, threshold 0.045):"
+    )
     print(f"  per single test: {per_test / tests:.3%}")
     for method, count in alarms.items():
         print(f"  per run, correction {method:<10}: {count}/{trials} = {count / trials:.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.monitor_bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.monitor_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--db", default="var/bench/monitor_bench.db")
     p.add_argument("--home", default="var/bench/bentoml")
     p.add_argument("--workdir", default="var/bench/monitor")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size
-    p.add_argument("--false-alarms", type=int, metavar="TRIALS",
-                   help="instead: false-alarm rate of the drift tests over TRIALS null splits")
+    p.add_argument(
+        "--false-alarms",
+        type=int,
+        metavar="TRIALS",
+        help="instead: false-alarm rate of the drift tests over TRIALS null splits",
+    )
     args = p.parse_args(argv)
     if args.false_alarms:
         false_alarms(args.false_alarms)
@@ -169,24 +198,44 @@ def main(argv: list[str] | None = None) -> int:
     ensure_log(db, home, max(sizes))
     rows = []
     for n in sizes:
-        cmd = [sys.executable, "-m", "bench.monitor_bench", "--one", str(n), "--db", str(db),
-               "--home", str(home), "--workdir", str(workdir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.monitor_bench",
+            "--one",
+            str(n),
+            "--db",
+            str(db),
+            "--home",
+            str(home),
+            "--workdir",
+            str(workdir),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"bench: {r['records']:>9,} records  scan {r['scan_s']:6.1f}s  total "
-              f"{r['total_s']:6.1f}s  peak RSS {r['peak_rss_mib']:6.0f} MiB", flush=True)
+        print(
+            f"bench: {r['records']:>9,} records  scan {r['scan_s']:6.1f}s  total "
+            f"{r['total_s']:6.1f}s  peak RSS {r['peak_rss_mib']:6.0f} MiB",
+            flush=True,
+        )
     print("\nmonitoring job: profile + compare a window of the SQLite prediction log")
-    print(f"{'records':>10} {'scan s':>8} {'total s':>8} {'rec/s':>10} {'RSS imports':>12} "
-          f"{'peak RSS':>9}  status")
+    print(
+        f"{'records':>10} {'scan s':>8} {'total s':>8} {'rec/s':>10} {'RSS imports':>12} "
+        f"{'peak RSS':>9}  status"
+    )
     for r in rows:
-        print(f"{r['records']:>10,} {r['scan_s']:>8.1f} {r['total_s']:>8.1f} "
-              f"{r['records'] / r['total_s']:>10,.0f} {r['rss_after_imports_mib']:>9.0f} MiB "
-              f"{r['peak_rss_mib']:>5.0f} MiB  {r['status']}")
+        print(
+            f"{r['records']:>10,} {r['scan_s']:>8.1f} {r['total_s']:>8.1f} "
+            f"{r['records'] / r['total_s']:>10,.0f} {r['rss_after_imports_mib']:>9.0f} MiB "
+            f"{r['peak_rss_mib']:>5.0f} MiB  {r['status']}"
+        )
     big = rows[-1]
     ok = big["total_s"] < 60 and big["peak_rss_mib"] < 1024
-    print(f"\ntarget (1,000,000 records < 60 s, < 1 GiB): "
-          f"{'met' if ok else 'NOT met'} at {big['records']:,} records")
+    print(
+        f"\ntarget (1,000,000 records < 60 s, < 1 GiB): "
+        f"{'met' if ok else 'NOT met'} at {big['records']:,} records"
+    )
     return 0
 
 

@@ -42,8 +42,16 @@ def api_body(songs: list[dict[str, Any]], single: bool) -> dict[str, Any]:
 def v2_body(songs: list[dict[str, Any]]) -> dict[str, Any]:
     """Open Inference Protocol (V2) body: one FP64 tensor of shape [n, 11]."""
     matrix = model_matrix(songs)
-    return {"inputs": [{"name": "songs", "shape": list(matrix.shape), "datatype": "FP64",
-                        "data": matrix.ravel().tolist()}]}
+    return {
+        "inputs": [
+            {
+                "name": "songs",
+                "shape": list(matrix.shape),
+                "datatype": "FP64",
+                "data": matrix.ravel().tolist(),
+            }
+        ]
+    }
 
 
 def api_probabilities(answer: Any) -> list[float]:

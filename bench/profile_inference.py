@@ -96,16 +96,22 @@ def _fast_path_steps(pipeline, songs, one, many, rows):
         ("service validate_rows(1 song)", 1, lambda: validate_rows(songs[:1], offset_index=False)),
         (f"service validate_rows({rows} songs)", rows, lambda: validate_rows(songs[:rows])),
         ("service Predictor.predict generic path (1 row)", 1, lambda: generic.predict(one_valid)),
-        (f"service Predictor.predict generic path ({rows} rows)", rows,
-         lambda: generic.predict(many_valid)),
+        (
+            f"service Predictor.predict generic path ({rows} rows)",
+            rows,
+            lambda: generic.predict(many_valid),
+        ),
     ]
     if fast.fast is None:
         print("[profile] the fast path does not support this pipeline")
         return out
     out += [
         (f"service Predictor.predict {fast.path_name} (1 row)", 1, lambda: fast.predict(one_valid)),
-        (f"service Predictor.predict {fast.path_name} ({rows} rows)", rows,
-         lambda: fast.predict(many_valid)),
+        (
+            f"service Predictor.predict {fast.path_name} ({rows} rows)",
+            rows,
+            lambda: fast.predict(many_valid),
+        ),
         ("  of which FastModel.raw_proba (1 row)", 1, lambda: fast.fast.raw_proba(one)),
     ]
     return out + _logging_steps(fast, one_valid, 1) + _logging_steps(fast, many_valid, rows)
@@ -128,20 +134,29 @@ def _logging_steps(predictor, valid, rows):
     counter = itertools.count()
 
     def records(prefix: str = "req"):
-        return [PredictionRecord(f"{prefix}-{i}", predictor.tag, feats, p, lab, 1.0, "batch", now)
-                for i, feats, p, lab in zip(range(rows), row_features(valid), proba.tolist(),
-                                            labels.tolist(), strict=True)]
+        return [
+            PredictionRecord(f"{prefix}-{i}", predictor.tag, feats, p, lab, 1.0, "batch", now)
+            for i, feats, p, lab in zip(
+                range(rows), row_features(valid), proba.tolist(), labels.tolist(), strict=True
+            )
+        ]
 
     folder = tempfile.mkdtemp(prefix="profile-predlog-")
     store = open_store(f"sqlite:///{folder}/predictions.db")
     results = result_rows(predictor, proba, labels, ids)
     return [
-        (f"service result_rows ({rows} rows)", rows,
-         lambda: result_rows(predictor, proba, labels, ids)),
+        (
+            f"service result_rows ({rows} rows)",
+            rows,
+            lambda: result_rows(predictor, proba, labels, ids),
+        ),
         (f"orjson.dumps(results) ({rows} rows)", rows, lambda: orjson.dumps({"results": results})),
         (f"log: row_features + PredictionRecord ({rows} rows)", rows, records),
-        (f"log: SQLite write_many, new ids ({rows} rows, incl. records)", rows,
-         lambda: store.write_many(records(f"w{next(counter)}"))),
+        (
+            f"log: SQLite write_many, new ids ({rows} rows, incl. records)",
+            rows,
+            lambda: store.write_many(records(f"w{next(counter)}")),
+        ),
     ]
 
 
@@ -154,8 +169,13 @@ def _baseline_steps(pipeline, song):
         print("[profile] no baseline pickles yet (run `make bench` once): skipping its steps")
         return []
     model = base.load_model(arts)
-    return [("naive baseline: DataFrame + 2 unpickles + scale + GBM", 1,
-             lambda: base.naive_predict(arts, model, pd.DataFrame([song])))]
+    return [
+        (
+            "naive baseline: DataFrame + 2 unpickles + scale + GBM",
+            1,
+            lambda: base.naive_predict(arts, model, pd.DataFrame([song])),
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     version = registry.serving_version()
     pipeline = registry.load_pipeline(version)
     songs = payloads.load_songs(REPO / "data", args.rows)
-    print(f"model {version.tag} ({' + '.join(type(s).__name__ for _, s in pipeline.steps)}), "
-          f"scikit-learn {sklearn.__version__}\n")
+    print(
+        f"model {version.tag} ({' + '.join(type(s).__name__ for _, s in pipeline.steps)}), "
+        f"scikit-learn {sklearn.__version__}\n"
+    )
     print("| step | us per call | us per row |\n|---|---:|---:|")
     for name, rows, fn in steps(pipeline, songs, args.rows):
         us = per_call_us(fn)

@@ -60,8 +60,20 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
 def run(source: Path, out: Path, index: int = 0, count: int = 1) -> dict:
     """Start one scoring process; return its summary plus CPU seconds and peak RSS."""
-    cmd = [sys.executable, "-m", "service.score", "--input", str(source), "--output", str(out),
-           "--shard-index", str(index), "--shard-count", str(count), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.score",
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        "--shard-index",
+        str(index),
+        "--shard-count",
+        str(count),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     output = proc.stdout.read()
@@ -78,9 +90,14 @@ def measure(source: Path, work: Path, rows: int, overhead: float) -> dict:
     """One single-process run over the whole file."""
     result = run(source, work / f"single-{rows}.parquet")
     cpu = max(result["cpu"] - overhead, 1e-9)
-    return {"rows": rows, "scoring_s": result["seconds"], "cpu_s": cpu,
-            "rows_per_core_s": rows / cpu, "rows_per_s": rows / result["seconds"],
-            "peak_rss_mib": result["rss"] / 2**20}
+    return {
+        "rows": rows,
+        "scoring_s": result["seconds"],
+        "cpu_s": cpu,
+        "rows_per_core_s": rows / cpu,
+        "rows_per_s": rows / result["seconds"],
+        "peak_rss_mib": result["rss"] / 2**20,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,10 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
         empty = run(small, work / "empty", index=0, count=10**9)  # an empty shard: fixed cost
         overhead = empty["cpu"]
-        print(f"fixed cost per process (start, model load): {overhead:.2f} CPU s, "
-              f"{empty['rss'] / 2**20:.0f} MiB", flush=True)
-        rows = [measure(small, work, max(args.rows // 10, 1), overhead),
-                measure(big, work, args.rows, overhead)]
+        print(
+            f"fixed cost per process (start, model load): {overhead:.2f} CPU s, "
+            f"{empty['rss'] / 2**20:.0f} MiB",
+            flush=True,
+        )
+        rows = [
+            measure(small, work, max(args.rows // 10, 1), overhead),
+            measure(big, work, args.rows, overhead),
+        ]
         parallel = _parallel(big, work, args.processes)
     report(rows, parallel, args.processes, overhead)
     return 0
@@ -116,8 +138,11 @@ def _parallel(source: Path, work: Path, count: int) -> dict:
     with cf.ThreadPoolExecutor(count) as pool:
         parts = list(pool.map(lambda i: run(source, work / "parts", i, count), range(count)))
     wall = time.perf_counter() - t0
-    return {"rows": sum(p["rows"] for p in parts), "wall_s": wall,
-            "max_rss_mib": max(p["rss"] for p in parts) / 2**20}
+    return {
+        "rows": sum(p["rows"] for p in parts),
+        "wall_s": wall,
+        "max_rss_mib": max(p["rss"] for p in parts) / 2**20,
+    }
 
 
 def report(rows: list[dict], parallel: dict, processes: int, overhead: float) -> None:
@@ -125,24 +150,34 @@ def report(rows: list[dict], parallel: dict, processes: int, overhead: float) ->
     print("\n| rows | scoring s | rows/s (1 process) | rows/s per core | peak RSS MiB |")
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['rows']:,} | {r['scoring_s']:.1f} | {r['rows_per_s']:,.0f} | "
-              f"{r['rows_per_core_s']:,.0f} | {r['peak_rss_mib']:.0f} |")
+        print(
+            f"| {r['rows']:,} | {r['scoring_s']:.1f} | {r['rows_per_s']:,.0f} | "
+            f"{r['rows_per_core_s']:,.0f} | {r['peak_rss_mib']:.0f} |"
+        )
     scale = rows[1]["rows_per_core_s"] / rows[0]["rows_per_core_s"]
     wall = rows[1]["rows_per_s"] / rows[0]["rows_per_s"]
     rate = parallel["rows"] / parallel["wall_s"]
-    print(f"\nlinearity: rows per CPU second at full size / at a tenth = {scale:.2f} (1.00 = "
-          f"linear; wall rows/s ratio {wall:.2f}, load-sensitive); peak RSS "
-          f"{rows[1]['peak_rss_mib']:.0f} vs {rows[0]['peak_rss_mib']:.0f} MiB")
-    print(f"{processes} processes (shards) at once: {parallel['rows']:,} rows in "
-          f"{parallel['wall_s']:.1f} s wall (start included) = {rate:,.0f} rows/s, "
-          f"{rate / rows[1]['rows_per_s']:.2f}x one process; max RSS "
-          f"{parallel['max_rss_mib']:.0f} MiB (cores here: {os.cpu_count()})")
+    print(
+        f"\nlinearity: rows per CPU second at full size / at a tenth = {scale:.2f} (1.00 = "
+        f"linear; wall rows/s ratio {wall:.2f}, load-sensitive); peak RSS "
+        f"{rows[1]['peak_rss_mib']:.0f} vs {rows[0]['peak_rss_mib']:.0f} MiB"
+    )
+    print(
+        f"{processes} processes (shards) at once: {parallel['rows']:,} rows in "
+        f"{parallel['wall_s']:.1f} s wall (start included) = {rate:,.0f} rows/s, "
+        f"{rate / rows[1]['rows_per_s']:.2f}x one process; max RSS "
+        f"{parallel['max_rss_mib']:.0f} MiB (cores here: {os.cpu_count()})"
+    )
     best = rows[1]["rows_per_core_s"]
     rss = max(r["peak_rss_mib"] for r in rows) * 2**20
-    print(f"goal >= {GOAL_ROWS_PER_CORE:,} rows/s per core: {best:,.0f} -> "
-          f"{'MET' if best >= GOAL_ROWS_PER_CORE else 'NOT MET'}")
-    print(f"goal peak RSS < 1 GiB: {rss / 2**20:.0f} MiB -> "
-          f"{'MET' if rss < GOAL_RSS_BYTES else 'NOT MET'}")
+    print(
+        f"goal >= {GOAL_ROWS_PER_CORE:,} rows/s per core: {best:,.0f} -> "
+        f"{'MET' if best >= GOAL_ROWS_PER_CORE else 'NOT MET'}"
+    )
+    print(
+        f"goal peak RSS < 1 GiB: {rss / 2**20:.0f} MiB -> "
+        f"{'MET' if rss < GOAL_RSS_BYTES else 'NOT MET'}"
+    )
     print(f"goal linear in rows: {scale:.2f} -> {'MET' if 0.8 <= scale <= 1.25 else 'NOT MET'}")
 
 

@@ -109,8 +109,14 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
     """Start ``launch`` in its own process group, wait until ready, stop it on exit."""
     log = open(launch.log or os.devnull, "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, **launch.env}
-    proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        launch.argv,
+        cwd=launch.cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     launch.pid = proc.pid
     try:
         deadline = time.monotonic() + ready_timeout_s
@@ -118,8 +124,9 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
             if proc.poll() is not None:
                 raise RuntimeError(f"{launch.name} exited with {proc.returncode}; see {launch.log}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{launch.name} not ready after {ready_timeout_s:.0f}s; "
-                                   f"see {launch.log}")
+                raise RuntimeError(
+                    f"{launch.name} not ready after {ready_timeout_s:.0f}s; see {launch.log}"
+                )
             time.sleep(0.5)
         yield launch
     finally:
@@ -127,9 +134,15 @@ def running(launch: Launch, ready_timeout_s: float = 180.0) -> Iterator[Launch]:
         log.close()
 
 
-def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str,
-                   name: str = "service", extra_path: Path | None = None,
-                   extra_env: dict[str, str] | None = None) -> Launch:
+def service_launch(
+    repo: Path,
+    run_dir: Path,
+    bentoml_home: Path,
+    store_uri: str,
+    name: str = "service",
+    extra_path: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Launch:
     """Our BentoML service with prediction logging to ``store_uri`` and gRPC off.
 
     ``extra_path`` is put on PYTHONPATH (the optional uvloop + httptools experiment);
@@ -139,13 +152,31 @@ def service_launch(repo: Path, run_dir: Path, bentoml_home: Path, store_uri: str
     extra = {"PYTHONPATH": str(extra_path)} if extra_path else {}
     extra.update(extra_env or {})
     return Launch(
-        name=name, cwd=repo, port=port, protocol="api", log=run_dir / f"{name}.log",
-        argv=[str(repo / ".venv" / "bin" / "bentoml"), "serve", "service.service:ReggaetonService",
-              "--host", HOST, "--port", str(port)],
-        env={"BENTOML_HOME": str(bentoml_home), "PREDICTION_STORE_URI": store_uri,
-             "PREDICTION_SPILL_DIR": str(run_dir / f"spill-{name}"),
-             "GRPC_PORT": "0", "BENTOML_DO_NOT_TRACK": "true", **extra},
-        ready_path="/readyz", single_path="/predict-song", batch_path="/predict-songs",
+        name=name,
+        cwd=repo,
+        port=port,
+        protocol="api",
+        log=run_dir / f"{name}.log",
+        argv=[
+            str(repo / ".venv" / "bin" / "bentoml"),
+            "serve",
+            "service.service:ReggaetonService",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        env={
+            "BENTOML_HOME": str(bentoml_home),
+            "PREDICTION_STORE_URI": store_uri,
+            "PREDICTION_SPILL_DIR": str(run_dir / f"spill-{name}"),
+            "GRPC_PORT": "0",
+            "BENTOML_DO_NOT_TRACK": "true",
+            **extra,
+        },
+        ready_path="/readyz",
+        single_path="/predict-song",
+        batch_path="/predict-songs",
     )
 
 
@@ -153,16 +184,29 @@ def baseline_launch(repo: Path, run_dir: Path, artifacts: Path, workers: int) ->
     """The naive Flask app under gunicorn (sync workers, like the original)."""
     port = free_port()
     return Launch(
-        name="baseline", cwd=repo, port=port, protocol="api", log=run_dir / "baseline.log",
-        argv=[str(repo / ".venv" / "bin" / "gunicorn"), "-w", str(workers), "-b",
-              f"{HOST}:{port}", "bench.baseline.app:create_app()"],
+        name="baseline",
+        cwd=repo,
+        port=port,
+        protocol="api",
+        log=run_dir / "baseline.log",
+        argv=[
+            str(repo / ".venv" / "bin" / "gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"{HOST}:{port}",
+            "bench.baseline.app:create_app()",
+        ],
         env={"BASELINE_ARTIFACTS": str(artifacts)},
-        ready_path="/health", single_path="/predict-song", batch_path="/predict-songs",
+        ready_path="/health",
+        single_path="/predict-song",
+        batch_path="/predict-songs",
     )
 
 
-def mlserver_launch(mlserver_bin: Path, run_dir: Path, pipeline: Path, workers: int,
-                    batching: bool) -> Launch:
+def mlserver_launch(
+    mlserver_bin: Path, run_dir: Path, pipeline: Path, workers: int, batching: bool
+) -> Launch:
     """MLServer + mlserver-sklearn over ``pipeline``, from the templates in ``bench/mlserver``."""
     variant = "batching" if batching else "no-batching"
     folder = run_dir / f"mlserver-{variant}"
@@ -170,8 +214,13 @@ def mlserver_launch(mlserver_bin: Path, run_dir: Path, pipeline: Path, workers: 
     model_dir.mkdir(parents=True, exist_ok=True)
     settings = json.loads((MLSERVER_TEMPLATES / "settings.json").read_text())
     port = free_port()
-    settings.update(http_port=port, grpc_port=free_port(), metrics_port=free_port(),
-                    parallel_workers=workers, metrics_dir=str(folder / ".metrics"))
+    settings.update(
+        http_port=port,
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        parallel_workers=workers,
+        metrics_dir=str(folder / ".metrics"),
+    )
     (folder / "settings.json").write_text(json.dumps(settings, indent=2))
     model_settings = (MLSERVER_TEMPLATES / variant / "model-settings.json").read_text()
     (model_dir / "model-settings.json").write_text(model_settings)
@@ -180,8 +229,13 @@ def mlserver_launch(mlserver_bin: Path, run_dir: Path, pipeline: Path, workers: 
         link.symlink_to(pipeline)
     infer = f"/v2/models/{MLSERVER_MODEL}/infer"
     return Launch(
-        name=f"mlserver-{variant}", cwd=folder, port=port, protocol="v2",
+        name=f"mlserver-{variant}",
+        cwd=folder,
+        port=port,
+        protocol="v2",
         log=run_dir / f"mlserver-{variant}.log",
         argv=[str(mlserver_bin), "start", str(folder)],
-        ready_path=f"/v2/models/{MLSERVER_MODEL}/ready", single_path=infer, batch_path=infer,
+        ready_path=f"/v2/models/{MLSERVER_MODEL}/ready",
+        single_path=infer,
+        batch_path=infer,
     )

@@ -60,8 +60,9 @@ def population(data_dir: str = "data"):
     return draw
 
 
-def trial(draw, rng: np.random.Generator, runs: int, window: int, shift: float,
-          config) -> dict[str, set[str]]:
+def trial(
+    draw, rng: np.random.Generator, runs: int, window: int, shift: float, config
+) -> dict[str, set[str]]:
     """One sequence of ``runs`` windows against a fresh reference: the features flagged at the
     last window by today's rule (``short_only``) and, with the long window, by each window."""
     from monitoring.assess import assess_drift
@@ -70,29 +71,43 @@ def trial(draw, rng: np.random.Generator, runs: int, window: int, shift: float,
     from monitoring.window import VersionScan, WindowScan
     from reggaeton.schema import FEATURES
 
-    ref_frame = draw(rng, REFERENCE_ROWS).drop(columns=["prediction", "probability",
-                                                        "feedback_label"])
+    ref_frame = draw(rng, REFERENCE_ROWS).drop(
+        columns=["prediction", "probability", "feedback_label"]
+    )
     present = [f for f in FEATURES if ref_frame[f.name].notna().any()]
-    ref = Reference(tag="sim", sample=ref_frame, metadata={},
-                    numeric=[f.name for f in present if not f.categorical],
-                    categorical=[f.name for f in present if f.categorical])
+    ref = Reference(
+        tag="sim",
+        sample=ref_frame,
+        metadata={},
+        numeric=[f.name for f in present if not f.categorical],
+        categorical=[f.name for f in present if f.categorical],
+    )
     previous = []
     for k in range(runs):
         since, until = T0 + timedelta(hours=k), T0 + timedelta(hours=k + 1)
         vs = VersionScan("sim", ref)
         vs.update(draw(rng, window, shift))
         if k < runs - 1:  # as a run stores them; the newest first
-            previous.insert(0, (f"run{k}", decode_counts(encode_counts(
-                WindowScan(since, until, versions={"sim": vs})))))
+            previous.insert(
+                0,
+                (
+                    f"run{k}",
+                    decode_counts(encode_counts(WindowScan(since, until, versions={"sim": vs}))),
+                ),
+            )
     short_only = assess_drift(vs, config)
     long = merge(vs, until, since, previous)
     both = assess_drift(vs, config, long)
-    return {"short_only": set(short_only["drifted"]), "short": set(both["drifted"]),
-            "long": set(both["long_window"]["drifted"]) if long else set()}
+    return {
+        "short_only": set(short_only["drifted"]),
+        "short": set(both["drifted"]),
+        "long": set(both["long_window"]["drifted"]) if long else set(),
+    }
 
 
-def simulate(trials: int, runs: int, window: int, shift: float, seed: int,
-             label: str) -> dict[str, list[set[str]]]:
+def simulate(
+    trials: int, runs: int, window: int, shift: float, seed: int, label: str
+) -> dict[str, list[set[str]]]:
     """``trials`` independent sequences; progress on stderr every 10%."""
     from monitoring.config import MonitoringConfig
 
@@ -105,14 +120,20 @@ def simulate(trials: int, runs: int, window: int, shift: float, seed: int,
         for key, flagged in trial(draw, rng, runs, window, shift, config).items():
             out[key].append(flagged)
         if (i + 1) % max(1, trials // 10) == 0 or i + 1 == trials:
-            print(f"bench: {label} {i + 1}/{trials} trials {time.perf_counter() - t:.0f}s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"bench: {label} {i + 1}/{trials} trials {time.perf_counter() - t:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.slow_drift_bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.slow_drift_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--power-trials", type=int, default=50)
     p.add_argument("--null-trials", type=int, default=300)
     p.add_argument("--runs", type=int, default=4, help="runs in the long window")
@@ -120,23 +141,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shift", type=float, default=0.5, help="loudness shift in dB")
     p.add_argument("--seed", type=int, default=20261201)
     args = p.parse_args(argv)
-    print(f"slow drift: {args.runs} consecutive windows of {args.window:,} songs, reference "
-          f"{REFERENCE_ROWS:,} songs, threshold 0.045, Bonferroni; fresh independent draws")
+    print(
+        f"slow drift: {args.runs} consecutive windows of {args.window:,} songs, reference "
+        f"{REFERENCE_ROWS:,} songs, threshold 0.045, Bonferroni; fresh independent draws"
+    )
     if args.power_trials:
-        res = simulate(args.power_trials, args.runs, args.window, args.shift, args.seed,
-                       "power")
+        res = simulate(args.power_trials, args.runs, args.window, args.shift, args.seed, "power")
         n = args.power_trials
         hit = {k: sum("loudness" in s for s in v) for k, v in res.items()}
         either = sum("loudness" in a | b for a, b in zip(res["short"], res["long"], strict=True))
-        other = sum(bool((a | b) - {"loudness"})
-                    for a, b in zip(res["short"], res["long"], strict=True))
-        print(f"\n(a) loudness +{args.shift:g} dB in every window, {n} trials, at the last "
-              f"window (long window = {args.runs} runs, {args.runs * args.window:,} songs):")
-        print(f"  today's rule (current window, 14 tests): {hit['short_only']}/{n} = "
-              f"{hit['short_only'] / n:.0%}")
+        other = sum(
+            bool((a | b) - {"loudness"}) for a, b in zip(res["short"], res["long"], strict=True)
+        )
+        print(
+            f"\n(a) loudness +{args.shift:g} dB in every window, {n} trials, at the last "
+            f"window (long window = {args.runs} runs, {args.runs * args.window:,} songs):"
+        )
+        print(
+            f"  today's rule (current window, 14 tests): {hit['short_only']}/{n} = "
+            f"{hit['short_only'] / n:.0%}"
+        )
         print(f"  current window within 2 x 14 tests:      {hit['short']}/{n}")
-        print(f"  long window within 2 x 14 tests:         {hit['long']}/{n} = "
-              f"{hit['long'] / n:.0%}")
+        print(
+            f"  long window within 2 x 14 tests:         {hit['long']}/{n} = {hit['long'] / n:.0%}"
+        )
         print(f"  either window (the run's verdict):       {either}/{n} = {either / n:.0%}")
         print(f"  another feature flagged as well:         {other}/{n}")
     if args.null_trials:
@@ -147,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         long_only = sum(bool(s) for s in res["long"])
         print(f"\n(b) no shift, {n} null runs (any alarm is false; bound: 4.5% per run):")
         print(f"  today's rule (current window, 14 tests): {today}/{n} = {today / n:.1%}")
-        print(f"  with the long window (2 x 14 tests):     {combined}/{n} = {combined / n:.1%}"
-              f" (long window alone {long_only})")
+        print(
+            f"  with the long window (2 x 14 tests):     {combined}/{n} = {combined / n:.1%}"
+            f" (long window alone {long_only})"
+        )
     return 0
 
 

@@ -125,8 +125,9 @@ def row_count(view: Any, column: str) -> int:
     return int(counts.n.value) if counts is not None else 0
 
 
-def drift_scores(target: Any, reference: Any,
-                 columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def drift_scores(
+    target: Any, reference: Any, columns: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """whylogs' own drift scores between two profiles (sketch-based, approximate).
 
     whylogs picks KS on the KLL quantile sketches for numbers and chi-square on the
@@ -152,8 +153,9 @@ def drift_scores(target: Any, reference: Any,
         shared &= wanted
     target_view = target if wanted is None else _select(target, shared)
     reference_view = reference if wanted is None else _select(reference, shared)
-    scores = calculate_drift_scores(target_view=target_view, reference_view=reference_view,
-                                    with_thresholds=True)
+    scores = calculate_drift_scores(
+        target_view=target_view, reference_view=reference_view, with_thresholds=True
+    )
     out: dict[str, dict[str, Any]] = {}
     for name, score in scores.items():
         if name in shared and score:
@@ -171,8 +173,11 @@ def _select(view: Any, columns: set[str]) -> Any:
     from whylogs.core.view.dataset_profile_view import DatasetProfileView
 
     kept = {name: col for name, col in view.get_columns().items() if name in columns}
-    return DatasetProfileView(columns=kept, dataset_timestamp=view.dataset_timestamp,
-                              creation_timestamp=view.creation_timestamp)
+    return DatasetProfileView(
+        columns=kept,
+        dataset_timestamp=view.dataset_timestamp,
+        creation_timestamp=view.creation_timestamp,
+    )
 
 
 def _float(value: Any) -> float | None:

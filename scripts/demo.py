@@ -34,15 +34,17 @@ from scripts.procs import ROOT, ServiceProcess
 from scripts.webhook_receiver import WebhookReceiver
 
 MARKER = ".reggaeton-demo-state"
-FAST_TRAINING = ["model.params.n_estimators=40", "cv.folds=3"]
+FAST_TRAINING = ["cv.folds=3"]
 
 
 def prepare_state(state: Path) -> None:
     """Empty the state folder (only if it is a demo folder or empty) and mark it."""
     if state.exists() and any(state.iterdir()):
         if not (state / MARKER).exists():
-            raise SystemExit(f"demo: {state} is not empty and is not a demo state folder "
-                             f"(no {MARKER}); pick another --state-dir")
+            raise SystemExit(
+                f"demo: {state} is not empty and is not a demo state folder "
+                f"(no {MARKER}); pick another --state-dir"
+            )
         shutil.rmtree(state)
     (state / "logs").mkdir(parents=True, exist_ok=True)
     (state / MARKER).write_text("created by python -m scripts.demo; safe to delete\n")
@@ -59,7 +61,9 @@ def environment(state: Path) -> dict[str, str]:
         "MONITORING_STATE_DIR": str(state / "monitoring"),
         "RETRAIN_MODE": "local",
         # empty values are ignored by the monitor's loader, so the YAML written below wins
-        "MONITORING_CONFIG": "", "MONITORING_AUTO_RETRAIN": "", "ALERT_EMAIL_TO": "",
+        "MONITORING_CONFIG": "",
+        "MONITORING_AUTO_RETRAIN": "",
+        "ALERT_EMAIL_TO": "",
         "MODEL_WATCH_INTERVAL": "1",
         "API_TOKEN": "",
         "MODEL_TAG": "",
@@ -69,22 +73,46 @@ def environment(state: Path) -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--state-dir", type=Path, default=ROOT / "var" / "demo",
-                   help="isolated state folder, emptied first (default var/demo)")
-    p.add_argument("--fast", action="store_true",
-                   help=f"smaller models for a quicker run ({' '.join(FAST_TRAINING)})")
-    p.add_argument("--requests", type=int, default=1200,
-                   help="predictions per traffic phase (default 1200)")
-    p.add_argument("--drift", action="append", default=None, metavar="FEATURE=+N|*F",
-                   help="drift injected in phase 4 (default: tempo=+20 and loudness=*1.2)")
-    p.add_argument("--feedback", type=float, default=0.6,
-                   help="share of labelled predictions that get feedback (default 0.6)")
-    p.add_argument("--gate-tolerance", type=float, default=0.03,
-                   help="F1/PR-AUC shortfall the retrained version may have against the serving "
-                        "one (the hold-out holds ~14 reggaeton songs: one song moves F1 by ~0.03;"
-                        " default 0.03)")
+    p = argparse.ArgumentParser(
+        prog="python -m scripts.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / "var" / "demo",
+        help="isolated state folder, emptied first (default var/demo)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help=f"smaller models for a quicker run ({' '.join(FAST_TRAINING)})",
+    )
+    p.add_argument(
+        "--requests", type=int, default=1200, help="predictions per traffic phase (default 1200)"
+    )
+    p.add_argument(
+        "--drift",
+        action="append",
+        default=None,
+        metavar="FEATURE=+N|*F",
+        help="drift injected in phase 4 (default: tempo=+20 and loudness=*1.2)",
+    )
+    p.add_argument(
+        "--feedback",
+        type=float,
+        default=0.6,
+        help="share of labelled predictions that get feedback (default 0.6)",
+    )
+    p.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=0.03,
+        help="F1/PR-AUC shortfall the retrained version may have against the serving "
+        "one (the hold-out holds ~14 reggaeton songs: one song moves F1 by ~0.03;"
+        " default 0.03)",
+    )
     p.add_argument("--seed", type=int, default=7)
     return p.parse_args(argv)
 
@@ -96,8 +124,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env = environment(state)
     training = FAST_TRAINING if args.fast else []
     drifts = args.drift or ["tempo=+20", "loudness=*1.2"]
-    summary: dict[str, Any] = {"state_dir": str(state), "fast": args.fast,
-                               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    summary: dict[str, Any] = {
+        "state_dir": str(state),
+        "fast": args.fast,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     t_start = time.monotonic()
     try:
         _steps(args, state, env, training, drifts, summary)
@@ -110,15 +141,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training: list[str],
-           drifts: list[str], summary: dict[str, Any]) -> None:
+def _steps(
+    args: argparse.Namespace,
+    state: Path,
+    env: dict[str, str],
+    training: list[str],
+    drifts: list[str],
+    summary: dict[str, Any],
+) -> None:
     with contextlib.ExitStack() as stack:
         steps.say("1/6", "training version 1 (MLflow + model store in the state folder)")
         summary["v1"] = steps.train(env, state, training)
         receiver = stack.enter_context(WebhookReceiver())
         env["ALERT_WEBHOOK_URL"] = receiver.url
-        tolerance = [f"gate.f1_tolerance={args.gate_tolerance}",
-                     f"gate.pr_auc_tolerance={args.gate_tolerance}"]
+        tolerance = [
+            f"gate.f1_tolerance={args.gate_tolerance}",
+            f"gate.pr_auc_tolerance={args.gate_tolerance}",
+        ]
         steps.write_monitoring_config(state, receiver.url, training + tolerance)
         service = ServiceProcess(env=env, log_path=state / "logs" / "service.log")
         stack.callback(service.stop)
@@ -136,8 +175,9 @@ def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training:
         summary["monitor_clean"] = steps.monitor(env, state, clean["window"], retrain=False)
 
         steps.say("4/6", f"drifted traffic ({', '.join(drifts)}) with true labels as feedback")
-        drifted = steps.traffic_phase(service, pool, args.requests, args.seed + 1, drifts,
-                                      args.feedback)
+        drifted = steps.traffic_phase(
+            service, pool, args.requests, args.seed + 1, drifts, args.feedback
+        )
         summary["traffic_drifted"] = drifted["counts"]
         loop = steps.start_client_loop(service.url)
         stack.callback(loop.stop)
@@ -154,8 +194,9 @@ def _steps(args: argparse.Namespace, state: Path, env: dict[str, str], training:
     summary["stopped"] = not service.alive()
     summary["mlflow"] = steps.mlflow_summary(state)
     summary["reports"] = sorted(str(p) for p in (state / "reports").glob("*.html"))
-    summary["failed_requests"] = (clean["counts"]["failed"] + drifted["counts"]["failed"]
-                                  + summary["switch"]["failed"])
+    summary["failed_requests"] = (
+        clean["counts"]["failed"] + drifted["counts"]["failed"] + summary["switch"]["failed"]
+    )
 
 
 def _interrupt(signum: int, frame: Any) -> None:

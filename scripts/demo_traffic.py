@@ -70,12 +70,14 @@ def send_http_batches(url: str, frame: pd.DataFrame, batch: int = 50) -> list[Se
     out: list[Sent] = []
     with requests.Session() as session:
         for lo in range(0, len(songs), batch):
-            resp = session.post(f"{url}/predict-songs", json={"data": songs[lo:lo + batch]},
-                                timeout=60)
+            resp = session.post(
+                f"{url}/predict-songs", json={"data": songs[lo : lo + batch]}, timeout=60
+            )
             resp.raise_for_status()
             for j, result in enumerate(resp.json()["results"]):
-                out.append(Sent(result["request_id"], labels[lo + j], "batch",
-                                result["model_version"]))
+                out.append(
+                    Sent(result["request_id"], labels[lo + j], "batch", result["model_version"])
+                )
     return out
 
 
@@ -92,29 +94,38 @@ def send_grpc(target: str, frame: pd.DataFrame, batch: int = 25) -> list[Sent]:
         grpc.channel_ready_future(channel).result(timeout=30)
         stub = reggaeton_pb2_grpc.ReggaetonServiceStub(channel)
         for i in range(half):
-            reply = stub.PredictSong(reggaeton_pb2.PredictSongRequest(
-                data=reggaeton_pb2.Song(**songs[i])), timeout=30)
+            reply = stub.PredictSong(
+                reggaeton_pb2.PredictSongRequest(data=reggaeton_pb2.Song(**songs[i])), timeout=30
+            )
             out.append(Sent(reply.request_id, labels[i], "grpc", reply.model_version))
         for lo in range(half, len(songs), batch):
-            chunk = [reggaeton_pb2.Song(**s) for s in songs[lo:lo + batch]]
+            chunk = [reggaeton_pb2.Song(**s) for s in songs[lo : lo + batch]]
             reply = stub.PredictSongs(reggaeton_pb2.PredictSongsRequest(data=chunk), timeout=60)
             for j, result in enumerate(reply.results):
-                out.append(Sent(result.request_id, labels[lo + j], "grpc",
-                                result.model_version))
+                out.append(Sent(result.request_id, labels[lo + j], "grpc", result.model_version))
     return out
 
 
-def send_feedback(url: str, sent: Sequence[Sent], fraction: float, seed: int,
-                  token: str | None = None, concurrency: int = 4) -> int:
+def send_feedback(
+    url: str,
+    sent: Sequence[Sent],
+    fraction: float,
+    seed: int,
+    token: str | None = None,
+    concurrency: int = 4,
+) -> int:
     """POST /feedback with the true label for ``fraction`` of the labelled predictions."""
     rng = np.random.default_rng(seed)
     chosen = [s for s in sent if not math.isnan(s.label) and rng.random() < fraction]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def one(s: Sent) -> bool:
-        resp = requests.post(f"{url}/feedback", json={"request_id": s.request_id,
-                                                      "label": int(s.label)},
-                             headers=headers, timeout=30)
+        resp = requests.post(
+            f"{url}/feedback",
+            json={"request_id": s.request_id, "label": int(s.label)},
+            headers=headers,
+            timeout=30,
+        )
         return resp.status_code == 200
 
     with ThreadPoolExecutor(concurrency) as pool:
@@ -148,8 +159,9 @@ class ClientLoop:
         session = requests.Session()
         while not self._stop.is_set():
             try:
-                resp = session.post(f"{self.url}/predict-song", json={"data": self.song},
-                                    timeout=30)
+                resp = session.post(
+                    f"{self.url}/predict-song", json={"data": self.song}, timeout=30
+                )
                 outcome = resp.json()["model_version"] if resp.status_code == 200 else None
                 error = None if outcome else f"HTTP {resp.status_code}: {resp.text[:200]}"
             except (requests.RequestException, ValueError) as exc:
@@ -167,6 +179,9 @@ class ClientLoop:
         for thread in self._workers:
             thread.join(60)
         with self._lock:
-            return {"requests": sum(self.versions.values()) + len(self.failures),
-                    "failed": len(self.failures), "versions": dict(self.versions),
-                    "errors": self.failures[:5]}
+            return {
+                "requests": sum(self.versions.values()) + len(self.failures),
+                "failed": len(self.failures),
+                "versions": dict(self.versions),
+                "errors": self.failures[:5],
+            }

@@ -92,8 +92,14 @@ class ServiceProcess:
         env.setdefault("BENTOML_DO_NOT_TRACK", "true")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child until it exits
-        self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         return self
 
@@ -220,8 +226,13 @@ def _running(pid: int) -> bool:
         return False
 
 
-def run_module(module: str, args: Sequence[str], env: Mapping[str, str],
-               log_path: Path | None = None, timeout: float = 600.0) -> subprocess.CompletedProcess:
+def run_module(
+    module: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path | None = None,
+    timeout: float = 600.0,
+) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` to completion in the repo root with extra ``env``.
 
     The output is captured (and appended to ``log_path`` when given).
@@ -229,8 +240,14 @@ def run_module(module: str, args: Sequence[str], env: Mapping[str, str],
     full_env = dict(os.environ)
     full_env.update(env)
     full_env.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    result = subprocess.run([python(), "-m", module, *args], cwd=ROOT, env=full_env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [python(), "-m", module, *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as fh:

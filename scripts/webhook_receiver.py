@@ -65,8 +65,9 @@ class WebhookReceiver:
 
     def start(self) -> WebhookReceiver:
         """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="webhook-receiver")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="webhook-receiver"
+        )
         self._thread.start()
         return self
 

@@ -113,8 +113,11 @@ class BodyGuard:
                 limit = self.drain_limit()
                 fits = declared is None or declared <= limit
                 if not (fits and await body.drain(limit)):
-                    headers = [h for h in message.get("headers", ())
-                               if bytes(h[0]).lower() != b"connection"]
+                    headers = [
+                        h
+                        for h in message.get("headers", ())
+                        if bytes(h[0]).lower() != b"connection"
+                    ]
                     message = {**message, "headers": [*headers, (b"connection", b"close")]}
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 await isolated(send(message))  # completing a response may resume reading

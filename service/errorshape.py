@@ -63,11 +63,18 @@ class JsonErrors:
 
     @staticmethod
     async def _send_shaped(scope: Scope, start: Message, text: bytes, send: Send) -> None:
-        document = for_status(start["status"], scope.get("method", ""), scope.get("path", ""),
-                              _header(start, b"allow"), text.decode(errors="replace")[:200])
+        document = for_status(
+            start["status"],
+            scope.get("method", ""),
+            scope.get("path", ""),
+            _header(start, b"allow"),
+            text.decode(errors="replace")[:200],
+        )
         body = orjson.dumps(document)
         headers = [h for h in start.get("headers", ()) if bytes(h[0]).lower() not in _REPLACED]
-        headers += [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())]
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -41,8 +41,14 @@ class FeedbackDesk:
         max_pending: Calls in flight before a 429 (:data:`MAX_PENDING`).
     """
 
-    def __init__(self, commits: CommitWatch, open_store: Callable[[], Any], wait_s: float,
-                 threads: int = FEEDBACK_THREADS, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        commits: CommitWatch,
+        open_store: Callable[[], Any],
+        wait_s: float,
+        threads: int = FEEDBACK_THREADS,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
         self.commits, self.open_store, self.wait_s = commits, open_store, wait_s
         self.threads, self.max_pending = threads, max_pending
         self.pending = 0
@@ -57,9 +63,13 @@ class FeedbackDesk:
             ApiError: 429 when :data:`MAX_PENDING` calls are already in flight.
         """
         if self.pending >= self.max_pending:
-            raise ApiError(429, "too_many_requests",
-                           f"{self.pending} feedback calls in flight on this worker, retry later",
-                           "request", f"at most {self.max_pending} concurrent feedback calls")
+            raise ApiError(
+                429,
+                "too_many_requests",
+                f"{self.pending} feedback calls in flight on this worker, retry later",
+                "request",
+                f"at most {self.max_pending} concurrent feedback calls",
+            )
         self.pending += 1  # event-loop thread only: no lock needed
         try:
             await self.commits.wait(self.commits.writer.ticket(), self.wait_s)

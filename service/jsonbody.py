@@ -39,5 +39,10 @@ async def read_json(request: Request, limit: int) -> Any:
         try:
             return json.loads(body)
         except (ValueError, RecursionError):
-            raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}", "body",
-                           "must be a JSON document") from None
+            raise ApiError(
+                400,
+                "invalid_json",
+                f"body is not valid JSON: {exc}",
+                "body",
+                "must be a JSON document",
+            ) from None

@@ -34,37 +34,65 @@ class ServiceMetrics:
         from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
         reg = registry or REGISTRY
-        self.predictions = Counter("reggaeton_predictions_total",
-                                   "Predictions served, by predicted label and source",
-                                   ["label", "source"], registry=reg)
-        self.probability = Histogram("reggaeton_prediction_probability",
-                                     "Predicted probability of reggaeton",
-                                     buckets=PROBABILITY_BUCKETS, registry=reg)
-        self.latency = Histogram("reggaeton_request_latency_seconds",
-                                 "Server-side latency of scoring requests, by endpoint",
-                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=reg)
-        self.merged = Histogram("reggaeton_requests_per_model_call",
-                                "Concurrent requests merged into one model call",
-                                buckets=(1, 2, 4, 8, 16, 32, 64), registry=reg)
-        self.requests = Counter("reggaeton_requests_total",
-                                "HTTP requests answered, by endpoint and status code",
-                                ["endpoint", "status"], registry=reg)
-        self.queue_depth = Gauge("reggaeton_prediction_log_queue_depth",
-                                 "Prediction records waiting in memory for the store",
-                                 multiprocess_mode="livesum", registry=reg)
-        self.spill_pending = Gauge("reggaeton_prediction_log_spill_bytes",
-                                   "Bytes in the spill file waiting for replay",
-                                   multiprocess_mode="livesum", registry=reg)
+        self.predictions = Counter(
+            "reggaeton_predictions_total",
+            "Predictions served, by predicted label and source",
+            ["label", "source"],
+            registry=reg,
+        )
+        self.probability = Histogram(
+            "reggaeton_prediction_probability",
+            "Predicted probability of reggaeton",
+            buckets=PROBABILITY_BUCKETS,
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "reggaeton_request_latency_seconds",
+            "Server-side latency of scoring requests, by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.merged = Histogram(
+            "reggaeton_requests_per_model_call",
+            "Concurrent requests merged into one model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=reg,
+        )
+        self.requests = Counter(
+            "reggaeton_requests_total",
+            "HTTP requests answered, by endpoint and status code",
+            ["endpoint", "status"],
+            registry=reg,
+        )
+        self.queue_depth = Gauge(
+            "reggaeton_prediction_log_queue_depth",
+            "Prediction records waiting in memory for the store",
+            multiprocess_mode="livesum",
+            registry=reg,
+        )
+        self.spill_pending = Gauge(
+            "reggaeton_prediction_log_spill_bytes",
+            "Bytes in the spill file waiting for replay",
+            multiprocess_mode="livesum",
+            registry=reg,
+        )
         self.writer = {
             key: Counter(f"reggaeton_prediction_log_{key}_total", doc, registry=reg)
             for key, doc in _WRITER_COUNTERS.items()
         }
-        self.reload_failures = Counter("reggaeton_model_reload_failures_total",
-                                       "Model versions refused by the reload/watch logic",
-                                       registry=reg)
-        self.model_info = Gauge("reggaeton_model_info", "Model version served (value 1)",
-                                ["version", "path"], multiprocess_mode="livemax",
-                                registry=reg)
+        self.reload_failures = Counter(
+            "reggaeton_model_reload_failures_total",
+            "Model versions refused by the reload/watch logic",
+            registry=reg,
+        )
+        self.model_info = Gauge(
+            "reggaeton_model_info",
+            "Model version served (value 1)",
+            ["version", "path"],
+            multiprocess_mode="livemax",
+            registry=reg,
+        )
         self._children: dict[tuple[int, str], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._request_children: dict[tuple[str, int], Any] = {}
@@ -111,8 +139,9 @@ class ServiceMetrics:
                 hist.observe(v)
             return
         # Bulk observe: one increment per bucket instead of one call per value.
-        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"),
-                             minlength=len(buckets))
+        counts = np.bincount(
+            np.searchsorted(self._bounds, values, side="left"), minlength=len(buckets)
+        )
         for i, c in enumerate(counts.tolist()):
             if c:
                 buckets[i].inc(c)

@@ -46,8 +46,13 @@ class ConnectionRecycler:
         clock: Monotonic clock (tests pass a fake one).
     """
 
-    def __init__(self, app: ASGIApp, limits: Callable[[], tuple[int, float] | None],
-                 max_tracked: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Callable[[], tuple[int, float] | None],
+        max_tracked: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.max_tracked = max_tracked
@@ -61,8 +66,11 @@ class ConnectionRecycler:
 
             async def send_closing(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    headers = [h for h in message.get("headers", ())
-                               if bytes(h[0]).lower() != b"connection"]
+                    headers = [
+                        h
+                        for h in message.get("headers", ())
+                        if bytes(h[0]).lower() != b"connection"
+                    ]
                     message = {**message, "headers": [*headers, CLOSE_HEADER]}
                 await send(message)
 

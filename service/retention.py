@@ -29,9 +29,13 @@ class Pruner:
         clock: Monotonic clock (tests).
     """
 
-    def __init__(self, days: float, chunk_rows: int = PRUNE_CHUNK_ROWS,
-                 interval: float = PRUNE_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        days: float,
+        chunk_rows: int = PRUNE_CHUNK_ROWS,
+        interval: float = PRUNE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if days < 0 or chunk_rows < 1 or interval <= 0:
             raise ValueError("retention: days must be >= 0, chunk_rows >= 1, interval > 0")
         self.days, self.chunk_rows, self.interval = days, chunk_rows, interval
@@ -57,8 +61,13 @@ class Pruner:
         try:
             n = store.prune(before, self.chunk_rows)
         except Exception as exc:  # noqa: BLE001 - pruning must never stop the log
-            log.warning("prediction log: pruning before %s failed (%s: %s); next try in %.0f s",
-                        before.isoformat(), type(exc).__name__, exc, self.interval)
+            log.warning(
+                "prediction log: pruning before %s failed (%s: %s); next try in %.0f s",
+                before.isoformat(),
+                type(exc).__name__,
+                exc,
+                self.interval,
+            )
             self._end_pass()
             return 0
         self._pass_rows += n
@@ -66,9 +75,15 @@ class Pruner:
         self.more = n >= self.chunk_rows
         if not self.more:
             if self._pass_rows:
-                log.info("prediction log: pruned %d predictions older than %s (%g days) in %d "
-                         "transactions of at most %d rows", self._pass_rows,
-                         before.isoformat(), self.days, self._pass_chunks, self.chunk_rows)
+                log.info(
+                    "prediction log: pruned %d predictions older than %s (%g days) in %d "
+                    "transactions of at most %d rows",
+                    self._pass_rows,
+                    before.isoformat(),
+                    self.days,
+                    self._pass_chunks,
+                    self.chunk_rows,
+                )
             self._end_pass()
         return n
 

@@ -11,7 +11,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from reggaeton.records.base import PredictionBatch
 from reggaeton.registry import ModelLoadError, Registry
+from reggaeton.timeutil import now_iso, utcnow
 from service.commits import CommitWatch
 from service.config import ServiceConfig
 from service.feedback import FeedbackDesk
@@ -139,7 +139,7 @@ class Runtime:
         with self._reload_lock:
             state = self._record_state()
             self._seen_record = state
-            self.status["last_check"] = datetime.now(UTC).isoformat(timespec="seconds")
+            self.status["last_check"] = now_iso("seconds")
             wanted = self.config.model_tag or state[1]
             current = self.predictor.tag if self.predictor else None
             if wanted and current and _same_tag(wanted, current):
@@ -166,7 +166,7 @@ class Runtime:
             return {"changed": True, "model_version": predictor.tag, "error": None}
 
     def _refuse(self, tag: str | None, error: str, reason: str) -> dict[str, Any]:
-        at = datetime.now(UTC).isoformat(timespec="seconds")
+        at = now_iso("seconds")
         self.status["last_error"] = {"tag": tag, "error": error, "at": at, "trigger": reason}
         if tag:
             self.status["refused"][tag] = {"error": error, "at": at}
@@ -295,7 +295,7 @@ class Runtime:
             labels,
             latency_ms,
             job.source,
-            datetime.now(UTC),
+            utcnow(),
         )
         return self.writer.submit_ticketed(batch)[1]
 

@@ -74,9 +74,7 @@ def write_entries(store: RecordStore, entries: Sequence[LogEntry]) -> int:
     return inserted
 
 
-def write_or_reject(
-    store: RecordStore, entries: Sequence[LogEntry]
-) -> tuple[int, list[LogEntry]]:
+def write_or_reject(store: RecordStore, entries: Sequence[LogEntry]) -> tuple[int, list[LogEntry]]:
     """:func:`write_entries`, isolating the rows the store refuses (so one bad row cannot
     block the log forever): a refused call is retried entry by entry, and a refused batch row
     by row, so only the bad rows are set aside.

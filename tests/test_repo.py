@@ -12,14 +12,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tracked_python_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     return [ROOT / p for p in out]
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -44,7 +56,8 @@ def test_lock_covers_the_pins():
 
 def test_no_sys_path_hacks_outside_tests():
     offenders = [
-        str(p.relative_to(ROOT)) for p in _tracked_python_files()
+        str(p.relative_to(ROOT))
+        for p in _tracked_python_files()
         if "tests" not in p.relative_to(ROOT).parts
         and re.search(r"sys\.path\.(append|insert)", p.read_text())
     ]

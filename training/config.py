@@ -20,6 +20,8 @@ from reggaeton.settings import ConfigError, read_yaml, set_dotted, validate
 __all__ = ["ConfigError", "TrainConfig", "apply_override", "from_dict", "load_config", "load_raw"]
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+ORIGINAL_CONFIG = Path(__file__).parent / "configs" / "original.yaml"
+"""The original GBM+SMOTE configuration, kept for the record and as the experiment's baseline."""
 Estimator = Literal["gbm", "hgb", "rf", "logreg"]
 Imbalance = Literal["smote", "class_weight", "none"]
 ThresholdStrategy = Literal["f1", "fbeta", "fixed"]

@@ -134,11 +134,6 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return hashlib.sha256(frame.to_csv(index=False, float_format="%.17g").encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_labelled(
     reggaeton_csv: str | Path, other_csv: str | Path, features: list[str]
 ) -> tuple[pd.DataFrame, CleaningReport]:
@@ -194,7 +189,7 @@ def feedback_frame(export: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 def load_feedback(uri: str | None, days: int, features: list[str]) -> pd.DataFrame:
     """Labelled production rows of the last ``days`` days from the prediction log at ``uri``."""
     from reggaeton.records import open_store
-    from reggaeton.records.base import utcnow
+    from reggaeton.timeutil import utcnow
 
     store = open_store(uri)
     try:

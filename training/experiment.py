@@ -38,7 +38,15 @@ import yaml
 
 from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
 from training import leaderboard, tracking
-from training.config import ConfigError, TrainConfig, apply_override, from_dict, load_raw
+from training.config import (
+    DEFAULT_CONFIG,
+    ORIGINAL_CONFIG,
+    ConfigError,
+    TrainConfig,
+    apply_override,
+    from_dict,
+    load_raw,
+)
 from training.data import DataError, load_labelled, split_holdout
 from training.leaderboard import Row, describe_config
 from training.pipeline import to_matrix
@@ -46,8 +54,6 @@ from training.protocol import ProtocolResult, evaluate
 from training.search import OuterFold, SearchResult, nested_search
 
 log = logging.getLogger("training.experiment")
-ORIGINAL_CONFIG = Path(__file__).parent / "configs" / "original.yaml"
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 OUT_DIR = Path("var/experiments")
 QUICK = [
     "protocol.repeats=1",

@@ -45,13 +45,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import Field
 
 from reggaeton.settings import EnvSettings, load_env
+from reggaeton.timeutil import utcnow
 
 log = logging.getLogger("training.lease")
 
@@ -167,7 +168,7 @@ class KubernetesLease:
     def _now() -> datetime:
         """Now, never on a whole second: the client writes ``isoformat()``, which then drops
         the fraction, and the API server parses MicroTime with exactly six digits."""
-        now = datetime.now(UTC)
+        now = utcnow()
         return now.replace(microsecond=now.microsecond or 1)
 
     def _read(self) -> Any | None:

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from reggaeton.calibration import apply_calibration
+from reggaeton.hashing import sha256_file
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry, home_from_env
 from reggaeton.schema import LABEL_COLUMN, MODEL_FEATURES
+from reggaeton.timeutil import now_iso
 from training import data as datamod
 from training import gate, lease, metadata, tracking
 from training.calibrate import Calibrated, calibrate_and_threshold, probability_metrics
@@ -137,7 +138,7 @@ def _count_unlabelled(config: TrainConfig, root: Path) -> int:
 
 def _file_hashes(paths: list[Path], root: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(root)) if p.is_relative_to(root) else str(p): datamod.file_sha256(p)
+        str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
         for p in paths
     }
 
@@ -253,7 +254,7 @@ def build_metadata(
     service), metrics, data hashes, row counts, config and provenance."""
     pipeline = model.pipeline
     return {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": now_iso("seconds"),
         "threshold": model.calibration.threshold,
         "threshold_strategy": model.calibration.strategy,
         "calibration": model.calibration.spec,

@@ -44,8 +44,6 @@ def create_app(folder: str | Path | None = None) -> Flask:
     def predict_songs():
         songs = request.get_json()["data"]
         probabilities = _predict(artifacts, model, songs)
-        return jsonify([
-            {"prediction": [float(p >= 0.5)], "probability": p} for p in probabilities
-        ])
+        return jsonify([{"prediction": [float(p >= 0.5)], "probability": p} for p in probabilities])
 
     return app

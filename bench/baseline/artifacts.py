@@ -61,9 +61,7 @@ def load_training_frame(data_dir: Path) -> pd.DataFrame:
     return frame.dropna(subset=[*MODEL_FEATURES]).reset_index(drop=True)
 
 
-def build(
-    data_dir: Path, folder: Path, estimator: Any | None = None
-) -> BaselineArtifacts:
+def build(data_dir: Path, folder: Path, estimator: Any | None = None) -> BaselineArtifacts:
     """Fit the two scalers and the estimator the original way and pickle them into ``folder``.
 
     Args:
@@ -84,8 +82,10 @@ def build(
         X[column] = scaler.transform(X[[column]])
         with open(folder / scaler_file(column), "wb") as fh:
             pickle.dump(scaler, fh)
-    model = clone(estimator) if estimator is not None else GradientBoostingClassifier(
-        n_estimators=300, random_state=0
+    model = (
+        clone(estimator)
+        if estimator is not None
+        else GradientBoostingClassifier(n_estimators=300, random_state=0)
     )
     model.fit(X, np.asarray(frame[LABEL_COLUMN], dtype=int))
     with open(folder / MODEL_FILE, "wb") as fh:

@@ -20,14 +20,27 @@ def main() -> None:
     from grpc_tools import protoc
 
     with tempfile.TemporaryDirectory() as tmp:
-        code = protoc.main(["grpc_tools.protoc", f"-I{HERE}", f"--python_out={tmp}",
-                            f"--grpc_python_out={tmp}", str(HERE / PROTO)])
+        code = protoc.main(
+            [
+                "grpc_tools.protoc",
+                f"-I{HERE}",
+                f"--python_out={tmp}",
+                f"--grpc_python_out={tmp}",
+                str(HERE / PROTO),
+            ]
+        )
         if code != 0:
             raise SystemExit(f"protoc failed with exit code {code}")
         out = Path(tmp) / "reggaeton" / "v1"
         for name in ("reggaeton_pb2.py", "reggaeton_pb2_grpc.py"):
-            text = (out / name).read_text().replace(
-                "from reggaeton.v1 import reggaeton_pb2", "from service.grpc import reggaeton_pb2")
+            text = (
+                (out / name)
+                .read_text()
+                .replace(
+                    "from reggaeton.v1 import reggaeton_pb2",
+                    "from service.grpc import reggaeton_pb2",
+                )
+            )
             (HERE / name).write_text(text)
     shutil.rmtree(HERE / "__pycache__", ignore_errors=True)
     print(f"generated {HERE}/reggaeton_pb2*.py from {PROTO}")

@@ -75,14 +75,15 @@ def add_servicer(servicer: ReggaetonServicer, server: Any) -> None:
         "PredictSong": grpc.unary_unary_rpc_method_handler(
             servicer.PredictSong,
             request_deserializer=_lenient(reggaeton_pb2.PredictSongRequest),
-            response_serializer=reggaeton_pb2.Prediction.SerializeToString),
+            response_serializer=reggaeton_pb2.Prediction.SerializeToString,
+        ),
         "PredictSongs": grpc.unary_unary_rpc_method_handler(
             servicer.PredictSongs,
             request_deserializer=_lenient(reggaeton_pb2.PredictSongsRequest),
-            response_serializer=reggaeton_pb2.PredictSongsResponse.SerializeToString),
+            response_serializer=reggaeton_pb2.PredictSongsResponse.SerializeToString,
+        ),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
-                                                                          handlers),))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
@@ -123,8 +124,9 @@ class ReggaetonServicer(reggaeton_pb2_grpc.ReggaetonServiceServicer):
             rule = "must hold at least 1 song" if not request.data else f"must hold at most {limit}"
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"data: {rule}")
         results = self._score([song_to_dict(s) for s in request.data], False, context)
-        return reggaeton_pb2.PredictSongsResponse(results=results,
-                                                  model_version=results[0].model_version)
+        return reggaeton_pb2.PredictSongsResponse(
+            results=results, model_version=results[0].model_version
+        )
 
 
 class GrpcServer:
@@ -133,14 +135,16 @@ class GrpcServer:
     def __init__(self, server: Any, health_servicer: Any, runtime: Runtime, port: int) -> None:
         self.server, self.health, self.runtime, self.port = server, health_servicer, runtime, port
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch_health, name="grpc-health",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._watch_health, name="grpc-health", daemon=True)
         self._thread.start()
 
     def _watch_health(self) -> None:
         while True:
-            status = (health_pb2.HealthCheckResponse.SERVING if self.runtime.ready
-                      else health_pb2.HealthCheckResponse.NOT_SERVING)
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if self.runtime.ready
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
             for name in ("", SERVICE_NAME):
                 self.health.set(name, status)
             if self._stop.wait(1.0):
@@ -155,20 +159,21 @@ class GrpcServer:
 
 def server_options(config: Any) -> list[tuple[str, int]]:
     """grpcio channel arguments of the server: port sharing, message size, connection age."""
-    options = [("grpc.so_reuseport", 1),
-               ("grpc.max_receive_message_length", config.max_body_bytes)]
+    options = [("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", config.max_body_bytes)]
     if config.grpc_max_connection_age > 0:
-        options += [("grpc.max_connection_age_ms", int(config.grpc_max_connection_age * 1000)),
-                    ("grpc.max_connection_age_grace_ms",
-                     int(config.grpc_max_connection_age_grace * 1000))]
+        options += [
+            ("grpc.max_connection_age_ms", int(config.grpc_max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(config.grpc_max_connection_age_grace * 1000)),
+        ]
     return options
 
 
 def start_grpc(runtime: Runtime, host: str, port: int, threads: int = 8) -> GrpcServer:
     """Bind ``host:port`` and start serving (raises RuntimeError when the port is taken)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
-                                                    thread_name_prefix="grpc"),
-                         options=server_options(runtime.config))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=server_options(runtime.config),
+    )
     add_servicer(ReggaetonServicer(runtime), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

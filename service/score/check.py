@@ -52,8 +52,11 @@ def check_chunk(table: pa.Table) -> Checked:
         with np.errstate(invalid="ignore"):
             wrong = ~np.isfinite(values)
             if feature.minimum is not None:
-                wrong |= (values <= feature.minimum if feature.exclusive_minimum
-                          else values < feature.minimum)
+                wrong |= (
+                    values <= feature.minimum
+                    if feature.exclusive_minimum
+                    else values < feature.minimum
+                )
             if feature.maximum is not None:
                 wrong |= values > feature.maximum
             if feature.dtype == "int":

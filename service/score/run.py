@@ -13,13 +13,13 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
 
+from reggaeton.timeutil import utcnow
 from service.inference import Predictor
 from service.score.check import check_chunk
 from service.score.shards import iter_chunks
@@ -51,9 +51,18 @@ def part_paths(output: Path, fmt: str, index: int, sharded: bool) -> tuple[Path,
     return output, output.with_name(output.stem + ".rejects.csv")
 
 
-def score_file(predictor: Predictor, source: Path, out: Path, rejects: Path, *,
-               index: int = 0, count: int = 1, chunk_rows: int = 131_072,
-               store: Any = None, progress: TextIO | None = sys.stderr) -> Summary:
+def score_file(
+    predictor: Predictor,
+    source: Path,
+    out: Path,
+    rejects: Path,
+    *,
+    index: int = 0,
+    count: int = 1,
+    chunk_rows: int = 131_072,
+    store: Any = None,
+    progress: TextIO | None = sys.stderr,
+) -> Summary:
     """Score shard ``index`` of ``count`` of ``source`` into ``out`` (``.csv`` or Parquet).
 
     Files are written under temporary names and renamed at the end, so a part that exists is
@@ -80,8 +89,9 @@ def score_file(predictor: Predictor, source: Path, out: Path, rejects: Path, *,
             writer = writer or _Writer(tmp_out, table.schema)
             writer.write(table)
             if store is not None and len(labels):
-                summary.logged += _log(store, predictor, run_id, checked.matrix,
-                                       rows[checked.valid], proba, labels)
+                summary.logged += _log(
+                    store, predictor, run_id, checked.matrix, rows[checked.valid], proba, labels
+                )
             summary.rows += chunk.table.num_rows
             summary.scored += len(labels)
             summary.rejected += len(checked.rejects)
@@ -90,8 +100,9 @@ def score_file(predictor: Predictor, source: Path, out: Path, rejects: Path, *,
         first = next(iter_chunks(source, 0, 1, chunk_rows=1), None)
         table = first.table.slice(0, 0) if first is not None else pa.table({})
         empty = np.empty(0, np.int64)
-        writer = _Writer(tmp_out, _result(predictor, table, empty, np.empty(0, bool),
-                                          np.empty(0), empty).schema)
+        writer = _Writer(
+            tmp_out, _result(predictor, table, empty, np.empty(0, bool), np.empty(0), empty).schema
+        )
     writer.close()
     os.replace(tmp_out, out)
     os.replace(tmp_rej, rejects)
@@ -100,32 +111,48 @@ def score_file(predictor: Predictor, source: Path, out: Path, rejects: Path, *,
     return summary
 
 
-def _result(predictor: Predictor, table: pa.Table, rows: np.ndarray, valid: np.ndarray,
-            proba: np.ndarray, labels: np.ndarray) -> pa.Table:
+def _result(
+    predictor: Predictor,
+    table: pa.Table,
+    rows: np.ndarray,
+    valid: np.ndarray,
+    proba: np.ndarray,
+    labels: np.ndarray,
+) -> pa.Table:
     columns: dict[str, Any] = {"row": pa.array(rows[valid], pa.int64())}
     for name in PASSTHROUGH:
         if name in table.column_names:
             columns[name] = table.column(name).filter(pa.array(valid))
     n = len(labels)
     columns["prediction"] = pa.array(labels, pa.int64())
-    columns["label"] = pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()),
-                                                      pa.array(list(predictor.labels)))
+    columns["label"] = pa.DictionaryArray.from_arrays(
+        pa.array(labels, pa.int32()), pa.array(list(predictor.labels))
+    )
     columns["probability"] = pa.array(proba, pa.float64())
     columns["model_version"] = pa.repeat(pa.scalar(predictor.tag), n)
     columns["threshold"] = pa.repeat(pa.scalar(float(predictor.threshold)), n)
     return pa.table(columns)
 
 
-def _log(store: Any, predictor: Predictor, run_id: str, matrix: np.ndarray, rows: np.ndarray,
-         proba: np.ndarray, labels: np.ndarray) -> int:
+def _log(
+    store: Any,
+    predictor: Predictor,
+    run_id: str,
+    matrix: np.ndarray,
+    rows: np.ndarray,
+    proba: np.ndarray,
+    labels: np.ndarray,
+) -> int:
     from reggaeton.records.base import PredictionRecord
     from service.validation import row_features
 
-    now = datetime.now(UTC)
-    records = [PredictionRecord(f"{SOURCE}-{run_id}-{row}", predictor.tag, feats, p, lab, 0.0,
-                                SOURCE, now)
-               for row, feats, p, lab in zip(rows.tolist(), row_features(matrix),
-                                             proba.tolist(), labels.tolist(), strict=True)]
+    now = utcnow()
+    records = [
+        PredictionRecord(f"{SOURCE}-{run_id}-{row}", predictor.tag, feats, p, lab, 0.0, SOURCE, now)
+        for row, feats, p, lab in zip(
+            rows.tolist(), row_features(matrix), proba.tolist(), labels.tolist(), strict=True
+        )
+    ]
     return store.write_many(records)
 
 
@@ -137,8 +164,9 @@ class _Writer:
         if self.csv:
             import pyarrow.csv as pcsv
 
-            schema = pa.schema([f.with_type(pa.string()) if pa.types.is_dictionary(f.type)
-                                else f for f in schema])
+            schema = pa.schema(
+                [f.with_type(pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema]
+            )
             self._w: Any = pcsv.CSVWriter(str(path), schema)
         else:
             import pyarrow.parquet as pq

@@ -43,8 +43,9 @@ def span(total: int, index: int, count: int) -> tuple[int, int]:
     return total * index // count, total * (index + 1) // count
 
 
-def iter_chunks(path: Path, index: int = 0, count: int = 1,
-                chunk_rows: int = 131_072) -> Iterator[Chunk]:
+def iter_chunks(
+    path: Path, index: int = 0, count: int = 1, chunk_rows: int = 131_072
+) -> Iterator[Chunk]:
     """Yield the chunks of shard ``index`` of ``count`` (at most ``chunk_rows`` rows each)."""
     if input_format(path) == "parquet":
         yield from _parquet(path, index, count, chunk_rows)
@@ -134,6 +135,6 @@ class _Window(io.RawIOBase):
             return 0
         self._raw.seek(self._pos)
         data = self._raw.read(want)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)

@@ -69,10 +69,12 @@ def test_baseline_unpickles_the_scalers_on_every_call(baseline_folder, monkeypat
     model = artifacts.load_model(arts)
     opened: list[str] = []
     real_open = open
-    monkeypatch.setattr("builtins.open", lambda p, *a, **k: opened.append(Path(p).name)
-                        or real_open(p, *a, **k))
-    frame = pd.DataFrame(payloads.model_matrix(payloads.load_songs(REPO / "data", 1)),
-                         columns=list(MODEL_FEATURES))
+    monkeypatch.setattr(
+        "builtins.open", lambda p, *a, **k: opened.append(Path(p).name) or real_open(p, *a, **k)
+    )
+    frame = pd.DataFrame(
+        payloads.model_matrix(payloads.load_songs(REPO / "data", 1)), columns=list(MODEL_FEATURES)
+    )
     artifacts.naive_predict(arts, model, frame)
     artifacts.naive_predict(arts, model, frame)
     assert opened.count("scaler_loudness.pkl") == 2 and opened.count("scaler_tempo.pkl") == 2
@@ -83,8 +85,7 @@ def test_v2_body_round_trip():
     body = payloads.v2_body(songs)
     tensor = body["inputs"][0]
     assert tensor["shape"] == [2, len(MODEL_FEATURES)] and tensor["datatype"] == "FP64"
-    answer = {"outputs": [{"name": "predict_proba", "shape": [2, 2],
-                           "data": [0.9, 0.1, 0.3, 0.7]}]}
+    answer = {"outputs": [{"name": "predict_proba", "shape": [2, 2], "data": [0.9, 0.1, 0.3, 0.7]}]}
     assert payloads.v2_probabilities(answer) == pytest.approx([0.1, 0.7])
 
 
@@ -97,14 +98,23 @@ def test_parse_hey_counts_non_2xx_and_transport_errors_as_errors():
 
 
 def _cell(rps: float, p50: float = 1.0, p99: float = 10.0, rows: int = 1, errors: int = 0):
-    return {"requests_per_s": rps, "rows_per_s": rps * rows, "p50_ms": p50, "p99_ms": p99,
-            "errors": errors, "ok": 1}
+    return {
+        "requests_per_s": rps,
+        "rows_per_s": rps * rows,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": errors,
+        "ok": 1,
+    }
 
 
 def test_targets_and_table():
     results = {
-        report.SERVICE: {"single_c1": _cell(500, p50=2.0), "single_c32": _cell(1200, p99=40),
-                         "batch1000": _cell(160, rows=1000)},
+        report.SERVICE: {
+            "single_c1": _cell(500, p50=2.0),
+            "single_c32": _cell(1200, p99=40),
+            "batch1000": _cell(160, rows=1000),
+        },
         report.BASELINE: {"single_c32": _cell(100)},
         report.MLSERVER_BATCHING: {"single_c32": _cell(1300)},
     }

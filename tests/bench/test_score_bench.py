@@ -28,10 +28,15 @@ def test_generated_catalogue_is_all_valid(tmp_path: Path) -> None:
 
 
 def test_small_run_prints_figures_and_verdicts(trained_home: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench.score_bench", "--rows", "40000",
-                           "--work", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "BENTOML_HOME": str(trained_home)}, timeout=600,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.score_bench", "--rows", "40000", "--work", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENTOML_HOME": str(trained_home)},
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "| 4,000 |" in out and "| 40,000 |" in out
@@ -41,10 +46,20 @@ def test_small_run_prints_figures_and_verdicts(trained_home: Path, tmp_path: Pat
 
 
 def test_verdicts(capsys) -> None:
-    slow = {"rows": 10, "scoring_s": 1, "cpu_s": 1, "rows_per_core_s": 1000.0,
-            "rows_per_s": 1000.0, "peak_rss_mib": 2048.0}
-    score_bench.report([slow, {**slow, "rows_per_core_s": 400.0}],
-                       {"rows": 10, "wall_s": 1.0, "max_rss_mib": 1.0}, 2, 0.0)
+    slow = {
+        "rows": 10,
+        "scoring_s": 1,
+        "cpu_s": 1,
+        "rows_per_core_s": 1000.0,
+        "rows_per_s": 1000.0,
+        "peak_rss_mib": 2048.0,
+    }
+    score_bench.report(
+        [slow, {**slow, "rows_per_core_s": 400.0}],
+        {"rows": 10, "wall_s": 1.0, "max_rss_mib": 1.0},
+        2,
+        0.0,
+    )
     out = capsys.readouterr().out
     assert "per core: 400 -> NOT MET" in out and "2048 MiB -> NOT MET" in out
     assert "linear in rows: 0.40 -> NOT MET" in out

@@ -28,8 +28,10 @@ KUBE_VERSIONS = ("1.33.0", "1.35.0")
 """Kubernetes versions to validate against (kubernetes-validate ships both schema sets)."""
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob", "Job", "Pod")
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"),
-             ("monitoring.coreos.com/v1", "PrometheusRule")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 """The only kinds the chart renders that kubernetes-validate has no schema for (Prometheus
 Operator CRDs): test_chart_render skips them by this list, test_chart_observability checks
 them instead."""
@@ -46,8 +48,11 @@ def tools_required() -> bool:
     True under CI (``CI`` set), under make (GNU make exports ``MAKELEVEL`` to recipes, so
     ``make test`` fails without helm) or with ``REGGAETON_REQUIRE_TOOLS=1``.
     """
-    return (bool(os.environ.get("CI")) or "MAKELEVEL" in os.environ
-            or os.environ.get("REGGAETON_REQUIRE_TOOLS") == "1")
+    return (
+        bool(os.environ.get("CI"))
+        or "MAKELEVEL" in os.environ
+        or os.environ.get("REGGAETON_REQUIRE_TOOLS") == "1"
+    )
 
 
 def tools_dir() -> Path:
@@ -75,10 +80,14 @@ def require_tool(name: str) -> str:
     return path
 
 
-def helm_template(helm: str, values: Mapping[str, Any] | None = None,
-                  files: Sequence[Path] = (), kube_version: str | None = None,
-                  extra_args: Sequence[str] = (), tmp_dir: Path | None = None,
-                  ) -> subprocess.CompletedProcess[str]:
+def helm_template(
+    helm: str,
+    values: Mapping[str, Any] | None = None,
+    files: Sequence[Path] = (),
+    kube_version: str | None = None,
+    extra_args: Sequence[str] = (),
+    tmp_dir: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``helm template`` on the chart with values files and/or a values dict."""
     cmd = [helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     for path in files:
@@ -99,8 +108,13 @@ def load_objects(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def render(helm: str, tmp_path: Path | None, values: Mapping[str, Any] | None = None,
-           files: Sequence[Path] = (), kube_version: str | None = None) -> list[dict[str, Any]]:
+def render(
+    helm: str,
+    tmp_path: Path | None,
+    values: Mapping[str, Any] | None = None,
+    files: Sequence[Path] = (),
+    kube_version: str | None = None,
+) -> list[dict[str, Any]]:
     """The chart's objects for ``values``; a failed render fails the test with helm's error."""
     result = helm_template(helm, values, files, kube_version=kube_version, tmp_dir=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -177,24 +191,39 @@ def job_from_cronjob_like_kubectl(cronjob: Mapping[str, Any], name: str) -> dict
     meta: dict[str, Any] = {
         "name": name,
         "namespace": cronjob["metadata"]["namespace"],
-        "annotations": {"cronjob.kubernetes.io/instantiate": "manual",
-                        **(tmeta.get("annotations") or {})},
+        "annotations": {
+            "cronjob.kubernetes.io/instantiate": "manual",
+            **(tmeta.get("annotations") or {}),
+        },
         "labels": dict(tmeta.get("labels") or {}),
-        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
-                             "name": cronjob["metadata"]["name"],
-                             "uid": cronjob["metadata"].get("uid", ""), "controller": True}],
+        "ownerReferences": [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": cronjob["metadata"]["name"],
+                "uid": cronjob["metadata"].get("uid", ""),
+                "controller": True,
+            }
+        ],
     }
     if not meta["labels"]:
         del meta["labels"]
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": json.loads(json.dumps(template["spec"]))}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": json.loads(json.dumps(template["spec"])),
+    }
 
 
 def drop_nulls(value: Any) -> Any:
     """Remove None values and empty ``status`` maps (kubectl prints creationTimestamp: null)."""
     if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items()
-                if v is not None and not (k == "status" and v == {})}
+        return {
+            k: drop_nulls(v)
+            for k, v in value.items()
+            if v is not None and not (k == "status" and v == {})
+        }
     if isinstance(value, list):
         return [drop_nulls(v) for v in value]
     return value
@@ -203,39 +232,95 @@ def drop_nulls(value: Any) -> Any:
 # Value sets rendered and validated: name -> (values files, values overrides).
 VALUE_SETS: dict[str, tuple[tuple[Path, ...], dict[str, Any]]] = {
     "defaults": ((), {}),
-    "autoscaling": ((), {"autoscaling": {"enabled": True, "minReplicas": 3,
-                                         "targetMemoryUtilizationPercentage": 80,
-                                         "metrics": [{"type": "Pods", "pods": {
-                                             "metric": {"name": "bentoml_requests_per_second"},
-                                             "target": {"type": "AverageValue",
-                                                        "averageValue": "100"}}}]}}),
-    "ingress": ((), {"ingress": {"enabled": True, "className": "nginx",
-                                 "tls": [{"secretName": "tls", "hosts": ["reggaeton.local"]}],
-                                 "grpc": {"enabled": True}}}),
-    "mongodb": ((), {"mongodb": {"enabled": True, "auth": {"enabled": True,
-                                                           "rootPassword": "p@ss/word"}}}),
+    "autoscaling": (
+        (),
+        {
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 3,
+                "targetMemoryUtilizationPercentage": 80,
+                "metrics": [
+                    {
+                        "type": "Pods",
+                        "pods": {
+                            "metric": {"name": "bentoml_requests_per_second"},
+                            "target": {"type": "AverageValue", "averageValue": "100"},
+                        },
+                    }
+                ],
+            }
+        },
+    ),
+    "ingress": (
+        (),
+        {
+            "ingress": {
+                "enabled": True,
+                "className": "nginx",
+                "tls": [{"secretName": "tls", "hosts": ["reggaeton.local"]}],
+                "grpc": {"enabled": True},
+            }
+        },
+    ),
+    "mongodb": (
+        (),
+        {"mongodb": {"enabled": True, "auth": {"enabled": True, "rootPassword": "p@ss/word"}}},
+    ),
     "mlflow": ((), {"mlflow": {"enabled": True}}),
-    "existing": ((), {"existingSecret": "my-env", "mongodb": {"enabled": False},
-                      "modelStore": {"existingClaim": "my-store"},
-                      "mlflow": {"enabled": True,
-                                 "persistence": {"existingClaim": "my-mlflow"}}}),
-    "train-schedule": ((), {"train": {"suspend": False, "schedule": "15 4 * * 1",
-                                      "timeZone": "Europe/Madrid"}}),
-    "network-policy": ((), {"networkPolicy": {"enabled": True}, "mongodb": {"enabled": True},
-                            "mlflow": {"enabled": True}}),
-    "minimal": ((), {"replicaCount": 1, "monitor": {"enabled": False},
-                     "train": {"enabled": False}, "rbac": {"create": False},
-                     "serviceAccount": {"create": False},
-                     "modelStore": {"bootstrap": {"enabled": False}},
-                     "topologySpread": {"enabled": False}, "preStopSleepSeconds": 0}),
-    "baked": ((), {"modelStore": {"enabled": False, "mountPath": "/home/bentoml/bento"},
-                   "modelTag": "reggaeton_clf:abc123", "train": {"enabled": False},
-                   "monitor": {"autoRetrain": False}}),
-    "observability": ((), {"metrics": {"serviceMonitor": {"enabled": True,
-                                                          "labels": {"release": "kps"}},
-                                       "prometheusRule": {"enabled": True}},
-                           "service": {"headless": {"enabled": True}},
-                           "monitor": {"exitCodes": "alerts"}}),
+    "existing": (
+        (),
+        {
+            "existingSecret": "my-env",
+            "mongodb": {"enabled": False},
+            "modelStore": {"existingClaim": "my-store"},
+            "mlflow": {"enabled": True, "persistence": {"existingClaim": "my-mlflow"}},
+        },
+    ),
+    "train-schedule": (
+        (),
+        {"train": {"suspend": False, "schedule": "15 4 * * 1", "timeZone": "Europe/Madrid"}},
+    ),
+    "network-policy": (
+        (),
+        {
+            "networkPolicy": {"enabled": True},
+            "mongodb": {"enabled": True},
+            "mlflow": {"enabled": True},
+        },
+    ),
+    "minimal": (
+        (),
+        {
+            "replicaCount": 1,
+            "monitor": {"enabled": False},
+            "train": {"enabled": False},
+            "rbac": {"create": False},
+            "serviceAccount": {"create": False},
+            "modelStore": {"bootstrap": {"enabled": False}},
+            "topologySpread": {"enabled": False},
+            "preStopSleepSeconds": 0,
+        },
+    ),
+    "baked": (
+        (),
+        {
+            "modelStore": {"enabled": False, "mountPath": "/home/bentoml/bento"},
+            "modelTag": "reggaeton_clf:abc123",
+            "train": {"enabled": False},
+            "monitor": {"autoRetrain": False},
+        },
+    ),
+    "observability": (
+        (),
+        {
+            "metrics": {
+                "serviceMonitor": {"enabled": True, "labels": {"release": "kps"}},
+                "prometheusRule": {"enabled": True},
+            },
+            "service": {"headless": {"enabled": True}},
+            "monitor": {"exitCodes": "alerts"},
+        },
+    ),
     "values-dev": ((ROOT / "k8s" / "values-dev.yaml",), {}),
     "values-prod": ((ROOT / "k8s" / "values-prod.yaml",), {}),
 }

@@ -28,8 +28,10 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="session")
-def rendered(helm: str, tmp_path_factory: pytest.TempPathFactory,
-             ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def rendered(
+    helm: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Every value set rendered for every Kubernetes version: {(set, version): objects}."""
     tmp = tmp_path_factory.mktemp("values")
     jobs = [(name, version) for name in VALUE_SETS for version in KUBE_VERSIONS]

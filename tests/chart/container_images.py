@@ -31,22 +31,32 @@ def app_version() -> str:
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: float) -> None:
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     output = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, f"{' '.join(cmd)}:\n{output}"
 
 
 def _has_image(name: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", name], capture_output=True,
-                          check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["docker", "image", "inspect", name], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def docker_answers() -> str | None:
     """None when a Docker daemon answers, else why not."""
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return None if result.returncode == 0 else (result.stderr.strip() or "docker info failed")
@@ -60,8 +70,12 @@ def build_images(bento_home: Path) -> dict[str, str]:
     why = docker_answers()
     if why:
         pytest.skip(f"container tests need a Docker daemon: {why}")
-    env = dict(os.environ, BENTOML_HOME=str(bento_home), BENTOML_DO_NOT_TRACK="true",
-               BENTOML=str(Path(sys.executable).parent / "bentoml"))
+    env = dict(
+        os.environ,
+        BENTOML_HOME=str(bento_home),
+        BENTOML_DO_NOT_TRACK="true",
+        BENTOML=str(Path(sys.executable).parent / "bentoml"),
+    )
     base = os.environ.get("BASE_IMAGE") or (PUBLIC_BASE if _has_image(PUBLIC_BASE) else "")
     if not base:
         _run(["bash", "scripts/base_image.sh", DEBIAN_BASE], env, timeout=900)
@@ -74,8 +88,13 @@ def build_images(bento_home: Path) -> dict[str, str]:
     tag = app_version()
     _run(["bash", "scripts/image.sh", tag], env, timeout=1800)
     images = {"service": f"reggaeton_service:{tag}", "jobs": f"reggaeton_jobs:{tag}"}
-    sizes = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", *images.values()],
-                           capture_output=True, text=True, check=True).stdout.split()
-    images["sizes"] = ", ".join(f"{ref} {int(size) / 1e6:.0f} MB"
-                                for ref, size in zip(images.values(), sizes, strict=True))
+    sizes = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Size}}", *images.values()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    images["sizes"] = ", ".join(
+        f"{ref} {int(size) / 1e6:.0f} MB" for ref, size in zip(images.values(), sizes, strict=True)
+    )
     return images

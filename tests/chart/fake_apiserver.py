@@ -13,20 +13,45 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-_BATCH = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "batch/v1",
-          "resources": [
-              {"name": "cronjobs", "singularName": "cronjob", "namespaced": True,
-               "kind": "CronJob", "verbs": ["get", "list", "create"], "shortNames": ["cj"]},
-              {"name": "jobs", "singularName": "job", "namespaced": True, "kind": "Job",
-               "verbs": ["get", "list", "create"]}]}
-_GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-    {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
-     "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}}]}
-_CORE = {"kind": "APIVersions", "versions": ["v1"],
-         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                         "serverAddress": "127.0.0.1"}]}
-_CORE_V1 = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
-            "resources": []}
+_BATCH = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "batch/v1",
+    "resources": [
+        {
+            "name": "cronjobs",
+            "singularName": "cronjob",
+            "namespaced": True,
+            "kind": "CronJob",
+            "verbs": ["get", "list", "create"],
+            "shortNames": ["cj"],
+        },
+        {
+            "name": "jobs",
+            "singularName": "job",
+            "namespaced": True,
+            "kind": "Job",
+            "verbs": ["get", "list", "create"],
+        },
+    ],
+}
+_GROUPS = {
+    "kind": "APIGroupList",
+    "apiVersion": "v1",
+    "groups": [
+        {
+            "name": "batch",
+            "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"},
+        }
+    ],
+}
+_CORE = {
+    "kind": "APIVersions",
+    "versions": ["v1"],
+    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+}
+_CORE_V1 = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": []}
 _VERSION = {"major": "1", "minor": "35", "gitVersion": "v1.35.0"}
 
 
@@ -37,17 +62,23 @@ class FakeApiServer:
         self.cronjob = dict(cronjob)
         self.paths: list[str] = []
         ns = self.cronjob["metadata"]["namespace"]
-        self._cronjob_path = f"/apis/batch/v1/namespaces/{ns}/cronjobs/" \
-                             f"{self.cronjob['metadata']['name']}"
+        self._cronjob_path = (
+            f"/apis/batch/v1/namespaces/{ns}/cronjobs/{self.cronjob['metadata']['name']}"
+        )
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 path = self.path.split("?", 1)[0]
                 server.paths.append(path)
-                routes = {"/version": _VERSION, "/api": _CORE, "/api/v1": _CORE_V1,
-                          "/apis": _GROUPS, "/apis/batch/v1": _BATCH,
-                          server._cronjob_path: server.cronjob}
+                routes = {
+                    "/version": _VERSION,
+                    "/api": _CORE,
+                    "/api/v1": _CORE_V1,
+                    "/apis": _GROUPS,
+                    "/apis/batch/v1": _BATCH,
+                    server._cronjob_path: server.cronjob,
+                }
                 body = routes.get(path)
                 if body is None:
                     self.send_response(404)
@@ -73,12 +104,23 @@ class FakeApiServer:
     def kubeconfig(self, path: Path) -> Path:
         """Write a kubeconfig pointing at this server (no credentials)."""
         ns = self.cronjob["metadata"]["namespace"]
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {}}],
-            "contexts": [{"name": "fake",
-                          "context": {"cluster": "fake", "user": "fake", "namespace": ns}}]}))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {}}],
+                    "contexts": [
+                        {
+                            "name": "fake",
+                            "context": {"cluster": "fake", "user": "fake", "namespace": ns},
+                        }
+                    ],
+                }
+            )
+        )
         return path
 
     def __enter__(self) -> FakeApiServer:

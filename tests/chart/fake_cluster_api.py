@@ -34,19 +34,30 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-apiserver")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "ca.crt", directory / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -62,15 +73,18 @@ class FakeClusterApi:
         access: What the pod runner mounts (address and the service-account directory).
     """
 
-    def __init__(self, objects: Sequence[Mapping[str, Any]], namespace: str,
-                 directory: Path) -> None:
+    def __init__(
+        self, objects: Sequence[Mapping[str, Any]], namespace: str, directory: Path
+    ) -> None:
         self.namespace = namespace
         self.objects: dict[str, dict[str, Any]] = {}
         for obj in objects:
             if obj["kind"] in ("Deployment", "CronJob"):
                 group = "apps" if obj["kind"] == "Deployment" else "batch"
-                path = (f"/apis/{group}/v1/namespaces/{namespace}/{obj['kind'].lower()}s/"
-                        f"{obj['metadata']['name']}")
+                path = (
+                    f"/apis/{group}/v1/namespaces/{namespace}/{obj['kind'].lower()}s/"
+                    f"{obj['metadata']['name']}"
+                )
                 self.objects[path] = copy.deepcopy(dict(obj))
         self.jobs: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
@@ -116,7 +130,7 @@ class FakeClusterApi:
                 jobs = f"/apis/batch/v1/namespaces/{api.namespace}/jobs"
                 leases = f"/apis/coordination.k8s.io/v1/namespaces/{api.namespace}/leases"
                 if path == leases or path.startswith(leases + "/"):
-                    return self._send(*api.lease_request(method, path[len(leases) + 1:], body))
+                    return self._send(*api.lease_request(method, path[len(leases) + 1 :], body))
                 if method == "GET" and path in api.objects:
                     return self._send(200, api.objects[path])
                 if method == "PATCH" and path in api.objects:
@@ -125,8 +139,15 @@ class FakeClusterApi:
                     api.revisions.append(copy.deepcopy(api.objects[path]))  # rollout history
                     return self._send(200, api.objects[path])
                 if method == "GET" and path == jobs:
-                    return self._send(200, {"kind": "JobList", "apiVersion": "batch/v1",
-                                            "metadata": {}, "items": api.jobs})
+                    return self._send(
+                        200,
+                        {
+                            "kind": "JobList",
+                            "apiVersion": "batch/v1",
+                            "metadata": {},
+                            "items": api.jobs,
+                        },
+                    )
                 if method == "POST" and path == jobs:
                     api.jobs.append(body)
                     return self._send(201, body)
@@ -149,8 +170,7 @@ class FakeClusterApi:
 
         return Handler
 
-    def lease_request(self, method: str, name: str,
-                      body: Any) -> tuple[int, dict[str, Any]]:
+    def lease_request(self, method: str, name: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Serve a Lease request as the API server does: GET (404 when missing), POST (409
         when it exists), PUT (404 when missing, 409 on a stale ``resourceVersion``)."""
         with self._lease_lock:
@@ -163,8 +183,7 @@ class FakeClusterApi:
             elif method == "PUT" and name:
                 if not stored:
                     return 404, {"kind": "Status", "code": 404}
-                if body["metadata"].get("resourceVersion") != \
-                        stored["metadata"]["resourceVersion"]:
+                if body["metadata"].get("resourceVersion") != stored["metadata"]["resourceVersion"]:
                     return 409, {"kind": "Status", "code": 409, "reason": "Conflict"}
             else:
                 return 405, {"kind": "Status", "code": 405}
@@ -180,8 +199,11 @@ class FakeClusterApi:
         """Apply a strategic-merge patch of container env entries (merged by name)."""
         containers = patch["spec"]["template"]["spec"]["containers"]
         for change in containers:
-            target = next(c for c in obj["spec"]["template"]["spec"]["containers"]
-                          if c["name"] == change["name"])
+            target = next(
+                c
+                for c in obj["spec"]["template"]["spec"]["containers"]
+                if c["name"] == change["name"]
+            )
             env = {e["name"]: e for e in target.get("env") or []}
             env.update({e["name"]: e for e in change.get("env") or []})
             target["env"] = list(env.values())

@@ -51,8 +51,9 @@ def _check_ref(ref: Mapping[str, Any], allowed: set[str]) -> bool:
     return optional
 
 
-def _key_value(objects: Sequence[Mapping[str, Any]], kind: str, ref: Mapping[str, Any],
-               optional: bool) -> str | None:
+def _key_value(
+    objects: Sequence[Mapping[str, Any]], kind: str, ref: Mapping[str, Any], optional: bool
+) -> str | None:
     """The value of ``ref``'s key; None when an optional ConfigMap/Secret or key is missing
     (the kubelet then leaves the variable unset). A required one raises ``KeyError``."""
     try:
@@ -64,13 +65,16 @@ def _key_value(objects: Sequence[Mapping[str, Any]], kind: str, ref: Mapping[str
     if ref["key"] not in data:
         if optional:
             return None
-        raise KeyError(f"{kind}/{ref['name']} has no key {ref['key']!r} (and the reference is "
-                       "not optional: the container would not start)")
+        raise KeyError(
+            f"{kind}/{ref['name']} has no key {ref['key']!r} (and the reference is "
+            "not optional: the container would not start)"
+        )
     return data[ref["key"]]
 
 
-def container_env(container: Mapping[str, Any], objects: Sequence[Mapping[str, Any]],
-                  pod: Mapping[str, str]) -> dict[str, str]:
+def container_env(
+    container: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], pod: Mapping[str, str]
+) -> dict[str, str]:
     """The environment of ``container``.
 
     Args:

@@ -32,21 +32,70 @@ from typing import Any
 
 from pod_env import container_env
 
-NO_OP_POD = {"serviceAccountName", "nodeSelector", "tolerations", "affinity",
-             "topologySpreadConstraints", "imagePullSecrets"}
+NO_OP_POD = {
+    "serviceAccountName",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "imagePullSecrets",
+}
 """Scheduling and registry fields: trivially satisfied by one node with local images."""
-POD_FIELDS = NO_OP_POD | {"restartPolicy", "automountServiceAccountToken", "enableServiceLinks",
-                          "terminationGracePeriodSeconds", "securityContext", "initContainers",
-                          "containers", "volumes"}
-CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "workingDir", "env",
-                    "envFrom", "ports", "securityContext", "resources", "startupProbe",
-                    "livenessProbe", "readinessProbe", "lifecycle", "volumeMounts"}
-SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "allowPrivilegeEscalation",
-                   "readOnlyRootFilesystem", "privileged", "capabilities", "seccompProfile"}
-POD_SECURITY_FIELDS = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup",
-                       "fsGroupChangePolicy", "seccompProfile"}
-JOB_FIELDS = {"completionMode", "completions", "parallelism", "backoffLimit",
-              "activeDeadlineSeconds", "ttlSecondsAfterFinished", "template"}
+POD_FIELDS = NO_OP_POD | {
+    "restartPolicy",
+    "automountServiceAccountToken",
+    "enableServiceLinks",
+    "terminationGracePeriodSeconds",
+    "securityContext",
+    "initContainers",
+    "containers",
+    "volumes",
+}
+CONTAINER_FIELDS = {
+    "name",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "workingDir",
+    "env",
+    "envFrom",
+    "ports",
+    "securityContext",
+    "resources",
+    "startupProbe",
+    "livenessProbe",
+    "readinessProbe",
+    "lifecycle",
+    "volumeMounts",
+}
+SECURITY_FIELDS = {
+    "runAsNonRoot",
+    "runAsUser",
+    "runAsGroup",
+    "allowPrivilegeEscalation",
+    "readOnlyRootFilesystem",
+    "privileged",
+    "capabilities",
+    "seccompProfile",
+}
+POD_SECURITY_FIELDS = {
+    "runAsNonRoot",
+    "runAsUser",
+    "runAsGroup",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "seccompProfile",
+}
+JOB_FIELDS = {
+    "completionMode",
+    "completions",
+    "parallelism",
+    "backoffLimit",
+    "activeDeadlineSeconds",
+    "ttlSecondsAfterFinished",
+    "template",
+}
 """Job spec fields :meth:`PodRunner.run_job` implements (ttl and backoff: no effect here)."""
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -102,23 +151,36 @@ class PodRunner:
         api: The fake API server that automounted tokens point at (None: automount fails).
     """
 
-    def __init__(self, objects: Sequence[Mapping[str, Any]], run_id: str, namespace: str,
-                 api: ApiAccess | None = None) -> None:
+    def __init__(
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        run_id: str,
+        namespace: str,
+        api: ApiAccess | None = None,
+    ) -> None:
         self.objects = list(objects)
         self.run_id = run_id
         self.namespace = namespace
         self.api = api
         self.volumes: set[str] = set()
         self.names: list[str] = []
-        self.hosts = [f"{o['metadata']['name']}.{namespace}.svc" for o in self.objects
-                      if o["kind"] == "Service"]
+        self.hosts = [
+            f"{o['metadata']['name']}.{namespace}.svc"
+            for o in self.objects
+            if o["kind"] == "Service"
+        ]
 
     # -- docker -----------------------------------------------------------------------------
-    def docker(self, *args: str, check: bool = True, timeout: float = 600,
-               ) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
         """Run one docker command."""
-        result = subprocess.run(["docker", *args], capture_output=True, text=True,
-                                timeout=timeout, check=False)
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args[:3])}...: {result.stderr.strip()}")
         return result
@@ -128,8 +190,21 @@ class PodRunner:
         if name not in self.volumes:
             self.docker("volume", "create", "--label", f"podrunner={self.run_id}", name)
             chgrp = f"chgrp {group} /v && " if group is not None else ""
-            self.docker("run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
-                        "-v", f"{name}:/v", image, "-c", f"{chgrp}chmod {mode} /v")
+            self.docker(
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--user",
+                "0",
+                "--entrypoint",
+                "sh",
+                "-v",
+                f"{name}:/v",
+                image,
+                "-c",
+                f"{chgrp}chmod {mode} /v",
+            )
             self.volumes.add(name)
         return name
 
@@ -145,8 +220,12 @@ class PodRunner:
                 _strict("volume", volume, {"name", "persistentVolumeClaim"})
                 claim = volume["persistentVolumeClaim"]
                 _strict("persistentVolumeClaim", claim, {"claimName", "readOnly"})
-                source = self._volume(f"{self.run_id}-pvc-{claim['claimName']}", image,
-                                      "2775" if group is not None else "0777", group)
+                source = self._volume(
+                    f"{self.run_id}-pvc-{claim['claimName']}",
+                    image,
+                    "2775" if group is not None else "0777",
+                    group,
+                )
             elif "emptyDir" in volume:
                 _strict("volume", volume, {"name", "emptyDir"})
                 # sizeLimit is an eviction threshold in Kubernetes, not a mount option.
@@ -197,20 +276,25 @@ class PodRunner:
         command, args = list(container.get("command") or []), list(container.get("args") or [])
         if any("$(" in part for part in command + args):
             raise NotImplementedError("$(VAR) expansion in command/args")
-        env = container_env(container, self.objects,
-                            {"metadata.namespace": self.namespace, "metadata.name": pod.name})
+        env = container_env(
+            container,
+            self.objects,
+            {"metadata.namespace": self.namespace, "metadata.name": pod.name},
+        )
         env.update(pod.env)
         run = ["--network", "host", "--label", f"podrunner={self.run_id}"]
         run += [f"--add-host={host}:127.0.0.1" for host in self.hosts]
-        run += self._security(pod.spec.get("securityContext") or {},
-                              container.get("securityContext") or {})
+        run += self._security(
+            pod.spec.get("securityContext") or {}, container.get("securityContext") or {}
+        )
         run += self._resources(container.get("resources") or {})
         run += self._mounts(pod, container, image)
         if pod.spec.get("automountServiceAccountToken"):
             if self.api is None:
                 raise NotImplementedError("automountServiceAccountToken without a fake API")
-            env.update(KUBERNETES_SERVICE_HOST=self.api.host,
-                       KUBERNETES_SERVICE_PORT=str(self.api.port))
+            env.update(
+                KUBERNETES_SERVICE_HOST=self.api.host, KUBERNETES_SERVICE_PORT=str(self.api.port)
+            )
             run += ["-v", f"{self.api.secrets_dir}:{SA_DIR}:ro"]
         if pod.spec.get("enableServiceLinks", True):
             raise NotImplementedError("enableServiceLinks (service env vars)")
@@ -241,8 +325,13 @@ class PodRunner:
         return container["image"]
 
     # -- pods -----------------------------------------------------------------------------------
-    def start(self, name: str, spec: Mapping[str, Any], init_timeout: float = 600,
-              env: Mapping[str, str] | None = None) -> PodRun:
+    def start(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        init_timeout: float = 600,
+        env: Mapping[str, str] | None = None,
+    ) -> PodRun:
         """Run a pod's init containers to completion, then start its containers detached.
 
         Raises:
@@ -253,8 +342,14 @@ class PodRunner:
         for container in spec.get("initContainers") or []:
             cname = f"{pod.name}-{container['name']}"
             self.names.append(cname)
-            self.docker("run", "--name", cname, *self._run_args(pod, container),
-                        timeout=init_timeout, check=False)
+            self.docker(
+                "run",
+                "--name",
+                cname,
+                *self._run_args(pod, container),
+                timeout=init_timeout,
+                check=False,
+            )
             code = self.exit_code(cname)
             assert code == 0, f"init container {cname} exited {code}:\n{self.logs(cname)}"
         for container in spec["containers"]:
@@ -264,8 +359,12 @@ class PodRunner:
             pod.containers[container["name"]] = cname
         return pod
 
-    def run_to_completion(self, name: str, spec: Mapping[str, Any], timeout: float = 900,
-                          ) -> tuple[int, str]:
+    def run_to_completion(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        timeout: float = 900,
+    ) -> tuple[int, str]:
         """Run a Job's pod (``restartPolicy: Never``): (exit code, logs) of its container."""
         assert spec.get("restartPolicy") == "Never", "a Job pod must not restart"
         pod = self.start(name, spec)
@@ -319,8 +418,18 @@ class PodRunner:
             AssertionError: after failureThreshold failures or when the container exits.
         """
         spec = container[kind]
-        _strict(kind, spec, {"httpGet", "periodSeconds", "timeoutSeconds", "failureThreshold",
-                             "initialDelaySeconds", "successThreshold"})
+        _strict(
+            kind,
+            spec,
+            {
+                "httpGet",
+                "periodSeconds",
+                "timeoutSeconds",
+                "failureThreshold",
+                "initialDelaySeconds",
+                "successThreshold",
+            },
+        )
         get = spec["httpGet"]
         _strict("httpGet", get, {"path", "port", "scheme"})
         port = get["port"] if isinstance(get["port"], int) else pod.ports[get["port"]]

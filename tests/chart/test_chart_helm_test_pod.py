@@ -25,7 +25,10 @@ def _read_only_mounts_work() -> bool:
         return False
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp"],
-        capture_output=True, timeout=30, check=False)
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     return probe.returncode == 0
 
 
@@ -67,16 +70,30 @@ def read_only_service(trained_home, tmp_path_factory):
         (store / name).mkdir(exist_ok=True)
     port = _free_port()
     work.mkdir()
-    env = {**os.environ, "HOME": str(work), "BENTOML_HOME": str(store),
-           "BENTOML_DO_NOT_TRACK": "true", "GRPC_PORT": "0",
-           "PREDICTION_STORE_URI": f"sqlite:///{work / 'predictions.db'}",
-           "PREDICTION_SPILL_DIR": str(work / "spill"), "MPLCONFIGDIR": str(work / "mpl")}
-    script = (f"mount --bind {store} {store} && mount -o remount,bind,ro {store} || exit 97\n"
-              f"exec {Path(sys.executable).parent / 'bentoml'} serve "
-              f"service.service:ReggaetonService --host 127.0.0.1 --port {port}\n")
+    env = {
+        **os.environ,
+        "HOME": str(work),
+        "BENTOML_HOME": str(store),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "GRPC_PORT": "0",
+        "PREDICTION_STORE_URI": f"sqlite:///{work / 'predictions.db'}",
+        "PREDICTION_SPILL_DIR": str(work / "spill"),
+        "MPLCONFIGDIR": str(work / "mpl"),
+    }
+    script = (
+        f"mount --bind {store} {store} && mount -o remount,bind,ro {store} || exit 97\n"
+        f"exec {Path(sys.executable).parent / 'bentoml'} serve "
+        f"service.service:ReggaetonService --host 127.0.0.1 --port {port}\n"
+    )
     log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -98,12 +115,17 @@ def read_only_service(trained_home, tmp_path_factory):
 
 def _run_checker(checker: Path, url: str, expected: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREDICT_URL": f"{url}/predict-song", "EXPECTED_LABEL": expected}
-    return subprocess.run([sys.executable, str(checker)], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(checker)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-def test_the_test_pod_passes_against_the_service_on_a_read_only_store(checker,
-                                                                      read_only_service):
+def test_the_test_pod_passes_against_the_service_on_a_read_only_store(checker, read_only_service):
     url, _ = read_only_service
     result = _run_checker(checker, url, "reggaeton")
     assert result.returncode == 0, result.stdout + result.stderr

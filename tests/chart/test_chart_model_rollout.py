@@ -47,15 +47,21 @@ def test_rwx_without_a_storage_class_is_refused(helm, tmp_path):
     """Default classes (block disks) refuse RWX: every pod used to stay Pending."""
     stderr = refused(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"]}})
     assert "storageClass is empty" in stderr
-    objs = render(helm, tmp_path, {"modelStore": {"accessModes": ["ReadWriteMany"],
-                                                  "storageClass": "nfs-client"}})
+    objs = render(
+        helm,
+        tmp_path,
+        {"modelStore": {"accessModes": ["ReadWriteMany"], "storageClass": "nfs-client"}},
+    )
     pvc = one(objs, "PersistentVolumeClaim", f"{RELEASE}-model-store")
     assert pvc["spec"]["storageClassName"] == "nfs-client"
 
 
 def test_prod_values_ask_for_rwx_on_a_named_class(rendered):
-    pvc = one(rendered[("values-prod", KUBE_VERSIONS[-1])], "PersistentVolumeClaim",
-              f"{RELEASE}-model-store")
+    pvc = one(
+        rendered[("values-prod", KUBE_VERSIONS[-1])],
+        "PersistentVolumeClaim",
+        f"{RELEASE}-model-store",
+    )
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["spec"]["storageClassName"] == "nfs-client"
 
@@ -94,8 +100,10 @@ def test_helm_upgrade_keeps_the_model_tag_the_trainer_or_a_rollback_set(helm, tm
     the model (or, under server-side apply, conflicted with the trainer's field ownership)."""
     objs = render(helm, tmp_path, {})
     live = one(objs, "Deployment", RELEASE)
-    live["metadata"]["annotations"] = {"meta.helm.sh/release-name": RELEASE,  # helm's own
-                                       "meta.helm.sh/release-namespace": "mlops"}
+    live["metadata"]["annotations"] = {
+        "meta.helm.sh/release-name": RELEASE,  # helm's own
+        "meta.helm.sh/release-namespace": "mlops",
+    }
     env = pod_spec(live)["containers"][0]["env"]
     next(e for e in env if e["name"] == "MODEL_TAG")["value"] = "reggaeton_clf:live"
     kinds = {(o["apiVersion"], o["kind"]) for o in objs}
@@ -103,15 +111,27 @@ def test_helm_upgrade_keeps_the_model_tag_the_trainer_or_a_rollback_set(helm, tm
 
     def rendered_tag(values):
         with LookupApi({}, kinds, {path: live}) as api:
-            result = helm_template(helm, values, tmp_dir=tmp_path, extra_args=[
-                "--dry-run=server", "--disable-openapi-validation",
-                "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig")])
+            result = helm_template(
+                helm,
+                values,
+                tmp_dir=tmp_path,
+                extra_args=[
+                    "--dry-run=server",
+                    "--disable-openapi-validation",
+                    "--kubeconfig",
+                    api.kubeconfig(tmp_path / "kubeconfig"),
+                ],
+            )
         assert result.returncode == 0, result.stderr
         spec = pod_spec(one(load_objects(result.stdout), "Deployment", RELEASE))
-        return {c["name"]: next(e["value"] for e in c["env"] if e["name"] == "MODEL_TAG")
-                for c in spec["initContainers"] + spec["containers"]}
+        return {
+            c["name"]: next(e["value"] for e in c["env"] if e["name"] == "MODEL_TAG")
+            for c in spec["initContainers"] + spec["containers"]
+        }
 
-    assert rendered_tag({}) == {"wait-for-model": "reggaeton_clf:live",
-                                "service": "reggaeton_clf:live"}
+    assert rendered_tag({}) == {
+        "wait-for-model": "reggaeton_clf:live",
+        "service": "reggaeton_clf:live",
+    }
     # A pin in values is an explicit decision: it wins.
     assert rendered_tag({"modelTag": "reggaeton_clf:pinned"})["service"] == "reggaeton_clf:pinned"

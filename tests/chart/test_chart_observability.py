@@ -32,8 +32,12 @@ def _render(helm, tmp_path, values=None):
 def _monitor(objects):
     cronjob = one(objects, "CronJob", f"{RELEASE}-monitor")
     spec = cronjob["spec"]["jobTemplate"]["spec"]
-    fail_codes = [code for rule in (spec.get("podFailurePolicy") or {}).get("rules", [])
-                  if rule["action"] == "FailJob" for code in rule["onExitCodes"]["values"]]
+    fail_codes = [
+        code
+        for rule in (spec.get("podFailurePolicy") or {}).get("rules", [])
+        if rule["action"] == "FailJob"
+        for code in rule["onExitCodes"]["values"]
+    ]
     return pod_spec(cronjob)["containers"][0].get("args", []), fail_codes
 
 
@@ -62,14 +66,18 @@ def test_service_monitor_scrapes_the_serving_service(rendered):
     selector = monitor["spec"]["selector"]["matchLabels"]
     assert selector.items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics",
-                                             "interval": "30s", "scrapeTimeout": "10s"}]
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
     assert "http" in {p["name"] for p in service["spec"]["ports"]}
     # every Service the selector matches and that has an http port is the serving Service:
     # the headless one (grpc only) adds no second target per pod
-    matched = [s for s in by_kind(objects, "Service")
-               if selector.items() <= s["metadata"]["labels"].items()
-               and "http" in {p["name"] for p in s["spec"]["ports"]}]
+    matched = [
+        s
+        for s in by_kind(objects, "Service")
+        if selector.items() <= s["metadata"]["labels"].items()
+        and "http" in {p["name"] for p in s["spec"]["ports"]}
+    ]
     assert [s["metadata"]["name"] for s in matched] == [RELEASE]
     # one scrape per pod: no annotations beside the ServiceMonitor
     annotations = pod_metadata(one(objects, "Deployment", RELEASE))["annotations"]
@@ -83,10 +91,10 @@ def _exposed_metric_names() -> set[str]:
 
     registry = CollectorRegistry()
     ServiceMetrics(registry)
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
-                "gauge": ("",)}
-    return {family.name + suffix for family in registry.collect()
-            for suffix in suffixes[family.type]}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {
+        family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]
+    }
 
 
 def _rules(objects):
@@ -97,9 +105,14 @@ def _rules(objects):
 
 def test_prometheus_rule_alerts_on_metrics_the_service_exposes(rendered):
     rules = _rules(rendered[("observability", KUBE_VERSIONS[-1])])
-    assert set(rules) == {"ReggaetonHighErrorRate", "ReggaetonHighLatency",
-                          "ReggaetonPredictionLogWriteFailures", "ReggaetonPredictionLogSpilling",
-                          "ReggaetonPredictionLogRecordsLost", "ReggaetonMonitorJobFailed"}
+    assert set(rules) == {
+        "ReggaetonHighErrorRate",
+        "ReggaetonHighLatency",
+        "ReggaetonPredictionLogWriteFailures",
+        "ReggaetonPredictionLogSpilling",
+        "ReggaetonPredictionLogRecordsLost",
+        "ReggaetonMonitorJobFailed",
+    }
     exposed = _exposed_metric_names()
     for name, rule in rules.items():
         assert rule["labels"]["severity"] in ("warning", "critical"), name
@@ -121,8 +134,11 @@ def test_prometheus_rule_alerts_on_metrics_the_service_exposes(rendered):
 
 
 def test_crd_kinds_are_skipped_only_because_no_schema_exists(rendered):
-    objects = [o for o in rendered[("observability", KUBE_VERSIONS[-1])]
-               if (o["apiVersion"], o["kind"]) in CRD_KINDS]
+    objects = [
+        o
+        for o in rendered[("observability", KUBE_VERSIONS[-1])]
+        if (o["apiVersion"], o["kind"]) in CRD_KINDS
+    ]
     assert {(o["apiVersion"], o["kind"]) for o in objects} == CRD_KINDS
     for obj in objects:
         for version in KUBE_VERSIONS:
@@ -131,8 +147,7 @@ def test_crd_kinds_are_skipped_only_because_no_schema_exists(rendered):
 
 
 @pytest.mark.parametrize("policy", job.EXIT_POLICIES)
-def test_exit_code_policy_reaches_the_monitor_and_its_pod_failure_policy(helm, tmp_path,
-                                                                         policy):
+def test_exit_code_policy_reaches_the_monitor_and_its_pod_failure_policy(helm, tmp_path, policy):
     args, fail_codes = _monitor(_render(helm, tmp_path, {"monitor": {"exitCodes": policy}}))
     assert args[args.index("--exit-codes") + 1] == policy
     assert job.build_parser().parse_args(args).exit_codes == policy
@@ -149,12 +164,15 @@ def test_by_default_no_monitoring_outcome_fails_the_job(rendered):
     assert {job.exit_code(status, policy) for status in job.EXIT_CODES} == {0}
 
 
-@pytest.mark.parametrize("values", [
-    {"monitor": {"exitCodes": "never"}},
-    {"metrics": {"serviceMonitor": {"enabled": True, "interval": "often"}}},
-    {"metrics": {"prometheusRule": {"errorRateThreshold": 5}}},
-    {"metrics": {"scrapeAnnotation": True}},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"monitor": {"exitCodes": "never"}},
+        {"metrics": {"serviceMonitor": {"enabled": True, "interval": "often"}}},
+        {"metrics": {"prometheusRule": {"errorRateThreshold": 5}}},
+        {"metrics": {"scrapeAnnotation": True}},
+    ],
+)
 def test_schema_refuses_bad_observability_values(helm, tmp_path, values):
     result = helm_template(helm, values, tmp_dir=tmp_path)
     assert result.returncode != 0 and "schema" in result.stderr

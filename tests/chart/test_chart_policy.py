@@ -60,8 +60,9 @@ def test_every_container_is_hardened_sized_and_pinned(rendered, value_set):
                 assert sc["runAsUser"] == 1034, where  # the BentoML image's user
                 assert c["workingDir"].startswith("/"), where  # never the image's WORKDIR
             mounts_needed.update(m["name"] for m in c.get("volumeMounts", []))
-            assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, \
+            assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, (
                 f"{where}: read-only root needs an emptyDir on /tmp"
+            )
         claims = {t["metadata"]["name"] for t in obj["spec"].get("volumeClaimTemplates", [])}
         assert mounts_needed <= {v["name"] for v in spec.get("volumes", [])} | claims, name
 
@@ -70,8 +71,9 @@ def test_every_container_is_hardened_sized_and_pinned(rendered, value_set):
 def test_serving_pods(rendered, value_set):
     deploy = one(_objects(rendered, value_set), "Deployment", RELEASE)
     spec = pod_spec(deploy)
-    assert deploy["spec"]["selector"]["matchLabels"].items() \
-        <= pod_metadata(deploy)["labels"].items()
+    assert (
+        deploy["spec"]["selector"]["matchLabels"].items() <= pod_metadata(deploy)["labels"].items()
+    )
     assert spec["automountServiceAccountToken"] is False
     assert spec["terminationGracePeriodSeconds"] >= 30
     service = spec["containers"][0]
@@ -80,8 +82,10 @@ def test_serving_pods(rendered, value_set):
     assert service["readinessProbe"]["httpGet"]["path"] == "/readyz"
     startup = service["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # model loading
-    assert {p["name"]: p["containerPort"] for p in service["ports"]} == {"http": 3000,
-                                                                       "grpc": 50051}
+    assert {p["name"]: p["containerPort"] for p in service["ports"]} == {
+        "http": 3000,
+        "grpc": 50051,
+    }
     store = [m for m in service["volumeMounts"] if m["name"] == "model-store"]
     if value_set == "baked":
         assert not store and "initContainers" not in spec
@@ -121,8 +125,13 @@ def test_monitor_cronjob(rendered):
     job = cron["spec"]["jobTemplate"]["spec"]
     container = job["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "monitoring.job"]
-    assert container["args"] == ["--auto-retrain", "--retrain-mode", "kubernetes",
-                                 "--exit-codes", "zero"]
+    assert container["args"] == [
+        "--auto-retrain",
+        "--retrain-mode",
+        "kubernetes",
+        "--exit-codes",
+        "zero",
+    ]
     env = {e["name"]: e for e in container["env"]}
     assert env["RETRAIN_CRONJOB"]["value"] == f"{RELEASE}-train"
     assert env["RETRAIN_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
@@ -162,25 +171,41 @@ def test_rbac_is_exactly_least_privilege(rendered, value_set):
         return
     assert set(roles) == {f"{RELEASE}-monitor", f"{RELEASE}-train"}
     assert _rules(roles[f"{RELEASE}-monitor"]) == [
-        {"apiGroups": ["batch"], "resources": ["cronjobs"],
-         "resourceNames": [f"{RELEASE}-train"], "verbs": ["get"]},
+        {
+            "apiGroups": ["batch"],
+            "resources": ["cronjobs"],
+            "resourceNames": [f"{RELEASE}-train"],
+            "verbs": ["get"],
+        },
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list"]},
     ]
     assert _rules(roles[f"{RELEASE}-train"]) == [
-        {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": [RELEASE],
-         "verbs": ["get", "patch"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "resourceNames": [RELEASE],
+            "verbs": ["get", "patch"],
+        },
         # the training lease (training/lease.py); create cannot be limited to a name
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "resourceNames": [f"{RELEASE}-train"], "verbs": ["get", "update"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{RELEASE}-train"],
+            "verbs": ["get", "update"],
+        },
     ]
     bindings = {b["metadata"]["name"]: b for b in by_kind(objs, "RoleBinding")}
     for component in ("monitor", "train"):
         binding = bindings[f"{RELEASE}-{component}"]
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                      "name": f"{RELEASE}-{component}"}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "namespace": NAMESPACE,
-                                        "name": f"{RELEASE}-{component}"}]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": f"{RELEASE}-{component}",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "namespace": NAMESPACE, "name": f"{RELEASE}-{component}"}
+        ]
         cron = one(objs, "CronJob", f"{RELEASE}-{component}")
         assert pod_spec(cron)["serviceAccountName"] == f"{RELEASE}-{component}"
     # The serving account is bound to nothing and mounts no token.
@@ -196,8 +221,13 @@ def test_helm_test_pod_posts_the_original_song(rendered):
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     container = pod["spec"]["containers"][0]
     script = container["args"][0]
-    for fragment in ('"danceability": 0.826', '"instrumentalness": 4.8e-05', '"tempo": 94.013',
-                     '"duration": 205000', '"id_new": 1'):
+    for fragment in (
+        '"danceability": 0.826',
+        '"instrumentalness": 4.8e-05',
+        '"tempo": 94.013',
+        '"duration": 205000',
+        '"id_new": 1',
+    ):
         assert fragment in script
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["PREDICT_URL"] == f"http://{RELEASE}.{NAMESPACE}.svc:3000/predict-song"

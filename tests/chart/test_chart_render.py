@@ -58,10 +58,23 @@ def test_the_chart_refuses_clusters_older_than_1_30(helm):
 def test_defaults(rendered):
     objs = rendered[("defaults", KUBE_VERSIONS[-1])]
     kinds = sorted({o["kind"] for o in objs})
-    assert kinds == sorted(["ConfigMap", "CronJob", "Deployment", "Job",
-                            "PersistentVolumeClaim", "PodDisruptionBudget", "Role",
-                            "RoleBinding", "Secret", "Service", "ServiceAccount", "Pod",
-                            "StatefulSet"])
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "CronJob",
+            "Deployment",
+            "Job",
+            "PersistentVolumeClaim",
+            "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "Pod",
+            "StatefulSet",
+        ]
+    )
     deploy = one(objs, "Deployment", RELEASE)
     assert deploy["spec"]["replicas"] == 2
     assert not by_kind(objs, "HorizontalPodAutoscaler")
@@ -92,8 +105,11 @@ def test_autoscaling_drops_replicas_and_adds_hpa_and_pdb(rendered):
     assert "replicas" not in deploy["spec"]
     hpa = one(objs, "HorizontalPodAutoscaler", RELEASE)
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": RELEASE}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": RELEASE,
+    }
     assert hpa["spec"]["minReplicas"] == 3
     metrics = hpa["spec"]["metrics"]
     assert [m["type"] for m in metrics] == ["Resource", "Resource", "Pods"]
@@ -101,13 +117,17 @@ def test_autoscaling_drops_replicas_and_adds_hpa_and_pdb(rendered):
     assert one(objs, "PodDisruptionBudget", RELEASE)["spec"]["maxUnavailable"] == 1
 
 
-@pytest.mark.parametrize(("autoscaling", "message"), [
-    ({"targetCPUUtilizationPercentage": 0}, "needs a metric"),
-    ({"minReplicas": 5, "maxReplicas": 2}, "maxReplicas must be >= "),
-])
+@pytest.mark.parametrize(
+    ("autoscaling", "message"),
+    [
+        ({"targetCPUUtilizationPercentage": 0}, "needs a metric"),
+        ({"minReplicas": 5, "maxReplicas": 2}, "maxReplicas must be >= "),
+    ],
+)
 def test_inconsistent_autoscaling_is_refused(helm, tmp_path, autoscaling, message):
-    result = helm_template(helm, {"autoscaling": {"enabled": True, **autoscaling}},
-                           tmp_dir=tmp_path)
+    result = helm_template(
+        helm, {"autoscaling": {"enabled": True, **autoscaling}}, tmp_dir=tmp_path
+    )
     assert result.returncode != 0 and message in result.stderr
 
 
@@ -132,8 +152,7 @@ def test_ingress_routes_http_and_grpc(rendered):
     assert http["spec"]["ingressClassName"] == "nginx" and http["spec"]["tls"]
     grpc_backend = grpc["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert grpc_backend == {"name": RELEASE, "port": {"name": "grpc"}}
-    assert grpc["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] \
-        == "GRPC"
+    assert grpc["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
 
 
 def test_mongodb_statefulset_and_uri(rendered):
@@ -176,8 +195,11 @@ def test_existing_secret_and_claims_are_used_not_created(rendered):
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["model-store"]["persistentVolumeClaim"]["claimName"] == "my-store"
         for container in spec["containers"]:
-            refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
-                    if "secretKeyRef" in (e.get("valueFrom") or {})}
+            refs = {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container["env"]
+                if "secretKeyRef" in (e.get("valueFrom") or {})
+            }
             # every key comes from the existing Secret (the bootstrap Job reads none)
             assert refs == ({"my-env"} if obj["kind"] != "Job" else set()), obj["metadata"]
     mlflow = pod_spec(one(objs, "Deployment", f"{RELEASE}-mlflow"))
@@ -207,8 +229,12 @@ def test_jobs_run_the_jobs_image_and_serving_the_service_image(rendered):
         container = pod_spec(one(objs, "CronJob", f"{RELEASE}-{name}"))["containers"][0]
         assert container["image"] == "reggaeton_jobs:0.1.0"
     defaults = rendered[("defaults", KUBE_VERSIONS[-1])]
-    images = {c["image"] for o in defaults if pod_spec(o) and o["kind"] != "StatefulSet"
-              for c in pod_spec(o)["containers"]}
+    images = {
+        c["image"]
+        for o in defaults
+        if pod_spec(o) and o["kind"] != "StatefulSet"
+        for c in pod_spec(o)["containers"]
+    }
     # the chart's defaults run: serving on the lean image, the jobs on the jobs image (and
     # the in-chart MongoDB StatefulSet its pinned mongo image)
     assert images == {"reggaeton_service:0.1.0", "reggaeton_jobs:0.1.0"}
@@ -229,8 +255,9 @@ def test_train_schedule_can_be_enabled(rendered):
 def test_network_policies_cover_every_component(rendered):
     objs = rendered[("network-policy", KUBE_VERSIONS[-1])]
     policies = {o["metadata"]["name"]: o for o in by_kind(objs, "NetworkPolicy")}
-    assert set(policies) == {f"{RELEASE}-{c}" for c in
-                             ("serving", "monitor", "train", "mongodb", "mlflow")}
+    assert set(policies) == {
+        f"{RELEASE}-{c}" for c in ("serving", "monitor", "train", "mongodb", "mlflow")
+    }
     for component, policy in policies.items():
         selector = policy["spec"]["podSelector"]["matchLabels"]
         assert selector["app.kubernetes.io/component"] == component.rsplit("-", 1)[1]
@@ -239,16 +266,20 @@ def test_network_policies_cover_every_component(rendered):
     assert {p["port"] for p in serving["ingress"][0]["ports"]} == {"http", "grpc"}
     egress_ports = {p["port"] for rule in serving["egress"] for p in rule.get("ports", [])}
     assert egress_ports == {53, 27017, 5000}  # DNS, MongoDB, MLflow; no API server
-    monitor_ports = {p["port"] for rule in policies[f"{RELEASE}-monitor"]["spec"]["egress"]
-                     for p in rule.get("ports", [])}
+    monitor_ports = {
+        p["port"]
+        for rule in policies[f"{RELEASE}-monitor"]["spec"]["egress"]
+        for p in rule.get("ports", [])
+    }
     assert {443, 6443} <= monitor_ports
     assert "ingress" not in policies[f"{RELEASE}-train"]["spec"]  # deny all ingress
 
 
 def test_config_change_rolls_the_pods(helm, tmp_path):
     def checksums(values):
-        result = helm_template(helm, values, tmp_dir=tmp_path,
-                               extra_args=["--show-only", "templates/deployment.yaml"])
+        result = helm_template(
+            helm, values, tmp_dir=tmp_path, extra_args=["--show-only", "templates/deployment.yaml"]
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.split("template:")[1].split("labels:")[0]
 
@@ -268,9 +299,22 @@ def test_secret_values_never_reach_the_configmap(rendered):
 @pytest.mark.parametrize("values_file", ["k8s/values-dev.yaml", "k8s/values-prod.yaml"])
 def test_notes_tell_how_to_call_and_retrain(helm, values_file):
     result = subprocess.run(
-        [helm, "install", RELEASE, str(CHART), "--dry-run=client", "-n", NAMESPACE,
-         "-f", str(ROOT / values_file)],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            helm,
+            "install",
+            RELEASE,
+            str(CHART),
+            "--dry-run=client",
+            "-n",
+            NAMESPACE,
+            "-f",
+            str(ROOT / values_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
     assert f"http://{RELEASE}.{NAMESPACE}.svc:3000" in notes

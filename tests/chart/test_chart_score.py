@@ -6,14 +6,26 @@ import chart_helpers
 import pytest
 from chart_helpers import KUBE_VERSIONS, helm_template, validate_strict
 
-ON = {"score": {"enabled": True, "completions": 3, "parallelism": 2,
-                "volume": {"existingClaim": "catalogue"}, "input": "in/songs.csv",
-                "outputDir": "out", "format": "csv"}}
+ON = {
+    "score": {
+        "enabled": True,
+        "completions": 3,
+        "parallelism": 2,
+        "volume": {"existingClaim": "catalogue"},
+        "input": "in/songs.csv",
+        "outputDir": "out",
+        "format": "csv",
+    }
+}
 
 
 def score_jobs(objects: list[dict]) -> list[dict]:
-    return [o for o in objects if o["kind"] == "Job"
-            and o["metadata"]["labels"].get("app.kubernetes.io/component") == "score"]
+    return [
+        o
+        for o in objects
+        if o["kind"] == "Job"
+        and o["metadata"]["labels"].get("app.kubernetes.io/component") == "score"
+    ]
 
 
 def render(helm: str, values: dict) -> list[dict]:
@@ -34,9 +46,18 @@ def test_enabled_renders_a_hardened_indexed_job(helm: str) -> None:
     assert job["metadata"]["name"].startswith("reggaeton-score-")
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["command"] == ["python", "-m", "service.score", "--input",
-                                    "/data/in/songs.csv", "--output", "/data/out/", "--format",
-                                    "csv", "--no-progress"]
+    assert container["command"] == [
+        "python",
+        "-m",
+        "service.score",
+        "--input",
+        "/data/in/songs.csv",
+        "--output",
+        "/data/out/",
+        "--format",
+        "csv",
+        "--no-progress",
+    ]
     env = {e["name"]: e for e in container["env"]}
     assert env["SCORE_SHARD_COUNT"]["value"] == "3"
     assert "PREDICTION_STORE_URI" not in env and "API_TOKEN" not in env  # least privilege
@@ -54,8 +75,10 @@ def test_enabled_renders_a_hardened_indexed_job(helm: str) -> None:
 
 
 def test_log_predictions_gets_only_the_store_key(helm: str) -> None:
-    values = {"score": {**ON["score"], "logPredictions": True},
-              "secret": {"apiToken": "t0ken", "smtpPassword": "pw"}}
+    values = {
+        "score": {**ON["score"], "logPredictions": True},
+        "secret": {"apiToken": "t0ken", "smtpPassword": "pw"},
+    }
     (job,) = score_jobs(render(helm, values))
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["SCORE_LOG_PREDICTIONS"]["value"] == "true"
@@ -69,15 +92,20 @@ def test_name_changes_with_the_spec(helm: str) -> None:
     assert first != second["metadata"]["name"] and len(first) <= 63
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"score": {"enabled": True}}, "score.volume.existingClaim"),
-    ({"score": {"enabled": True, "volume": {"existingClaim": "c"}, "shards": 2}},
-     "additional properties 'shards'"),
-    ({"score": {"completions": "2"}}, "completions"),
-    ({"score": {"completions": 0}}, "completions"),
-    ({"score": {"format": "json"}}, "format"),
-    ({"score": {"input": "songs.xlsx"}}, "input"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"score": {"enabled": True}}, "score.volume.existingClaim"),
+        (
+            {"score": {"enabled": True, "volume": {"existingClaim": "c"}, "shards": 2}},
+            "additional properties 'shards'",
+        ),
+        ({"score": {"completions": "2"}}, "completions"),
+        ({"score": {"completions": 0}}, "completions"),
+        ({"score": {"format": "json"}}, "format"),
+        ({"score": {"input": "songs.xlsx"}}, "input"),
+    ],
+)
 def test_refused_values(helm: str, values: dict, message: str) -> None:
     proc = helm_template(helm, values)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
@@ -87,7 +115,12 @@ def test_podrunner_refuses_job_fields_it_does_not_implement() -> None:
     from podrunner import PodRunner
 
     runner = PodRunner([], "unused", "mlops")
-    job = {"spec": {"completionMode": "Indexed", "suspend": True,
-                    "template": {"spec": {"restartPolicy": "Never"}}}}
+    job = {
+        "spec": {
+            "completionMode": "Indexed",
+            "suspend": True,
+            "template": {"spec": {"restartPolicy": "Never"}},
+        }
+    }
     with pytest.raises(NotImplementedError, match="suspend"):
         runner.run_job("j", job)

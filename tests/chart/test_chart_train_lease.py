@@ -31,8 +31,10 @@ def test_train_job_survives_a_node_drain(rendered, value_set):
     job = cron["spec"]["jobTemplate"]["spec"]
     assert job["template"]["spec"]["restartPolicy"] == "Never"  # required by podFailurePolicy
     rules = job["podFailurePolicy"]["rules"]
-    assert {"action": "Ignore", "onPodConditions": [
-        {"type": "DisruptionTarget", "status": "True"}]} in rules
+    assert {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    } in rules
     assert not [r for r in rules if r["action"] == "FailJob"]  # no status exit codes to train
     assert job["backoffLimit"] == 0
 
@@ -49,7 +51,8 @@ def test_train_command_runs_under_the_training_lease(rendered, value_set):
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert float(env["TRAINING_LEASE_DURATION_SECONDS"]) == values["lease"]["durationSeconds"]
     assert float(env["TRAINING_LEASE_WAIT_SECONDS"]) > float(
-        env["TRAINING_LEASE_DURATION_SECONDS"])  # a drained pod's successor takes over
+        env["TRAINING_LEASE_DURATION_SECONDS"]
+    )  # a drained pod's successor takes over
     roles = {r["metadata"]["name"]: r for r in by_kind(objects, "Role")}
     if f"{RELEASE}-train" in roles:  # rbac.create: a Lease named like the CronJob
         assert env["TRAINING_LEASE_NAME"] == f"{RELEASE}-train"
@@ -64,9 +67,18 @@ def test_train_role_may_hold_only_its_lease(rendered):
     role = one(objects, "Role", f"{RELEASE}-train")
     leases = [r for r in role["rules"] if r["apiGroups"] == ["coordination.k8s.io"]]
     # create cannot be restricted by name (RBAC sees no name yet); get/update can
-    assert {"resources": ["leases"], "verbs": ["create"],
-            "apiGroups": ["coordination.k8s.io"]} in leases
+    assert {
+        "resources": ["leases"],
+        "verbs": ["create"],
+        "apiGroups": ["coordination.k8s.io"],
+    } in leases
     named = [r for r in leases if r.get("resourceNames")]
-    assert named == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                      "resourceNames": [f"{RELEASE}-train"], "verbs": ["get", "update"]}]
+    assert named == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{RELEASE}-train"],
+            "verbs": ["get", "update"],
+        }
+    ]
     assert len(leases) == 2

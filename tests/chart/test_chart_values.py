@@ -62,16 +62,18 @@ def _keys_without_comment(lines: list[str]) -> list[str]:
         indent = len(line) - len(line.lstrip())
         previous = lines[number - 1] if number else ""
         inside_list_item = any(
-            lines[k].strip().startswith("- ") and
-            len(lines[k]) - len(lines[k].lstrip()) < indent
+            lines[k].strip().startswith("- ") and len(lines[k]) - len(lines[k].lstrip()) < indent
             for k in range(number - 1, max(-1, number - 6), -1)
             if lines[k].strip() and not lines[k].strip().startswith("#")
         )
         parent_is_passthrough = False
         for k in range(number - 1, -1, -1):
             candidate = lines[k]
-            if candidate.strip() and not candidate.strip().startswith("#") and \
-                    len(candidate) - len(candidate.lstrip()) < indent:
+            if (
+                candidate.strip()
+                and not candidate.strip().startswith("#")
+                and len(candidate) - len(candidate.lstrip()) < indent
+            ):
                 parent_is_passthrough = candidate.strip().rstrip(":") in PASSTHROUGH
                 break
         if previous.strip().startswith("#") or inside_list_item or parent_is_passthrough:
@@ -81,9 +83,20 @@ def _keys_without_comment(lines: list[str]) -> list[str]:
 
 
 # Kubernetes objects given verbatim (their fields are Kubernetes', documented upstream).
-PASSTHROUGH = {"podSecurityContext", "securityContext", "resources", "livenessProbe",
-               "readinessProbe", "startupProbe", "httpGet", "requests", "limits",
-               "capabilities", "seccompProfile", "annotations"}
+PASSTHROUGH = {
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "httpGet",
+    "requests",
+    "limits",
+    "capabilities",
+    "seccompProfile",
+    "annotations",
+}
 
 
 def test_every_value_is_commented():

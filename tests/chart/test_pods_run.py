@@ -41,13 +41,29 @@ from monitoring.job import build_parser, exit_code
 
 pytestmark = [pytest.mark.container, pytest.mark.integration, pytest.mark.slow]
 
-VALUE_FILES = {"defaults": (), "values-dev": (ROOT / "k8s" / "values-dev.yaml",),
-               "values-prod": (ROOT / "k8s" / "values-prod.yaml",)}
+VALUE_FILES = {
+    "defaults": (),
+    "values-dev": (ROOT / "k8s" / "values-dev.yaml",),
+    "values-prod": (ROOT / "k8s" / "values-prod.yaml",),
+}
 PREDLOG = "/home/bentoml/predlog"
-SONG = {"popularity": 68, "danceability": 0.826, "energy": 0.704, "key": 9, "loudness": -7.527,
-        "mode": 1, "speechiness": 0.117, "acousticness": 0.189, "instrumentalness": 4.8e-05,
-        "liveness": 0.0617, "valence": 0.741, "tempo": 94.013, "duration": 205000,
-        "time_signature": 4, "id_new": 1}
+SONG = {
+    "popularity": 68,
+    "danceability": 0.826,
+    "energy": 0.704,
+    "key": 9,
+    "loudness": -7.527,
+    "mode": 1,
+    "speechiness": 0.117,
+    "acousticness": 0.189,
+    "instrumentalness": 4.8e-05,
+    "liveness": 0.0617,
+    "valence": 0.741,
+    "tempo": 94.013,
+    "duration": 205000,
+    "time_signature": 4,
+    "id_new": 1,
+}
 """The original project's curl body."""
 
 
@@ -68,13 +84,18 @@ def local_values(http: int, grpc_port: int, smtp: int) -> dict[str, Any]:
     """Values that swap external services for local ones (the render stays the chart's)."""
     claim = {"name": "predlog", "persistentVolumeClaim": {"claimName": "predlog"}}
     return {
-        "config": {"httpPort": http, "grpcPort": grpc_port, "mlflowTrackingUri": "",
-                   "alerts": {"smtpHost": "127.0.0.1", "smtpPort": smtp,
-                              "smtpStarttls": False}},
+        "config": {
+            "httpPort": http,
+            "grpcPort": grpc_port,
+            "mlflowTrackingUri": "",
+            "alerts": {"smtpHost": "127.0.0.1", "smtpPort": smtp, "smtpStarttls": False},
+        },
         "service": {"port": http, "grpcPort": grpc_port},
-        "mongodb": {"enabled": False}, "mlflow": {"enabled": False},
+        "mongodb": {"enabled": False},
+        "mlflow": {"enabled": False},
         "secret": {"predictionStoreUri": f"sqlite:///{PREDLOG}/predictions.db"},
-        "volumes": [claim], "volumeMounts": [{"name": "predlog", "mountPath": PREDLOG}],
+        "volumes": [claim],
+        "volumeMounts": [{"name": "predlog", "mountPath": PREDLOG}],
     }
 
 
@@ -82,18 +103,28 @@ def provided_secrets(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The existingSecret an operator creates before installing (values-prod's comment)."""
     rendered = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
     deployment = next(o for o in objects if o["kind"] == "Deployment")
-    names = {e["valueFrom"]["secretKeyRef"]["name"]
-             for e in pod_spec(deployment)["containers"][0]["env"]
-             if "secretKeyRef" in (e.get("valueFrom") or {})}
-    return [{"kind": "Secret", "metadata": {"name": name},
-             "stringData": {"PREDICTION_STORE_URI": f"sqlite:///{PREDLOG}/predictions.db",
-                            "API_TOKEN": secrets.token_hex(16)}}
-            for name in sorted(names - rendered)]
+    names = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in pod_spec(deployment)["containers"][0]["env"]
+        if "secretKeyRef" in (e.get("valueFrom") or {})
+    }
+    return [
+        {
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "stringData": {
+                "PREDICTION_STORE_URI": f"sqlite:///{PREDLOG}/predictions.db",
+                "API_TOKEN": secrets.token_hex(16),
+            },
+        }
+        for name in sorted(names - rendered)
+    ]
 
 
 def post(url: str, body: Any, timeout: float = 60) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         assert response.status == 200
         return json.loads(response.read())
@@ -107,8 +138,7 @@ def catalogue_rows(count: int) -> list[dict[str, Any]]:
     for row in rows:
         row.pop("", None)
         if "NA" not in row.values():
-            songs.append({k: float(v) if "." in v or "e" in v else int(v)
-                          for k, v in row.items()})
+            songs.append({k: float(v) if "." in v or "e" in v else int(v) for k, v in row.items()})
     assert len(songs) >= count
     return songs[:count]
 
@@ -125,18 +155,25 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_FILES))
-def test_rendered_pods_run_as_containers(value_set: str, images: dict[str, str], helm: str,
-                                         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_rendered_pods_run_as_containers(
+    value_set: str, images: dict[str, str], helm: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     http, grpc_port, smtp = free_ports(3)
-    result = helm_template(helm, local_values(http, grpc_port, smtp), VALUE_FILES[value_set],
-                           tmp_dir=tmp_path)
+    result = helm_template(
+        helm, local_values(http, grpc_port, smtp), VALUE_FILES[value_set], tmp_dir=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     objects = load_objects(result.stdout)
     objects += provided_secrets(objects)
-    deployment = next(o for o in objects if o["kind"] == "Deployment"
-                      and o["metadata"]["name"] == "reggaeton")
-    for image in {c["image"] for o in objects if pod_spec(o) and o["kind"] != "StatefulSet"
-                  for c in pod_spec(o)["containers"] + (pod_spec(o).get("initContainers") or [])}:
+    deployment = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "reggaeton"
+    )
+    for image in {
+        c["image"]
+        for o in objects
+        if pod_spec(o) and o["kind"] != "StatefulSet"
+        for c in pod_spec(o)["containers"] + (pod_spec(o).get("initContainers") or [])
+    }:
         source = images["jobs" if "reggaeton_jobs" in image else "service"]
         PodRunner.tag(source, image)  # as `docker push` + pull through a registry would
     numbers: dict[str, Any] = {"value_set": value_set, "images": images["sizes"]}
@@ -164,8 +201,15 @@ class _Sink:
         return "250 OK"
 
 
-def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
-          deployment: dict[str, Any], http: int, grpc_port: int, numbers: dict[str, Any]) -> None:
+def _walk(
+    runner: PodRunner,
+    api: FakeClusterApi,
+    objects: list[dict[str, Any]],
+    deployment: dict[str, Any],
+    http: int,
+    grpc_port: int,
+    numbers: dict[str, Any],
+) -> None:
     spec = pod_spec(deployment)
     (service,) = spec["containers"]
     base = f"http://127.0.0.1:{http}"
@@ -190,12 +234,18 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
 
     # The original curl body, from inside the serving container.
     cname = pod.containers["service"]
-    inside = runner.docker("exec", cname, "python", "-c",
-                           "import sys, urllib.request; r = urllib.request.urlopen("
-                           "urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), "
-                           "headers={'Content-Type': 'application/json'}), timeout=30); "
-                           "print(r.status, r.read().decode())",
-                           f"{base}/predict-song", json.dumps({"data": SONG})).stdout.strip()
+    inside = runner.docker(
+        "exec",
+        cname,
+        "python",
+        "-c",
+        "import sys, urllib.request; r = urllib.request.urlopen("
+        "urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), "
+        "headers={'Content-Type': 'application/json'}), timeout=30); "
+        "print(r.status, r.read().decode())",
+        f"{base}/predict-song",
+        json.dumps({"data": SONG}),
+    ).stdout.strip()
     status, _, body = inside.partition(" ")
     answer = json.loads(body)
     assert status == "200" and answer["label"] == "reggaeton", inside
@@ -206,8 +256,9 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     assert batch["count"] == 1000 and len(batch["results"]) == 1000
     numbers["batch_rows"] = batch["count"]
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                          timeout=10)
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     numbers["grpc_health"] = "SERVING"
 
@@ -226,19 +277,32 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     started = time.monotonic()
     code, logs = runner.run_to_completion("monitor", monitor_spec)
     numbers["monitor_s"] = round(time.monotonic() - started, 1)
-    reports = runner.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "-v",
-                            "rgt-" + numbers["value_set"] + "-monitor-scratch-reports:/r",
-                            runner.image_of(monitor_spec), "-c",
-                            "ls /r; cat /r/*.json").stdout
+    reports = runner.docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        "-v",
+        "rgt-" + numbers["value_set"] + "-monitor-scratch-reports:/r",
+        runner.image_of(monitor_spec),
+        "-c",
+        "ls /r; cat /r/*.json",
+    ).stdout
     names, _, summary_text = reports.partition("{")
     summary = json.loads("{" + summary_text)
     assert any(n.endswith(".html") for n in names.split()), names
     policy = build_parser().parse_args(monitor_spec["containers"][0]["args"]).exit_codes
     assert code == exit_code(summary["status"], policy), (code, summary["status"], policy, logs)
     assert summary["window"]["rows"] >= 1001, summary["window"]
-    numbers["monitor"] = {"exit_code": code, "status": summary["status"],
-                          "rows": summary["window"]["rows"], "reasons": summary["reasons"],
-                          "retrain_jobs_created": len(api.jobs)}
+    numbers["monitor"] = {
+        "exit_code": code,
+        "status": summary["status"],
+        "rows": summary["window"]["rows"],
+        "reasons": summary["reasons"],
+        "retrain_jobs_created": len(api.jobs),
+    }
 
     # The train CronJob's pod, as the Job `make retrain` creates: train, gate, promote, roll.
     train = job_from_cronjob_like_kubectl(one(objects, "CronJob", "reggaeton-train"), "retrain")
@@ -255,8 +319,7 @@ def _walk(runner: PodRunner, api: FakeClusterApi, objects: list[dict[str, Any]],
     numbers["train_lease"] = lease
     # First install: the unpinned Deployment is pinned to the served version, then set to the
     # new one (two revisions), so that `rollout undo` has a version to return to.
-    tags = [p["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
-            for p in api.patches]
+    tags = [p["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] for p in api.patches]
     pinned, rolled = api.revisions
     assert tags[0] == first and tags[-1] != first and len(tags) == 2, api.patches
     new = tags[-1]

@@ -44,22 +44,37 @@ def catalogue(path: Path) -> set[int]:
 
 
 def score_job(helm: str, tmp_path: Path, completions: int, output: str) -> tuple[list, dict]:
-    values = {"replicaCount": 1, "mongodb": {"enabled": False}, "mlflow": {"enabled": False},
-              "monitor": {"enabled": False}, "config": {"mlflowTrackingUri": ""},
-              "modelStore": {"bootstrap": {"enabled": False}},
-              "score": {"enabled": True, "completions": completions,
-                        "parallelism": completions, "volume": {"existingClaim": "catalogue"},
-                        "input": "in/songs.csv", "outputDir": output, "chunkRows": 4096}}
+    values = {
+        "replicaCount": 1,
+        "mongodb": {"enabled": False},
+        "mlflow": {"enabled": False},
+        "monitor": {"enabled": False},
+        "config": {"mlflowTrackingUri": ""},
+        "modelStore": {"bootstrap": {"enabled": False}},
+        "score": {
+            "enabled": True,
+            "completions": completions,
+            "parallelism": completions,
+            "volume": {"existingClaim": "catalogue"},
+            "input": "in/songs.csv",
+            "outputDir": output,
+            "chunkRows": 4096,
+        },
+    }
     result = helm_template(helm, values, tmp_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     objects = load_objects(result.stdout)
-    (job,) = [o for o in objects if o["kind"] == "Job"
-              and o["metadata"]["labels"]["app.kubernetes.io/component"] == "score"]
+    (job,) = [
+        o
+        for o in objects
+        if o["kind"] == "Job" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "score"
+    ]
     return objects, job
 
 
-def test_indexed_job_shards_one_catalogue(images: dict[str, str], helm: str, tmp_path: Path,
-                                          trained_home: Path) -> None:
+def test_indexed_job_shards_one_catalogue(
+    images: dict[str, str], helm: str, tmp_path: Path, trained_home: Path
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     bad = catalogue(src / "songs.csv")
@@ -71,25 +86,47 @@ def test_indexed_job_shards_one_catalogue(images: dict[str, str], helm: str, tmp
     sh = ["run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh"]
     try:
         data = runner._volume(f"{runner.run_id}-pvc-catalogue", image, "2775", GROUP)
-        store = runner._volume(f"{runner.run_id}-pvc-reggaeton-model-store", image, "2775",
-                               GROUP)
-        runner.docker(*sh, "-v", f"{data}:/v", "-v", f"{store}:/m", "-v", f"{src}:/src:ro",
-                      "-v", f"{trained_home}:/trained:ro", image, "-c",
-                      "mkdir -p /v/in && cp /src/songs.csv /v/in/ && cp -r /trained/. /m/ && "
-                      f"chgrp -R {GROUP} /v /m && chmod -R g+rwX,o+rX /v /m")
+        store = runner._volume(f"{runner.run_id}-pvc-reggaeton-model-store", image, "2775", GROUP)
+        runner.docker(
+            *sh,
+            "-v",
+            f"{data}:/v",
+            "-v",
+            f"{store}:/m",
+            "-v",
+            f"{src}:/src:ro",
+            "-v",
+            f"{trained_home}:/trained:ro",
+            image,
+            "-c",
+            "mkdir -p /v/in && cp /src/songs.csv /v/in/ && cp -r /trained/. /m/ && "
+            f"chgrp -R {GROUP} /v /m && chmod -R g+rwX,o+rX /v /m",
+        )
         results = runner.run_job("score", job)
         assert [code for code, _ in results] == [0, 0], results
         (single,) = runner.run_job("single", single_job)
         assert single[0] == 0, single
         out = tmp_path / "out"
         out.mkdir()
-        runner.docker(*sh, "-v", f"{data}:/v:ro", "-v", f"{out}:/out", image, "-c",
-                      "cp -r /v/parts /v/single /out/ && chmod -R a+rwX /out")
+        runner.docker(
+            *sh,
+            "-v",
+            f"{data}:/v:ro",
+            "-v",
+            f"{out}:/out",
+            image,
+            "-c",
+            "cp -r /v/parts /v/single /out/ && chmod -R a+rwX /out",
+        )
     finally:
         runner.cleanup()
     names = sorted(p.name for p in (out / "parts").iterdir())
-    assert names == ["part-00000.parquet", "part-00001.parquet", "rejects-00000.csv",
-                     "rejects-00001.csv"]
+    assert names == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "rejects-00000.csv",
+        "rejects-00001.csv",
+    ]
     parts = [pq.read_table(p) for p in sorted((out / "parts").glob("part-*.parquet"))]
     assert all(p.num_rows > ROWS // 4 for p in parts)  # both indexes did real work
     rejects = pd.concat(pd.read_csv(p) for p in sorted((out / "parts").glob("rejects-*.csv")))

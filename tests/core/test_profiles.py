@@ -15,9 +15,13 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
 
     def make(n: int, shift: float = 0.0) -> pd.DataFrame:
-        return pd.DataFrame({"tempo": rng.normal(120 + shift, 25, n),
-                             "energy": rng.uniform(0, 1, n),
-                             "key": rng.integers(0, 12, n)})
+        return pd.DataFrame(
+            {
+                "tempo": rng.normal(120 + shift, 25, n),
+                "energy": rng.uniform(0, 1, n),
+                "key": rng.integers(0, 12, n),
+            }
+        )
 
     return make(3000), make(2000), make(2000, shift=20)
 
@@ -30,7 +34,8 @@ def test_numpy2_alias_applied_and_profile_counts(frames) -> None:
     assert profiles.row_count(view, "absent") == 0
     summary = profiles.summary(view)
     assert summary.loc["tempo", "distribution/mean"] == pytest.approx(
-        frames[0]["tempo"].mean(), rel=1e-9)
+        frames[0]["tempo"].mean(), rel=1e-9
+    )
 
 
 def test_serialize_round_trip_and_merge(frames) -> None:
@@ -42,7 +47,8 @@ def test_serialize_round_trip_and_merge(frames) -> None:
     assert profiles.row_count(merged, "tempo") == 5000
     both = pd.concat([frames[0], frames[1]])
     assert profiles.summary(merged).loc["tempo", "distribution/mean"] == pytest.approx(
-        both["tempo"].mean(), rel=1e-9)
+        both["tempo"].mean(), rel=1e-9
+    )
     with pytest.raises(ValueError, match="at least one"):
         profiles.merge([])
 
@@ -54,8 +60,9 @@ def test_drift_scores_flag_only_the_shifted_column(frames) -> None:
     # Sketch-based KS (KLL quantiles, randomised) approximates the exact statistic.
     exact = stats.ks_2samp(frames[0]["tempo"], frames[1]["tempo"]).statistic
     assert same["tempo"]["statistic"] == pytest.approx(exact, abs=0.015)
-    shifted = profiles.drift_scores(profiles.profile_frame(frames[2]), ref,
-                                    columns=["tempo", "energy"])
+    shifted = profiles.drift_scores(
+        profiles.profile_frame(frames[2]), ref, columns=["tempo", "energy"]
+    )
     assert set(shifted) == {"tempo", "energy"}
     assert shifted["tempo"]["drift_category"] == "DRIFT" and shifted["tempo"]["pvalue"] < 1e-6
     assert shifted["energy"]["drift_category"] == "NO_DRIFT"
@@ -69,10 +76,14 @@ def test_vectorised_float_split_gives_identical_profiles() -> None:
     profiles._whylogs()
     patched = PreprocessedColumn._pandas_split
     assert patched._reggaeton_vectorised
-    frame = pd.DataFrame({"f": [1.5, np.nan, np.inf, -2.0, 0.0, np.nan],
-                          "i": [1, 2, 3, 4, 5, 6],
-                          "n": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
-                          "s": ["a", "b", None, "a", "c", "d"]})
+    frame = pd.DataFrame(
+        {
+            "f": [1.5, np.nan, np.inf, -2.0, 0.0, np.nan],
+            "i": [1, 2, 3, 4, 5, 6],
+            "n": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
+            "s": ["a", "b", None, "a", "c", "d"],
+        }
+    )
     fast = profiles.summary(profiles.profile_frame(frame))
     PreprocessedColumn._pandas_split = patched._original
     try:

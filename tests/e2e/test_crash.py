@@ -40,11 +40,14 @@ def _workers() -> int:
 
 
 @pytest.fixture(scope="module")
-def crashable(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[support.Deployment]:
-    dep = support.deploy(trained_home, tmp_path_factory.mktemp("crash"),
-                         extra_env={"PREDICTION_LOG_QUEUE": str(QUEUE),
-                                    "PREDICTION_LOG_BATCH": str(BATCH)})
+def crashable(
+    trained_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[support.Deployment]:
+    dep = support.deploy(
+        trained_home,
+        tmp_path_factory.mktemp("crash"),
+        extra_env={"PREDICTION_LOG_QUEUE": str(QUEUE), "PREDICTION_LOG_BATCH": str(BATCH)},
+    )
     yield dep
     dep.service.stop()
 
@@ -66,8 +69,11 @@ def test_sigkill_under_load_loses_at_most_the_documented_window(crashable):
     # Phase A: a load the writer has time to flush; all of it must survive the crash.
     phase_a = support.run_load(dep.url, 600, CONCURRENCY)
     assert not phase_a.failures, phase_a.failures[:5]
-    support.wait_until(lambda: phase_a.ids <= set(support.stored_ids(dep.db_path)), 60,
-                       "phase A records in the store")
+    support.wait_until(
+        lambda: phase_a.ids <= set(support.stored_ids(dep.db_path)),
+        60,
+        "phase A records in the store",
+    )
 
     # Phase B: SIGKILL the whole process group in the middle of a larger load.
     answered = threading.Event()
@@ -79,8 +85,11 @@ def test_sigkill_under_load_loses_at_most_the_documented_window(crashable):
             answered.set()
 
     box: dict[str, support.LoadResult] = {}
-    loader = threading.Thread(target=lambda: box.setdefault(
-        "r", support.run_load(dep.url, 4000, CONCURRENCY, on_answer=on_answer)))
+    loader = threading.Thread(
+        target=lambda: box.setdefault(
+            "r", support.run_load(dep.url, 4000, CONCURRENCY, on_answer=on_answer)
+        )
+    )
     loader.start()
     assert answered.wait(180), f"load stalled:\n{dep.service.log_tail()}"
     dep.service.kill()
@@ -96,8 +105,10 @@ def test_sigkill_under_load_loses_at_most_the_documented_window(crashable):
     assert phase_a.ids <= ids, "records flushed before the crash were lost"
     lost = phase_b.ids - ids
     bound = _workers() * (QUEUE + min(QUEUE, 10 * BATCH))
-    print(f"\nSIGKILL after {len(phase_b.ok)} answers: {len(lost)} answered records lost "
-          f"(documented bound {bound}), {len(phase_b.failures)} requests failed by the kill")
+    print(
+        f"\nSIGKILL after {len(phase_b.ok)} answers: {len(lost)} answered records lost "
+        f"(documented bound {bound}), {len(phase_b.failures)} requests failed by the kill"
+    )
     assert len(lost) <= bound
     strays = ids - phase_a.ids - phase_b.ids
     assert len(strays) <= CONCURRENCY, "records in the log that no client was sent or in flight"
@@ -105,8 +116,9 @@ def test_sigkill_under_load_loses_at_most_the_documented_window(crashable):
     # The restarted service answers and logs again.
     after = support.run_load(dep.url, 20, 2)
     assert not after.failures
-    support.wait_until(lambda: after.ids <= set(support.stored_ids(dep.db_path)), 30,
-                       "records after the restart")
+    support.wait_until(
+        lambda: after.ids <= set(support.stored_ids(dep.db_path)), 30, "records after the restart"
+    )
 
 
 def test_spilled_records_survive_a_crash_and_are_replayed_once(crashable):
@@ -123,8 +135,10 @@ def test_spilled_records_survive_a_crash_and_are_replayed_once(crashable):
         # A write blocks for the store's busy timeout before it fails, so the small queue may
         # overflow meanwhile: the request threads then spill those records themselves.
         support.wait_until(
-            lambda: _spilled_lines(dep.spill_dir) + _dropped(dep) >= len(outage.ok), 90,
-            "the outage's records in the spill files (or counted as dropped)")
+            lambda: _spilled_lines(dep.spill_dir) + _dropped(dep) >= len(outage.ok),
+            90,
+            "the outage's records in the spill files (or counted as dropped)",
+        )
         dropped = _dropped(dep) - dropped_before
         dep.service.kill()
     finally:
@@ -135,10 +149,14 @@ def test_spilled_records_survive_a_crash_and_are_replayed_once(crashable):
     dep.restart()
     support.wait_until(
         lambda: len(outage.ids & set(support.stored_ids(dep.db_path))) >= len(outage.ids) - dropped,
-        90, "spilled records replayed after the restart")
+        90,
+        "spilled records replayed after the restart",
+    )
     missing = outage.ids - set(support.stored_ids(dep.db_path))
-    print(f"\noutage + SIGKILL: {len(outage.ok)} answered, {_spilled_lines_note(dropped)}, "
-          f"{len(missing)} missing after the restart")
+    print(
+        f"\noutage + SIGKILL: {len(outage.ok)} answered, {_spilled_lines_note(dropped)}, "
+        f"{len(missing)} missing after the restart"
+    )
     assert dropped == 0, "a full queue spills to the file, it does not drop"
     assert len(missing) == 0, "every answered record must be replayed"
     support.wait_until(lambda: _spilled_lines(dep.spill_dir) == 0, 30, "spill files emptied")

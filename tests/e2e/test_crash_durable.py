@@ -41,8 +41,7 @@ def _batch_load(url: str, stop: threading.Event, acked: list[str], failures: lis
 
 
 def test_sigkill_under_load_loses_no_acknowledged_record(trained_home: Path, tmp_path: Path):
-    dep = support.deploy(trained_home, tmp_path,
-                         extra_env={"PREDICTION_LOG_DURABILITY": "sync"})
+    dep = support.deploy(trained_home, tmp_path, extra_env={"PREDICTION_LOG_DURABILITY": "sync"})
     try:
         answered = threading.Event()
         count = [0]
@@ -53,11 +52,15 @@ def test_sigkill_under_load_loses_no_acknowledged_record(trained_home: Path, tmp
                 answered.set()
 
         box: dict[str, support.LoadResult] = {}
-        loader = threading.Thread(target=lambda: box.setdefault(
-            "r", support.run_load(dep.url, 6000, CONCURRENCY, on_answer=on_answer)))
+        loader = threading.Thread(
+            target=lambda: box.setdefault(
+                "r", support.run_load(dep.url, 6000, CONCURRENCY, on_answer=on_answer)
+            )
+        )
         stop, batch_acked, batch_failures = threading.Event(), [], []
-        batcher = threading.Thread(target=_batch_load,
-                                   args=(dep.url, stop, batch_acked, batch_failures))
+        batcher = threading.Thread(
+            target=_batch_load, args=(dep.url, stop, batch_acked, batch_failures)
+        )
         loader.start()
         batcher.start()
         assert answered.wait(180), f"load stalled:\n{dep.service.log_tail()}"
@@ -73,10 +76,12 @@ def test_sigkill_under_load_loses_no_acknowledged_record(trained_home: Path, tmp
         stored = support.stored_ids(dep.db_path)
         assert not [i for i, n in Counter(stored).items() if n > 1], "a record stored twice"
         lost = acked - set(stored)
-        print(f"\ndurable mode, SIGKILL after {len(singles.ok)} single and "
-              f"{len(batch_acked) // BATCH_ROWS} batch answers ({len(acked)} records "
-              f"acknowledged): {len(lost)} lost; {len(singles.failures) + len(batch_failures)} "
-              "requests failed by the kill")
+        print(
+            f"\ndurable mode, SIGKILL after {len(singles.ok)} single and "
+            f"{len(batch_acked) // BATCH_ROWS} batch answers ({len(acked)} records "
+            f"acknowledged): {len(lost)} lost; {len(singles.failures) + len(batch_failures)} "
+            "requests failed by the kill"
+        )
         assert not lost, f"{len(lost)} acknowledged records lost, e.g. {sorted(lost)[:3]}"
         after = support.run_load(dep.url, 20, 2)  # the restarted service answers again
         assert not after.failures, after.failures[:3]

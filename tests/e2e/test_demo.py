@@ -29,7 +29,11 @@ def test_demo_closes_the_loop(tmp_path):
     state = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "scripts.demo", "--fast", "--state-dir", str(state)],
-        cwd=support.ROOT, capture_output=True, text=True, timeout=1200)
+        cwd=support.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert (state / "summary.json").exists(), result.stdout[-3000:] + result.stderr[-3000:]
     s = json.loads((state / "summary.json").read_text())
     assert result.returncode == 0, s.get("error") or result.stderr[-3000:]

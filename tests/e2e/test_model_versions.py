@@ -32,7 +32,7 @@ def _all_workers_serve(dep: support.Deployment, tag: str, tries: int = 12) -> bo
 
 
 def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
-    from training.config import load_config
+    from training.config import ORIGINAL_CONFIG, load_config
     from training.train import run_training
 
     dep = shared
@@ -48,7 +48,7 @@ def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
     try:
         saved_at = time.monotonic()
         result = run_training(
-            load_config(overrides=TRAIN_FAST),
+            load_config(ORIGINAL_CONFIG, TRAIN_FAST),
             registry,
             tracking_uri=None,
             force=True,

@@ -11,8 +11,13 @@ import yaml
 from e2e import support
 
 SECRET_KEY = re.compile(r"token|password|passwd|secret|webhook|credential|apikey|api_key", re.I)
-NOT_SECRETS = {"existingSecret", "imagePullSecrets", "automountServiceAccountToken",
-               "secretName", "existingClaim"}
+NOT_SECRETS = {
+    "existingSecret",
+    "imagePullSecrets",
+    "automountServiceAccountToken",
+    "secretName",
+    "existingClaim",
+}
 
 
 @pytest.mark.slow
@@ -26,9 +31,12 @@ def test_token_is_required_checked_and_never_logged(shared):
     body = {"request_id": rid, "label": 1}
     wrong = "tok-" + "0" * 32
     for path, payload in (("/feedback", body), ("/admin/reload", None)):
-        for headers in ({}, {"Authorization": f"Bearer {wrong}"},
-                        {"Authorization": f"Basic {dep.token}"},
-                        {"Authorization": f"Bearer {dep.token}x"}):
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {wrong}"},
+            {"Authorization": f"Basic {dep.token}"},
+            {"Authorization": f"Bearer {dep.token}x"},
+        ):
             resp = requests.post(f"{dep.url}{path}", json=payload, headers=headers, timeout=10)
             assert resp.status_code in (401, 403), (path, headers, resp.text)
             assert resp.json()["field"] == "Authorization"
@@ -83,8 +91,7 @@ def test_the_token_check_itself_uses_a_constant_time_comparison(monkeypatch):
 
     seen = []
     real = hmac.compare_digest
-    monkeypatch.setattr(app.hmac, "compare_digest",
-                        lambda a, b: seen.append((a, b)) or real(a, b))
+    monkeypatch.setattr(app.hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b))
 
     class Req:
         def __init__(self, header: str) -> None:

@@ -10,8 +10,9 @@ from e2e import support
 
 
 @pytest.fixture(scope="session")
-def shared(trained_home: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[support.Deployment]:
+def shared(
+    trained_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[support.Deployment]:
     """The same service the end-to-end tests use (started once per session)."""
     yield support.shared_deployment(trained_home, tmp_path_factory)
     support.stop_shared()

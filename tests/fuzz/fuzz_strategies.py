@@ -15,8 +15,9 @@ def valid_value(feature: Feature) -> st.SearchStrategy:
     high = feature.maximum if feature.maximum is not None else 1e6
     if feature.dtype == "int":
         return st.integers(int(math.ceil(low)), int(math.floor(high)))
-    return st.floats(low, high, allow_nan=False, allow_infinity=False,
-                     exclude_min=feature.exclusive_minimum)
+    return st.floats(
+        low, high, allow_nan=False, allow_infinity=False, exclude_min=feature.exclusive_minimum
+    )
 
 
 def invalid_value(feature: Feature, numeric_only: bool = False) -> st.SearchStrategy:
@@ -33,15 +34,28 @@ def invalid_value(feature: Feature, numeric_only: bool = False) -> st.SearchStra
             st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
         ]
     if feature.maximum is not None:
-        options.append(st.floats(feature.maximum + 1e-6, 1e12, exclude_min=True,
-                                 allow_nan=False, allow_infinity=False))
+        options.append(
+            st.floats(
+                feature.maximum + 1e-6,
+                1e12,
+                exclude_min=True,
+                allow_nan=False,
+                allow_infinity=False,
+            )
+        )
     if feature.minimum is not None:
         if feature.exclusive_minimum:
-            options.append(st.floats(-1e12, feature.minimum, allow_nan=False,
-                                     allow_infinity=False))
+            options.append(st.floats(-1e12, feature.minimum, allow_nan=False, allow_infinity=False))
         else:
-            options.append(st.floats(-1e12, feature.minimum - 1e-6, allow_nan=False,
-                                     allow_infinity=False, exclude_max=True))
+            options.append(
+                st.floats(
+                    -1e12,
+                    feature.minimum - 1e-6,
+                    allow_nan=False,
+                    allow_infinity=False,
+                    exclude_max=True,
+                )
+            )
     if feature.dtype == "int":
         low = feature.minimum if feature.minimum is not None else -100
         options.append(st.just(low + 0.5))
@@ -79,8 +93,9 @@ def broken_songs(draw: st.DrawFn, numeric_only: bool = False) -> tuple[dict, str
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 """Arbitrary JSON-like values (NaN and Infinity included)."""

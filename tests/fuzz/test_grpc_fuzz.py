@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from service.grpc import reggaeton_pb2, reggaeton_pb2_grpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-GRPC = settings(max_examples=80, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
-METHODS = ("/reggaeton.v1.ReggaetonService/PredictSong",
-           "/reggaeton.v1.ReggaetonService/PredictSongs")
+GRPC = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+METHODS = (
+    "/reggaeton.v1.ReggaetonService/PredictSong",
+    "/reggaeton.v1.ReggaetonService/PredictSongs",
+)
 ACCEPTABLE = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 """Bytes that do not parse as the request message are a client error too (INVALID_ARGUMENT
 naming the message), never grpcio's INTERNAL."""
@@ -32,9 +35,13 @@ def channel(shared):
 
 
 def _song_message(song: dict) -> reggaeton_pb2.Song:
-    fields = {k: float(v) for k, v in song.items()
-              if k in reggaeton_pb2.Song.DESCRIPTOR.fields_by_name
-              and isinstance(v, int | float) and not isinstance(v, bool)}
+    fields = {
+        k: float(v)
+        for k, v in song.items()
+        if k in reggaeton_pb2.Song.DESCRIPTOR.fields_by_name
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+    }
     return reggaeton_pb2.Song(**fields)
 
 
@@ -72,11 +79,11 @@ def test_a_bad_value_is_invalid_argument_naming_the_field(channel, case):
 @given(batch=st.lists(songs(), min_size=1, max_size=4))
 def test_valid_batches_are_scored_in_order(channel, batch):
     stub = reggaeton_pb2_grpc.ReggaetonServiceStub(channel)
-    reply = stub.PredictSongs(reggaeton_pb2.PredictSongsRequest(
-        data=[_song_message(s) for s in batch]), timeout=30)
+    reply = stub.PredictSongs(
+        reggaeton_pb2.PredictSongsRequest(data=[_song_message(s) for s in batch]), timeout=30
+    )
     assert len(reply.results) == len(batch)
-    assert all(0.0 <= r.probability <= 1.0 and not math.isnan(r.probability)
-               for r in reply.results)
+    assert all(0.0 <= r.probability <= 1.0 and not math.isnan(r.probability) for r in reply.results)
 
 
 def test_server_still_serving_after_the_fuzzing(channel, shared):
@@ -84,7 +91,8 @@ def test_server_still_serving_after_the_fuzzing(channel, shared):
     status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status
     assert status == health_pb2.HealthCheckResponse.SERVING
     stub = reggaeton_pb2_grpc.ReggaetonServiceStub(channel)
-    reply = stub.PredictSong(reggaeton_pb2.PredictSongRequest(data=_song_message(support.SONG)),
-                             timeout=10)
+    reply = stub.PredictSong(
+        reggaeton_pb2.PredictSongRequest(data=_song_message(support.SONG)), timeout=10
+    )
     assert reply.label in ("reggaeton", "other")
     assert shared.service.alive()

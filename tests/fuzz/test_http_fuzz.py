@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-HTTP = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+HTTP = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _post(shared, path: str, payload) -> requests.Response:
@@ -18,8 +19,9 @@ def _post(shared, path: str, payload) -> requests.Response:
     import json
 
     data = json.dumps(payload, allow_nan=True)
-    return requests.post(f"{shared.url}{path}", data=data, timeout=30,
-                         headers={"Content-Type": "application/json"})
+    return requests.post(
+        f"{shared.url}{path}", data=data, timeout=30, headers={"Content-Type": "application/json"}
+    )
 
 
 @HTTP
@@ -43,8 +45,7 @@ def test_one_bad_field_gets_a_422_naming_it(shared, case):
 
 
 @HTTP
-@given(good=st.lists(songs(), min_size=1, max_size=5), case=broken_songs(),
-       where=st.integers(0, 5))
+@given(good=st.lists(songs(), min_size=1, max_size=5), case=broken_songs(), where=st.integers(0, 5))
 def test_a_bad_row_in_a_batch_is_named_by_index(shared, good, case, where):
     song, name = case
     where = min(where, len(good))
@@ -67,7 +68,11 @@ def test_arbitrary_json_bodies_never_cause_a_server_error(shared, payload):
 @HTTP
 @given(raw=st.binary(max_size=300))
 def test_arbitrary_bytes_get_a_4xx_naming_the_problem(shared, raw):
-    resp = requests.post(f"{shared.url}/predict-song", data=raw, timeout=30,
-                         headers={"Content-Type": "application/json"})
+    resp = requests.post(
+        f"{shared.url}/predict-song",
+        data=raw,
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert 400 <= resp.status_code < 500, resp.text  # random bytes are never a valid song
     assert resp.json()["field"]

@@ -68,15 +68,19 @@ def _strategy(schema, mode) -> st.SearchStrategy:
     return st.one_of([op.as_strategy(mode) for op in operations])
 
 
-@pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE,
-                                  schemathesis.GenerationMode.NEGATIVE], ids=lambda m: m.value)
+@pytest.mark.parametrize(
+    "mode",
+    [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
+    ids=lambda m: m.value,
+)
 def test_no_server_error_and_every_client_error_names_a_field(api_schema, shared, mode):
     seen: dict[str, int] = {}
     statuses: dict[int, int] = {}
     refused_valid: set[tuple[str, str]] = set()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(case=_strategy(api_schema, mode))
     def check(case):
         key = f"{case.method} {case.path}"
@@ -96,5 +100,7 @@ def test_no_server_error_and_every_client_error_names_a_field(api_schema, shared
     # a document that promises more than the service accepts misleads clients
     assert refused_valid <= KNOWN_DOC_GAPS, refused_valid
     assert {"POST /predict-song", "POST /predict-songs", "POST /feedback"} <= set(seen), seen
-    print(f"\nschemathesis {mode.value}: {sum(seen.values())} requests, operations {seen}, "
-          f"statuses {statuses}")
+    print(
+        f"\nschemathesis {mode.value}: {sum(seen.values())} requests, operations {seen}, "
+        f"statuses {statuses}"
+    )

@@ -54,8 +54,9 @@ def smtp():
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-            messages.append({"to": envelope.rcpt_tos,
-                             "msg": message_from_bytes(envelope.original_content)})
+            messages.append(
+                {"to": envelope.rcpt_tos, "msg": message_from_bytes(envelope.original_content)}
+            )
             return "250 OK"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port())
@@ -73,11 +74,13 @@ def _free_port() -> int:
 def test_alert_run_notifies_webhook_and_email(make_log, registry, config, webhook, smtp):
     url, received = webhook
     port, messages = smtp
-    config.alerts = AlertConfig(webhook_url=url, email_to=("oncall@example.test",),
-                                smtp_host="127.0.0.1", smtp_port=port)
+    config.alerts = AlertConfig(
+        webhook_url=url, email_to=("oncall@example.test",), smtp_host="127.0.0.1", smtp_port=port
+    )
     store, _ = make_log(n=1000, seed=21, drift=("tempo=+20",))
-    summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-                  progress=None)
+    summary = run(
+        config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None
+    )
     assert summary["status"] == "alert"
     assert summary["alerts"]["sent"] == ["webhook", "email"]
     assert summary["alerts"]["failures"] == 0
@@ -93,10 +96,21 @@ def test_alert_run_notifies_webhook_and_email(make_log, registry, config, webhoo
 
 def test_delivery_failures_are_counted_not_raised(caplog):
     dead = _free_port()  # nothing listens there
-    cfg = AlertConfig(webhook_url=f"http://127.0.0.1:{dead}/hook", email_to=("a@b.test",),
-                      smtp_host="127.0.0.1", smtp_port=dead, timeout_s=2, retries=1)
-    summary = {"status": "alert", "run_id": "r1", "model_version": "m:1",
-               "reasons": ["data drift in tempo"], "window": {"rows": 10}}
+    cfg = AlertConfig(
+        webhook_url=f"http://127.0.0.1:{dead}/hook",
+        email_to=("a@b.test",),
+        smtp_host="127.0.0.1",
+        smtp_port=dead,
+        timeout_s=2,
+        retries=1,
+    )
+    summary = {
+        "status": "alert",
+        "run_id": "r1",
+        "model_version": "m:1",
+        "reasons": ["data drift in tempo"],
+        "window": {"rows": 10},
+    }
     outcome = deliver(summary, cfg)
     assert outcome["failures"] == 2 and outcome["sent"] == []
     assert {e["channel"] for e in outcome["errors"]} == {"webhook", "email"}
@@ -115,12 +129,17 @@ def test_a_failing_webhook_never_leaks_its_token(caplog, make_log, registry, con
     """Slack-style webhooks carry their secret in the URL; requests' errors quote the URL."""
     token = "T0SECRET/B0SECRET/xoxSECRETSECRET"
     dead = _free_port()
-    config.alerts = AlertConfig(webhook_url=f"http://127.0.0.1:{dead}/services/{token}?k=qs1ret",
-                                smtp_password="hunter2pw", timeout_s=2, retries=0)
+    config.alerts = AlertConfig(
+        webhook_url=f"http://127.0.0.1:{dead}/services/{token}?k=qs1ret",
+        smtp_password="hunter2pw",
+        timeout_s=2,
+        retries=0,
+    )
     store, _ = make_log(n=1000, seed=21, drift=("tempo=+20",))
     with caplog.at_level(logging.DEBUG):
-        summary = run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-                      progress=None)
+        summary = run(
+            config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None
+        )
     assert summary["alerts"]["failures"] == 1
     error = summary["alerts"]["errors"][0]["error"]
     assert "ConnectionError" in error and "<redacted>" in error  # still says what failed

@@ -12,12 +12,15 @@ from monitoring.performance import assess_performance
 from monitoring.quality import QualityAccumulator, assess_quality
 
 
-@pytest.mark.parametrize(("n_ref", "n_win", "ties", "shift"), [
-    (300, 500, False, 0.2),       # exact p-value path
-    (1800, 30_000, False, 0.02),  # asymptotic path
-    (1800, 12_000, True, 0.05),   # heavy ties (integer-valued, like popularity)
-    (40, 60, True, 0.0),
-])
+@pytest.mark.parametrize(
+    ("n_ref", "n_win", "ties", "shift"),
+    [
+        (300, 500, False, 0.2),  # exact p-value path
+        (1800, 30_000, False, 0.02),  # asymptotic path
+        (1800, 12_000, True, 0.05),  # heavy ties (integer-valued, like popularity)
+        (40, 60, True, 0.0),
+    ],
+)
 def test_streamed_ks_equals_scipy(n_ref: int, n_win: int, ties: bool, shift: float) -> None:
     rng = np.random.default_rng(n_ref + n_win)
     ref, win = rng.normal(size=n_ref), rng.normal(shift, size=n_win)
@@ -55,11 +58,14 @@ def test_corrections_and_categories() -> None:
 
 
 def test_performance_guards_and_drop() -> None:
-    ref = {"metrics": {"precision": 0.8, "recall": 0.8, "f1": 0.8, "pr_auc": 0.85},
-           "confusion_matrix": [[90, 10], [10, 40]]}
+    ref = {
+        "metrics": {"precision": 0.8, "recall": 0.8, "f1": 0.8, "pr_auc": 0.85},
+        "confusion_matrix": [[90, 10], [10, 40]],
+    }
     cfg = PerformanceConfig()
-    few = assess_performance(np.array([1, 0, 1]), np.array([1, 0, 0]), np.array([.9, .1, .4]),
-                             ref, cfg)
+    few = assess_performance(
+        np.array([1, 0, 1]), np.array([1, 0, 0]), np.array([0.9, 0.1, 0.4]), ref, cfg
+    )
     assert few["status"] == "insufficient_data" and few["metrics"] is None
     assert "insufficient data: 3 labelled" in few["reason"]
     y = np.array([1] * 30 + [0] * 70)
@@ -72,11 +78,13 @@ def test_performance_guards_and_drop() -> None:
     assert bad["pvalues"]["recall"] < 0.01
     # A large but insignificant drop (recall 3/6 vs 40/50) does not alert.
     y6 = np.array([1] * 6 + [0] * 60)
-    noisy = assess_performance(y6, np.array([1, 1, 1, 0, 0, 0] + [0] * 60), np.full(66, .5),
-                               ref, cfg)
+    noisy = assess_performance(
+        y6, np.array([1, 1, 1, 0, 0, 0] + [0] * 60), np.full(66, 0.5), ref, cfg
+    )
     assert noisy["drops"]["recall"] > cfg.max_drop and noisy["status"] == "ok"
     assert len(noisy["unconfirmed"]) == 1 and noisy["unconfirmed"][0].startswith(
-        "recall 0.500 is 0.300 below the model's 0.800, not significant")
+        "recall 0.500 is 0.300 below the model's 0.800, not significant"
+    )
     assert bad["unconfirmed"] == [] and good["unconfirmed"] == []
 
 

@@ -21,8 +21,9 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # as in conftest.py
 
 
 def _run(config, store, registry, **kw):
-    return run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-               progress=None, **kw)
+    return run(
+        config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None, **kw
+    )
 
 
 def test_no_alert_on_training_distribution_false_alarm_rate(make_log, registry, config) -> None:
@@ -38,9 +39,11 @@ def test_no_alert_on_training_distribution_false_alarm_rate(make_log, registry, 
         assert summary["prediction_drift_status"] == "ok", summary["reasons"]
     alarms = sum(s == "alert" for s in statuses)
     uncorrected = sum(p < config.drift.threshold for p in min_p)
-    print(f"\nfalse-alarm rate over {len(statuses)} seeds: {alarms}/{len(statuses)} "
-          f"(Bonferroni, default); without correction {uncorrected}/{len(statuses)}; "
-          f"statuses {statuses}; smallest raw p per run {[round(p, 3) for p in min_p]}")
+    print(
+        f"\nfalse-alarm rate over {len(statuses)} seeds: {alarms}/{len(statuses)} "
+        f"(Bonferroni, default); without correction {uncorrected}/{len(statuses)}; "
+        f"statuses {statuses}; smallest raw p per run {[round(p, 3) for p in min_p]}"
+    )
     assert alarms == 0
 
 
@@ -81,14 +84,24 @@ def test_performance_alert_when_feedback_shows_a_drop(make_log, registry, config
     assert any("below the model's" in r for r in summary["reasons"])
 
 
-def test_late_feedback_counts_in_the_window_it_arrives(make_log, registry, config,
-                                                        repo_root) -> None:
+def test_late_feedback_counts_in_the_window_it_arrives(
+    make_log, registry, config, repo_root
+) -> None:
     """Predictions of two days ago, labelled (badly) during today's window: today's run
     judges performance on them; their inputs do not enter today's drift tests."""
     store, _ = make_log(n=300, seed=18, name="late.db")  # today's unlabelled traffic
-    old = simulate(store, registry, n=2000, seed=19, feedback=0.6, flip=0.3,
-                   start=NOW - timedelta(hours=50), end=NOW - timedelta(hours=48),
-                   feedback_at=NOW - timedelta(hours=1), data_dir=repo_root / "data")
+    old = simulate(
+        store,
+        registry,
+        n=2000,
+        seed=19,
+        feedback=0.6,
+        flip=0.3,
+        start=NOW - timedelta(hours=50),
+        end=NOW - timedelta(hours=48),
+        feedback_at=NOW - timedelta(hours=1),
+        data_dir=repo_root / "data",
+    )
     summary = _run(config, store, registry)
     perf = summary["serving"]["performance"]
     assert perf["late_labelled"] == perf["n_labelled"] == old["feedback"] > 500
@@ -108,17 +121,38 @@ def test_insufficient_data_below_minimum_sample(make_log, registry, config, caps
     assert summary["serving"]["data_drift"]["reason"].startswith("insufficient data")
     assert summary["serving"]["performance"]["status"] == "insufficient_data"
     # The CLI reports it with exit code 3 and prints where the report is.
-    code = job.main(["--store", f"sqlite:///{store.path}", "--home", str(registry.home),
-                     "--until", NOW.isoformat(), "--window", "24h", "--quiet",
-                     "--reports-dir", config.reports_dir])
+    code = job.main(
+        [
+            "--store",
+            f"sqlite:///{store.path}",
+            "--home",
+            str(registry.home),
+            "--until",
+            NOW.isoformat(),
+            "--window",
+            "24h",
+            "--quiet",
+            "--reports-dir",
+            config.reports_dir,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 3 and "report: " in out and "status: insufficient_data" in out
 
 
 def test_cli_exit_codes_and_window_since_previous_run(make_log, registry, config) -> None:
     store, _ = make_log(n=1000, seed=15, drift=("energy=*0.5",), name="cli.db")
-    args = ["--store", f"sqlite:///{store.path}", "--home", str(registry.home), "--quiet",
-            "--reports-dir", config.reports_dir, "--until", NOW.isoformat()]
+    args = [
+        "--store",
+        f"sqlite:///{store.path}",
+        "--home",
+        str(registry.home),
+        "--quiet",
+        "--reports-dir",
+        config.reports_dir,
+        "--until",
+        NOW.isoformat(),
+    ]
     assert job.main(args) == 2
     # The next run starts where the previous one ended: nothing new -> insufficient data.
     assert job.main(args) == 3
@@ -133,20 +167,33 @@ def test_cli_exit_codes_and_window_since_previous_run(make_log, registry, config
     assert bad.value.code == 4
 
 
-@pytest.mark.parametrize(("policy", "codes"), [
-    ("statuses", {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}),
-    ("alerts", {"ok": 0, "warning": 0, "alert": 2, "insufficient_data": 0}),
-    ("zero", {"ok": 0, "warning": 0, "alert": 0, "insufficient_data": 0}),
-])
+@pytest.mark.parametrize(
+    ("policy", "codes"),
+    [
+        ("statuses", {"ok": 0, "warning": 1, "alert": 2, "insufficient_data": 3}),
+        ("alerts", {"ok": 0, "warning": 0, "alert": 2, "insufficient_data": 0}),
+        ("zero", {"ok": 0, "warning": 0, "alert": 0, "insufficient_data": 0}),
+    ],
+)
 def test_exit_code_policies(policy, codes) -> None:
     assert {status: job.exit_code(status, policy) for status in job.EXIT_CODES} == codes
 
 
 def test_other_versions_reported_separately(make_log, registry, config) -> None:
     store, _ = make_log(n=500, seed=16, name="versions.db")
-    store.write_many([PredictionRecord(f"old-{i}", "reggaeton_clf:retired", {"tempo": 100.0},
-                                       0.2, 0, timestamp=NOW - timedelta(minutes=5))
-                      for i in range(30)])
+    store.write_many(
+        [
+            PredictionRecord(
+                f"old-{i}",
+                "reggaeton_clf:retired",
+                {"tempo": 100.0},
+                0.2,
+                0,
+                timestamp=NOW - timedelta(minutes=5),
+            )
+            for i in range(30)
+        ]
+    )
     summary = _run(config, store, registry)
     other = summary["other_versions"]["reggaeton_clf:retired"]
     assert other["rows"] == 30 and "no reference" in other["reasons"][0]
@@ -161,7 +208,13 @@ def test_html_report_contains_every_feature(make_log, registry, config) -> None:
     for feature in FEATURES:
         assert f'id="feature-{feature.name}"' in html, feature.name
     assert html.count("<svg") >= len(FEATURES) + 3  # features, p-values, probability, history
-    for needle in ("ALERT", "data drift in tempo", "Performance on labelled records",
-                   "Data quality", "confusion matrix", "Over the last runs"):
+    for needle in (
+        "ALERT",
+        "data drift in tempo",
+        "Performance on labelled records",
+        "Data quality",
+        "confusion matrix",
+        "Over the last runs",
+    ):
         assert needle in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")

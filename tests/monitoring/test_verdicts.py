@@ -24,14 +24,23 @@ WHYLOGS_CATEGORIES = ("NO_DRIFT", "POSSIBLE_DRIFT", "DRIFT")
 
 
 def _run(config, store, registry):
-    return run(config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24),
-               progress=None)
+    return run(
+        config, store, registry, now=NOW, until=NOW, window=timedelta(hours=24), progress=None
+    )
 
 
 def _minimal_summary(**window) -> dict:
     """A run summary with no record of the serving version (renders the header only)."""
-    return {"run_id": "r1", "status": "ok", "model_version": "m:1", "reasons": [],
-            "window": window, "serving": {}, "alerts": {}, "retrain": None}
+    return {
+        "run_id": "r1",
+        "status": "ok",
+        "model_version": "m:1",
+        "reasons": [],
+        "window": window,
+        "serving": {},
+        "alerts": {},
+        "retrain": None,
+    }
 
 
 @pytest.mark.integration
@@ -42,10 +51,24 @@ def test_possible_drift_in_summary_cli_line_and_report(make_log, registry, confi
     feats = _run(config, store, registry)["serving"]["data_drift"]["features"]
     target = min(feats, key=lambda n: feats[n]["p_adjusted"])
     threshold = feats[target]["p_adjusted"] / 2
-    code = job.main(["--store", f"sqlite:///{store.path}", "--home", str(registry.home),
-                     "--until", NOW.isoformat(), "--window", "24h", "--quiet",
-                     "--reports-dir", config.reports_dir, "--threshold", f"{threshold!r}",
-                     "--exit-zero"])
+    code = job.main(
+        [
+            "--store",
+            f"sqlite:///{store.path}",
+            "--home",
+            str(registry.home),
+            "--until",
+            NOW.isoformat(),
+            "--window",
+            "24h",
+            "--quiet",
+            "--reports-dir",
+            config.reports_dir,
+            "--threshold",
+            f"{threshold!r}",
+            "--exit-zero",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     summary = json.loads(Path(re.search(r"^summary: (.+)$", out, re.M).group(1)).read_text())
@@ -63,21 +86,32 @@ def test_possible_drift_in_summary_cli_line_and_report(make_log, registry, confi
 
 
 def _possible_summary(status: str = "ok") -> dict:
-    return {"status": status, "run_id": "r1", "model_version": "m:1", "reasons": [],
-            "window": {"rows": 1500}, "possible_drift": {"data": ["loudness"], "prediction": []}}
+    return {
+        "status": status,
+        "run_id": "r1",
+        "model_version": "m:1",
+        "reasons": [],
+        "window": {"rows": 1500},
+        "possible_drift": {"data": ["loudness"], "prediction": []},
+    }
 
 
-@pytest.mark.parametrize(("setting", "posted", "logged"), [
-    ("off", False, False), ("log", False, True), ("notify", True, True)])
+@pytest.mark.parametrize(
+    ("setting", "posted", "logged"),
+    [("off", False, False), ("log", False, True), ("notify", True, True)],
+)
 def test_possible_drift_alert_channel(setting, posted, logged, caplog, monkeypatch):
     posts = []
-    monkeypatch.setattr("monitoring.alerts.send_webhook",
-                        lambda url, payload, timeout: posts.append(payload))
+    monkeypatch.setattr(
+        "monitoring.alerts.send_webhook", lambda url, payload, timeout: posts.append(payload)
+    )
     caplog.set_level(logging.INFO, logger=OUTCOME_LOGGER)
-    outcome = deliver(_possible_summary(), AlertConfig(webhook_url="http://hook.test/x",
-                                                       possible_drift=setting))
-    events = [json.loads(r.getMessage())["event"] for r in caplog.records
-              if r.name == OUTCOME_LOGGER]
+    outcome = deliver(
+        _possible_summary(), AlertConfig(webhook_url="http://hook.test/x", possible_drift=setting)
+    )
+    events = [
+        json.loads(r.getMessage())["event"] for r in caplog.records if r.name == OUTCOME_LOGGER
+    ]
     assert ("possible_drift" in events) is logged
     assert bool(posts) is posted
     if posted:
@@ -90,8 +124,7 @@ def test_possible_drift_alert_channel(setting, posted, logged, caplog, monkeypat
 
 def test_possible_drift_setting_from_yaml_and_environment(tmp_path):
     assert load_config(environ={}).alerts.possible_drift == "off"
-    assert load_config(environ={"ALERT_POSSIBLE_DRIFT": "Notify"}).alerts.possible_drift == \
-        "notify"
+    assert load_config(environ={"ALERT_POSSIBLE_DRIFT": "Notify"}).alerts.possible_drift == "notify"
     path = tmp_path / "m.yaml"
     path.write_text("alerts: {possible_drift: log}\n")
     assert load_config(path, environ={}).alerts.possible_drift == "log"
@@ -99,21 +132,27 @@ def test_possible_drift_setting_from_yaml_and_environment(tmp_path):
         load_config(environ={"ALERT_POSSIBLE_DRIFT": "page"})
 
 
-@pytest.mark.parametrize(("status", "level"), [
-    ("ok", logging.INFO), ("warning", logging.WARNING), ("alert", logging.WARNING)])
+@pytest.mark.parametrize(
+    ("status", "level"),
+    [("ok", logging.INFO), ("warning", logging.WARNING), ("alert", logging.WARNING)],
+)
 def test_outcome_logged_below_error_on_its_own_logger(status, level, caplog):
     caplog.set_level(logging.DEBUG)
-    deliver({"status": status, "reasons": ["data drift in tempo"], "window": {}},
-            AlertConfig())
+    deliver({"status": status, "reasons": ["data drift in tempo"], "window": {}}, AlertConfig())
     runs = [r for r in caplog.records if '"event": "monitoring_run"' in r.getMessage()]
     assert [(r.name, r.levelno) for r in runs] == [(OUTCOME_LOGGER, level)]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_report_header_shows_subsecond_window_and_record_count():
-    html = report.render(_minimal_summary(since="2026-03-01T15:37:15.100000+00:00",
-                                          until="2026-03-01T15:37:15.900000+00:00", rows=12),
-                         None)
+    html = report.render(
+        _minimal_summary(
+            since="2026-03-01T15:37:15.100000+00:00",
+            until="2026-03-01T15:37:15.900000+00:00",
+            rows=12,
+        ),
+        None,
+    )
     assert "2026-03-01 15:37:15.100 UTC &rarr; 2026-03-01 15:37:15.900 UTC (0.800 s)" in html
     assert "12 records" in html
 
@@ -155,8 +194,10 @@ def test_plots_ordered_by_verdict_drifted_first(tempo_drift_run):
     ids = re.findall(r'<h3 id="feature-(\w+)"', report.render(tempo_drift_run, None))
     schema = [f.name for f in FEATURES]
     assert ids[0] == "tempo"
-    assert ids == sorted(schema, key=lambda n: (VERDICT_RANK.get(
-        (feats.get(n) or {}).get("category"), 3), schema.index(n)))
+    assert ids == sorted(
+        schema,
+        key=lambda n: (VERDICT_RANK.get((feats.get(n) or {}).get("category"), 3), schema.index(n)),
+    )
 
 
 @pytest.mark.integration
@@ -169,8 +210,12 @@ def test_cross_check_shows_p_values_not_its_own_verdict(tempo_drift_run):
     assert not {"key", "mode", "time_signature"} & set(wl)
     assert all("drift_category" not in d for d in wl.values())
     # an older stored summary with whylogs' uncorrected label: the report shows no such label
-    summary["whylogs_drift"]["popularity"] = {"algorithm": "ks", "statistic": 0.1,
-                                              "pvalue": 0.009, "drift_category": "DRIFT"}
+    summary["whylogs_drift"]["popularity"] = {
+        "algorithm": "ks",
+        "statistic": 0.1,
+        "pvalue": 0.009,
+        "drift_category": "DRIFT",
+    }
     section = report.render(summary, None).split("id='cross-check'")[1]
     assert not any(c in section for c in WHYLOGS_CATEGORIES)
     assert "not corrected" in section and "no contradiction" in section

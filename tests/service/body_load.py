@@ -47,12 +47,15 @@ def _read_response(reader) -> tuple[int, bool, bytes]:
     return status, close, reader.read(length)
 
 
-def keep_alive_client(port: int, method: str, path: str, body: bytes, stop: threading.Event,
-                      tally: Tally) -> None:
+def keep_alive_client(
+    port: int, method: str, path: str, body: bytes, stop: threading.Event, tally: Tally
+) -> None:
     """Send ``method path`` with ``body`` again and again on one keep-alive connection
     (reconnecting when the server closes it) until ``stop`` is set."""
-    head = (f"{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     sock = reader = None
     while not stop.is_set():
         try:
@@ -81,8 +84,12 @@ def worker_processes(server_pid: int) -> list[psutil.Process]:
     return [p for p in children if "_bentoml_impl.worker.service" in " ".join(p.cmdline())]
 
 
-def run_load(clients: list[Callable[[threading.Event], None]], seconds: float,
-             workers: list[psutil.Process], cap: Callable[[int, int], bool]) -> dict[int, int]:
+def run_load(
+    clients: list[Callable[[threading.Event], None]],
+    seconds: float,
+    workers: list[psutil.Process],
+    cap: Callable[[int, int], bool],
+) -> dict[int, int]:
     """Run every client for ``seconds``; return each worker's highest RSS seen (bytes).
 
     The load stops early once ``cap(pid, rss)`` says a worker is past the bound (the test then

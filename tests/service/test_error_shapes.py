@@ -24,15 +24,22 @@ SHAPE = {"error", "detail", "field", "rule"}
 @pytest.fixture(scope="module")
 def big_server(trained_home, tmp_path_factory):
     work = tmp_path_factory.mktemp("error-shapes")
-    with serve(trained_home, f"sqlite:///{work / 'predictions.db'}", work, API_TOKEN=TOKEN,
-               MAX_BODY_BYTES=str(LIMIT)) as running:  # the default, said explicitly
+    with serve(
+        trained_home,
+        f"sqlite:///{work / 'predictions.db'}",
+        work,
+        API_TOKEN=TOKEN,
+        MAX_BODY_BYTES=str(LIMIT),
+    ) as running:  # the default, said explicitly
         yield running
 
 
 def _requests_total(server, endpoint: str, status: str) -> float:
     text = server.request("GET", "/metrics")[1]
-    pattern = (rf'^reggaeton_requests_total{{(?=[^}}]*endpoint="{re.escape(endpoint)}")'
-               rf'(?=[^}}]*status="{status}")[^}}]*}} (\S+)$')
+    pattern = (
+        rf'^reggaeton_requests_total{{(?=[^}}]*endpoint="{re.escape(endpoint)}")'
+        rf'(?=[^}}]*status="{status}")[^}}]*}} (\S+)$'
+    )
     return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
@@ -40,8 +47,12 @@ def test_an_over_limit_body_gets_its_413_every_time(big_server):
     body = b"x" * (LIMIT + 1)
     outcomes = []
     for _ in range(10):
-        req = urllib.request.Request(big_server.url + "/predict-song", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            big_server.url + "/predict-song",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 outcomes.append((resp.status, resp.read()))
@@ -56,18 +67,22 @@ def test_an_over_limit_body_gets_its_413_every_time(big_server):
 
 def test_a_lone_surrogate_request_id_is_a_422_naming_the_field(big_server):
     raw = b'{"request_id": "\\ud800", "label": 1}'
-    status, body = big_server.request("POST", "/feedback", raw=raw,
-                                      headers={"Authorization": f"Bearer {TOKEN}"})
+    status, body = big_server.request(
+        "POST", "/feedback", raw=raw, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert status == 422, body
     assert set(body) == SHAPE and body["field"] == "request_id", body
 
 
-@pytest.mark.parametrize(("method", "path", "status", "field"), [
-    ("POST", "/no-such-route", 404, "path"),
-    ("GET", "/no/such/route", 404, "path"),
-    ("GET", "/predict-song", 405, "method"),
-    ("POST", "/livez", 405, "method"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [
+        ("POST", "/no-such-route", 404, "path"),
+        ("GET", "/no/such/route", 404, "path"),
+        ("GET", "/predict-song", 405, "method"),
+        ("POST", "/livez", 405, "method"),
+    ],
+)
 def test_routing_errors_are_json(big_server, method, path, status, field):
     got, body = big_server.request(method, path, body={} if method == "POST" else None)
     assert got == status, body
@@ -80,10 +95,15 @@ def test_a_client_hanging_up_mid_body_counts_as_499_without_a_traceback(big_serv
     before = _requests_total(big_server, "/predict-song", "499")
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"POST /predict-song HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                         b"application/json\r\nContent-Length: 200000\r\n\r\n" + b"[" * 100_000)
-    wait_until(lambda: _requests_total(big_server, "/predict-song", "499") >= before + 3, 30,
-               "three requests counted as 499")
+            sock.sendall(
+                b"POST /predict-song HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                b"application/json\r\nContent-Length: 200000\r\n\r\n" + b"[" * 100_000
+            )
+    wait_until(
+        lambda: _requests_total(big_server, "/predict-song", "499") >= before + 3,
+        30,
+        "three requests counted as 499",
+    )
     assert _requests_total(big_server, "/predict-song", "503") == 0
     status, body = big_server.request("POST", "/predict-song", {"data": SONG})
     assert status == 200, body

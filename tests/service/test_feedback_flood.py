@@ -36,15 +36,18 @@ def _batch_seconds(server: Server, rounds: int) -> list[float]:
     return took
 
 
-def _flood(server: Server, stop: threading.Event, statuses: Counter, lock: threading.Lock
-           ) -> None:
+def _flood(server: Server, stop: threading.Event, statuses: Counter, lock: threading.Lock) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     n = 0
     while not stop.is_set():
         n += 1
         body = f'{{"request_id": "no-such-id-{threading.get_ident()}-{n}", "label": 1}}'
-        req = urllib.request.Request(server.url + "/feedback", data=body.encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
+        req = urllib.request.Request(
+            server.url + "/feedback",
+            data=body.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", **headers},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 status = resp.status
@@ -72,8 +75,10 @@ def test_a_feedback_flood_does_not_starve_large_batches(trained_home, tmp_path):
         baseline = max(_batch_seconds(server, ROUNDS))
 
         stop, lock, statuses = threading.Event(), threading.Lock(), Counter()
-        flood = [threading.Thread(target=_flood, args=(server, stop, statuses, lock), daemon=True)
-                 for _ in range(FLOOD)]
+        flood = [
+            threading.Thread(target=_flood, args=(server, stop, statuses, lock), daemon=True)
+            for _ in range(FLOOD)
+        ]
         for thread in flood:
             thread.start()
         try:
@@ -85,9 +90,11 @@ def test_a_feedback_flood_does_not_starve_large_batches(trained_home, tmp_path):
                 thread.join(90)
         worst = max(flooded)
         bound = max(1.0, 5 * baseline)
-        print(f"\n1,000-row batch: worst {baseline:.3f} s unflooded, {worst:.3f} s under "
-              f"{FLOOD} concurrent unknown-id feedback calls (bound {bound:.2f} s); "
-              f"feedback answers: {dict(statuses)}")
+        print(
+            f"\n1,000-row batch: worst {baseline:.3f} s unflooded, {worst:.3f} s under "
+            f"{FLOOD} concurrent unknown-id feedback calls (bound {bound:.2f} s); "
+            f"feedback answers: {dict(statuses)}"
+        )
         assert sum(statuses.values()) >= FLOOD, "the flood did not run"
         assert set(statuses) <= {404, 429, 503}, statuses  # refused in the JSON shape, not hung
         assert statuses[404] > 0, "feedback must still be answered under the flood"
@@ -96,7 +103,10 @@ def test_a_feedback_flood_does_not_starve_large_batches(trained_home, tmp_path):
         # A known id is still found while nothing floods.
         status, answer = server.request("POST", "/predict-song", {"data": SONG})
         assert status == 200, answer
-        status, answer = server.request("POST", "/feedback",
-                                        {"request_id": answer["request_id"], "label": 1},
-                                        headers={"Authorization": f"Bearer {TOKEN}"})
+        status, answer = server.request(
+            "POST",
+            "/feedback",
+            {"request_id": answer["request_id"], "label": 1},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert status == 200, answer

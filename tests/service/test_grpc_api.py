@@ -58,20 +58,29 @@ def test_predict_songs_in_order(channel):
     assert len({r.request_id for r in answer.results}) == 5
 
 
-@pytest.mark.parametrize("request_factory,method,details", [
-    (lambda: pb.PredictSongRequest(data=_song(tempo=301)), "PredictSong", "data.tempo"),
-    (lambda: pb.PredictSongRequest(data=_song(energy=None)), "PredictSong", "data.energy"),
-    (lambda: pb.PredictSongRequest(data=_song(key=1.5)), "PredictSong", "data.key"),
-    (lambda: pb.PredictSongRequest(data=_song(loudness=float("nan"))), "PredictSong",
-     "data.loudness"),
-    (lambda: pb.PredictSongRequest(), "PredictSong", "data"),
-    (lambda: pb.PredictSongsRequest(), "PredictSongs", "at least 1"),
-    (lambda: pb.PredictSongsRequest(data=[_song()] * 51), "PredictSongs", "at most 50"),
-    (lambda: pb.PredictSongsRequest(data=[_song(), _song(duration=0)]), "PredictSongs",
-     "data[1].duration"),
-], ids=["range", "missing", "whole-number", "nan", "no-data", "empty", "oversized", "bad-row"])
-def test_bad_input_is_invalid_argument_naming_the_field(channel, request_factory, method,
-                                                        details):
+@pytest.mark.parametrize(
+    "request_factory,method,details",
+    [
+        (lambda: pb.PredictSongRequest(data=_song(tempo=301)), "PredictSong", "data.tempo"),
+        (lambda: pb.PredictSongRequest(data=_song(energy=None)), "PredictSong", "data.energy"),
+        (lambda: pb.PredictSongRequest(data=_song(key=1.5)), "PredictSong", "data.key"),
+        (
+            lambda: pb.PredictSongRequest(data=_song(loudness=float("nan"))),
+            "PredictSong",
+            "data.loudness",
+        ),
+        (lambda: pb.PredictSongRequest(), "PredictSong", "data"),
+        (lambda: pb.PredictSongsRequest(), "PredictSongs", "at least 1"),
+        (lambda: pb.PredictSongsRequest(data=[_song()] * 51), "PredictSongs", "at most 50"),
+        (
+            lambda: pb.PredictSongsRequest(data=[_song(), _song(duration=0)]),
+            "PredictSongs",
+            "data[1].duration",
+        ),
+    ],
+    ids=["range", "missing", "whole-number", "nan", "no-data", "empty", "oversized", "bad-row"],
+)
+def test_bad_input_is_invalid_argument_naming_the_field(channel, request_factory, method, details):
     stub = pb_grpc.ReggaetonServiceStub(channel)
     with pytest.raises(grpc.RpcError) as info:
         getattr(stub, method)(request_factory(), timeout=10)

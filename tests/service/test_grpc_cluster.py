@@ -29,15 +29,21 @@ def _home(trained_home, tmp_path):
 
 
 def _request() -> pb.PredictSongRequest:
-    return pb.PredictSongRequest(data=pb.Song(**{k: v for k, v in SONG.items()
-                                                 if k != "id_new"}))
+    return pb.PredictSongRequest(data=pb.Song(**{k: v for k, v in SONG.items() if k != "id_new"}))
 
 
 def test_calls_of_one_channel_reach_more_than_one_worker(trained_home, tmp_path):
     uri = f"sqlite:///{tmp_path / 'p.db'}"
-    with serve(_home(trained_home, tmp_path), uri, tmp_path, GRPC_MAX_CONNECTION_AGE_S="1",
-               GRPC_MAX_CONNECTION_AGE_GRACE_S="1") as server, \
-            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+    with (
+        serve(
+            _home(trained_home, tmp_path),
+            uri,
+            tmp_path,
+            GRPC_MAX_CONNECTION_AGE_S="1",
+            GRPC_MAX_CONNECTION_AGE_GRACE_S="1",
+        ) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
         stub = pb_grpc.ReggaetonServiceStub(channel)
         seen: dict[str, int] = {}
         calls = 0
@@ -66,12 +72,15 @@ def test_not_ready_while_another_socket_holds_the_grpc_port(trained_home, tmp_pa
     squatter.listen()  # accepts TCP connections: a port probe alone would call this ready
     try:
         uri = f"sqlite:///{tmp_path / 'p.db'}"
-        with serve(_home(trained_home, tmp_path), uri, tmp_path, wait_ready=False,
-                   GRPC_PORT=str(port)) as server:
+        with serve(
+            _home(trained_home, tmp_path), uri, tmp_path, wait_ready=False, GRPC_PORT=str(port)
+        ) as server:
+
             def model_loaded() -> bool:
                 try:
-                    return server.request("POST", "/predict-song", {"data": SONG},
-                                          timeout=5)[0] == 200
+                    return (
+                        server.request("POST", "/predict-song", {"data": SONG}, timeout=5)[0] == 200
+                    )
                 except OSError:
                     return False
 

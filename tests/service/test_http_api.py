@@ -53,16 +53,46 @@ BAD_INPUTS = [
     ("null", "/predict-song", {"data": {**SONG, "energy": None}}, 422, "data.energy", "required"),
     ("string", "/predict-song", {"data": {**SONG, "tempo": "fast"}}, 422, "data.tempo", "number"),
     ("bool", "/predict-song", {"data": {**SONG, "mode": True}}, 422, "data.mode", "number"),
-    ("nan", "/predict-song", _raw(json.dumps(SONG).replace("131.058", "NaN")), 422,
-     "data.tempo", "finite"),
-    ("infinity", "/predict-song", _raw(json.dumps(SONG).replace("-4.434", "-Infinity")), 422,
-     "data.loudness", "finite"),
-    ("above-max", "/predict-song", {"data": {**SONG, "danceability": 1.5}}, 422,
-     "data.danceability", "<= 1"),
-    ("below-min", "/predict-song", {"data": {**SONG, "popularity": -1}}, 422, "data.popularity",
-     ">= 0"),
-    ("zero-duration", "/predict-song", {"data": {**SONG, "duration": 0}}, 422, "data.duration",
-     "greater than 0"),
+    (
+        "nan",
+        "/predict-song",
+        _raw(json.dumps(SONG).replace("131.058", "NaN")),
+        422,
+        "data.tempo",
+        "finite",
+    ),
+    (
+        "infinity",
+        "/predict-song",
+        _raw(json.dumps(SONG).replace("-4.434", "-Infinity")),
+        422,
+        "data.loudness",
+        "finite",
+    ),
+    (
+        "above-max",
+        "/predict-song",
+        {"data": {**SONG, "danceability": 1.5}},
+        422,
+        "data.danceability",
+        "<= 1",
+    ),
+    (
+        "below-min",
+        "/predict-song",
+        {"data": {**SONG, "popularity": -1}},
+        422,
+        "data.popularity",
+        ">= 0",
+    ),
+    (
+        "zero-duration",
+        "/predict-song",
+        {"data": {**SONG, "duration": 0}},
+        422,
+        "data.duration",
+        "greater than 0",
+    ),
     ("fractional-int", "/predict-song", {"data": {**SONG, "key": 2.5}}, 422, "data.key", "whole"),
     ("data-not-object", "/predict-song", {"data": [SONG]}, 422, "data", "object"),
     ("no-data", "/predict-song", {"song": SONG}, 422, "data", "required"),
@@ -72,8 +102,14 @@ BAD_INPUTS = [
     ("too-large", "/predict-song", BIG, 413, "body", "bytes"),
     ("empty-batch", "/predict-songs", {"data": []}, 422, "data", "at least 1"),
     ("oversized-batch", "/predict-songs", {"data": [SONG] * 51}, 422, "data", "at most 50"),
-    ("bad-row", "/predict-songs", {"data": [SONG, {**SONG, "valence": 2}]}, 422,
-     "data[1].valence", "<= 1"),
+    (
+        "bad-row",
+        "/predict-songs",
+        {"data": [SONG, {**SONG, "valence": 2}]},
+        422,
+        "data[1].valence",
+        "<= 1",
+    ),
     ("row-not-object", "/predict-songs", {"data": [SONG, 3]}, 422, "data[1]", "object"),
     ("batch-not-list", "/predict-songs", {"data": SONG}, 422, "data", "list"),
     ("batch-too-large", "/predict-songs", BIG, 413, "body", "bytes"),
@@ -85,13 +121,14 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("endpoint,body,status,field,rule", [c[1:] for c in BAD_INPUTS],
-                         ids=[c[0] for c in BAD_INPUTS])
-def test_bad_input_is_a_4xx_naming_the_field_and_rule(server, endpoint, body, status, field,
-                                                      rule):
+@pytest.mark.parametrize(
+    "endpoint,body,status,field,rule", [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
+def test_bad_input_is_a_4xx_naming_the_field_and_rule(server, endpoint, body, status, field, rule):
     raw = body if isinstance(body, bytes) else None
-    got, answer = server.request("POST", endpoint, None if raw is not None else body, raw=raw,
-                                 headers=AUTH)
+    got, answer = server.request(
+        "POST", endpoint, None if raw is not None else body, raw=raw, headers=AUTH
+    )
     assert got == status, answer
     assert isinstance(answer, dict), answer
     assert answer["field"] == field, answer
@@ -100,8 +137,9 @@ def test_bad_input_is_a_4xx_naming_the_field_and_rule(server, endpoint, body, st
 
 
 def test_unknown_extra_fields_are_ignored(server):
-    status, body = server.request("POST", "/predict-song",
-                                  {"data": {**SONG, "id_new": "abc", "genre": [1]}, "x": 1})
+    status, body = server.request(
+        "POST", "/predict-song", {"data": {**SONG, "id_new": "abc", "genre": [1]}, "x": 1}
+    )
     assert status == 200, body
     assert server.request("POST", "/predict-song", {"data": _without("time_signature")})[0] == 200
 
@@ -115,7 +153,9 @@ def test_feedback_needs_the_token_and_the_last_one_wins(server):
     assert status == 401 and TOKEN not in json.dumps(body)
     # Sent right after the answer, possibly to the other worker: it must still be found.
     assert server.request("POST", "/feedback", feedback, headers=AUTH) == (
-        200, {"request_id": rid, "label": 0, "recorded": True})
+        200,
+        {"request_id": rid, "label": 0, "recorded": True},
+    )
     assert server.request("POST", "/feedback", {**feedback, "label": 1}, headers=AUTH)[0] == 200
     store = open_store(server.store_uri)
     try:
@@ -127,8 +167,9 @@ def test_feedback_needs_the_token_and_the_last_one_wins(server):
 
 
 def test_feedback_for_an_unknown_request_is_404(server):
-    status, body = server.request("POST", "/feedback", {"request_id": "never-seen", "label": 1},
-                                  headers=AUTH)
+    status, body = server.request(
+        "POST", "/feedback", {"request_id": "never-seen", "label": 1}, headers=AUTH
+    )
     assert status == 404 and body["field"] == "request_id"
 
 
@@ -138,8 +179,11 @@ def test_every_prediction_is_logged_with_its_version_and_source(server):
         single = server.request("POST", "/predict-song", {"data": SONG})[1]
         batch = server.request("POST", "/predict-songs", {"data": [SONG] * 3})[1]
         ids = [single["request_id"]] + [r["request_id"] for r in batch["results"]]
-        rows = wait_until(lambda: [store.get(i) for i in ids] if all(store.get(i) for i in ids)
-                          else None, 30, "the predictions to reach the store")
+        rows = wait_until(
+            lambda: [store.get(i) for i in ids] if all(store.get(i) for i in ids) else None,
+            30,
+            "the predictions to reach the store",
+        )
     finally:
         store.close()
     assert [r["source"] for r in rows] == ["http", "batch", "batch", "batch"]
@@ -176,19 +220,29 @@ def test_metrics_have_our_series(server):
     assert status == 200
     assert 'reggaeton_requests_total{endpoint="/predict-song",status="200"}' in text
     assert 'reggaeton_requests_total{endpoint="/predict-song",status="422"}' in text
-    for name in ("reggaeton_request_latency_seconds_bucket", "reggaeton_predictions_total{",
-                 "reggaeton_prediction_probability_bucket", "reggaeton_prediction_log_queue_depth",
-                 "reggaeton_prediction_log_write_failures_total",
-                 "reggaeton_prediction_log_spilled_total", "reggaeton_prediction_log_dropped_total",
-                 "reggaeton_model_info{"):
+    for name in (
+        "reggaeton_request_latency_seconds_bucket",
+        "reggaeton_predictions_total{",
+        "reggaeton_prediction_probability_bucket",
+        "reggaeton_prediction_log_queue_depth",
+        "reggaeton_prediction_log_write_failures_total",
+        "reggaeton_prediction_log_spilled_total",
+        "reggaeton_prediction_log_dropped_total",
+        "reggaeton_model_info{",
+    ):
         assert name in text, name
 
 
 def test_openapi_documents_the_routes_with_examples(server):
     status, spec = server.request("GET", "/docs.json")
     assert status == 200
-    for path, method in (("/predict-song", "post"), ("/predict-songs", "post"),
-                         ("/feedback", "post"), ("/model", "get"), ("/admin/reload", "post")):
+    for path, method in (
+        ("/predict-song", "post"),
+        ("/predict-songs", "post"),
+        ("/feedback", "post"),
+        ("/model", "get"),
+        ("/admin/reload", "post"),
+    ):
         assert method in spec["paths"][path], path
     body = spec["paths"]["/predict-song"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["$ref"].endswith("PredictSongRequest")
@@ -209,11 +263,13 @@ def test_concurrent_requests_are_answered_correctly_each(server):
     from concurrent.futures import ThreadPoolExecutor
 
     songs = [{**SONG, "danceability": i / 48, "energy": 1 - i / 48} for i in range(48)]
-    expected = [server.request("POST", "/predict-song", {"data": s})[1]["probability"]
-                for s in songs]
+    expected = [
+        server.request("POST", "/predict-song", {"data": s})[1]["probability"] for s in songs
+    ]
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda s: server.request("POST", "/predict-song", {"data": s}),
-                                songs))
+        answers = list(
+            pool.map(lambda s: server.request("POST", "/predict-song", {"data": s}), songs)
+        )
     assert [status for status, _ in answers] == [200] * 48
     assert [body["probability"] for _, body in answers] == expected
     assert len({body["request_id"] for _, body in answers}) == 48

@@ -29,8 +29,7 @@ class Traffic:
                 status, body = self.server.request("POST", "/predict-song", {"data": SONG})
                 versions = [body.get("model_version")] if status == 200 else []
             else:
-                status, body = self.server.request("POST", "/predict-songs",
-                                                   {"data": [SONG] * 3})
+                status, body = self.server.request("POST", "/predict-songs", {"data": [SONG] * 3})
                 versions = [r["model_version"] for r in body["results"]] if status == 200 else []
             self.statuses.append(status)
             self.versions.extend(versions)

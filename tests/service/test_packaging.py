@@ -24,23 +24,40 @@ def _pins(path: Path) -> dict[str, str]:
 
 def test_service_requirements_are_pinned_to_the_lock():
     service, lock = _pins(REPO / "service" / "requirements.txt"), _pins(REPO / "requirements.lock")
-    lines = [ln for ln in (REPO / "service" / "requirements.txt").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln
+        for ln in (REPO / "service" / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert len(service) == len(lines), "every requirement line must be an exact pin"
     assert {name: lock.get(name) for name in service} == service
-    for needed in ("bentoml", "scikit-learn", "numpy", "grpcio", "grpcio-health-checking",
-                   "protobuf", "orjson", "starlette", "fastapi", "pymongo", "prometheus-client"):
+    for needed in (
+        "bentoml",
+        "scikit-learn",
+        "numpy",
+        "grpcio",
+        "grpcio-health-checking",
+        "protobuf",
+        "orjson",
+        "starlette",
+        "fastapi",
+        "pymongo",
+        "prometheus-client",
+    ):
         assert needed in service, needed
 
 
 def _modules_the_service_imports() -> list[str]:
     """Project files imported by the service (in a fresh interpreter: no test imports)."""
-    code = ("import sys, service.service, service.grpc.server, reggaeton.records.sqlite, "
-            "reggaeton.records.mongo\n"
-            "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items())"
-            " if n.split('.')[0] in ('service', 'reggaeton') and getattr(m, '__file__', None)))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.split()
+    code = (
+        "import sys, service.service, service.grpc.server, reggaeton.records.sqlite, "
+        "reggaeton.records.mongo\n"
+        "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items())"
+        " if n.split('.')[0] in ('service', 'reggaeton') and getattr(m, '__file__', None)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     return sorted(Path(f).resolve().relative_to(REPO).as_posix() for f in out)
 
 

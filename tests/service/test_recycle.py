@@ -8,9 +8,13 @@ from service.recycle import ConnectionRecycler
 
 
 async def _app(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"connection", b"keep-alive")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"keep-alive")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"{}"})
 
 

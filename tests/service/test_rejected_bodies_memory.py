@@ -21,8 +21,9 @@ BOUND_MB = 150
 """The most any worker's RSS may grow over its value before the load."""
 
 
-def test_worker_memory_stays_bounded_under_rejected_and_unknown_route_bodies(trained_home,
-                                                                             tmp_path):
+def test_worker_memory_stays_bounded_under_rejected_and_unknown_route_bodies(
+    trained_home, tmp_path
+):
     uri = f"sqlite:///{tmp_path / 'predictions.db'}"
     with serve(trained_home, uri, tmp_path, MAX_BODY_BYTES=str(LIMIT)) as server:
         port = int(server.url.rsplit(":", 1)[1])
@@ -35,21 +36,26 @@ def test_worker_memory_stays_bounded_under_rejected_and_unknown_route_bodies(tra
             return rss - start[pid] > 2 * BOUND_MB << 20
 
         too_large = Tally()
-        big = functools.partial(keep_alive_client, port, "POST", "/predict-song", over,
-                                tally=too_large)
+        big = functools.partial(
+            keep_alive_client, port, "POST", "/predict-song", over, tally=too_large
+        )
         peak_413 = run_load([big] * 4, SECONDS, workers, past_bound)
 
         unknown = Tally()
-        big_404 = functools.partial(keep_alive_client, port, "POST", "/no-such-route", over,
-                                    tally=unknown)
-        small_404 = functools.partial(keep_alive_client, port, "POST", "/no-such-route", b"{}",
-                                      tally=unknown)
-        peak_404 = run_load([big_404, big_404, small_404, small_404], SECONDS, workers,
-                            past_bound)
+        big_404 = functools.partial(
+            keep_alive_client, port, "POST", "/no-such-route", over, tally=unknown
+        )
+        small_404 = functools.partial(
+            keep_alive_client, port, "POST", "/no-such-route", b"{}", tally=unknown
+        )
+        peak_404 = run_load([big_404, big_404, small_404, small_404], SECONDS, workers, past_bound)
 
         growth = {pid: max(peak_413[pid], peak_404[pid]) - rss for pid, rss in start.items()}
-        report = {pid: f"{start[pid] >> 20} MB -> 413 phase {peak_413[pid] >> 20} MB, "
-                       f"404 phase {peak_404[pid] >> 20} MB" for pid in start}
+        report = {
+            pid: f"{start[pid] >> 20} MB -> 413 phase {peak_413[pid] >> 20} MB, "
+            f"404 phase {peak_404[pid] >> 20} MB"
+            for pid in start
+        }
         print("worker RSS:", report)  # the numbers, with pytest -s
         assert all(g <= BOUND_MB << 20 for g in growth.values()), report
         assert set(too_large.statuses) == {413} and too_large.statuses[413] > 100, too_large

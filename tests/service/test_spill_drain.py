@@ -19,8 +19,7 @@ from test_store_outage import _metric, _try_open
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_sigterm_during_an_outage_replays_the_spill_once_the_store_is_back(trained_home,
-                                                                         tmp_path):
+def test_sigterm_during_an_outage_replays_the_spill_once_the_store_is_back(trained_home, tmp_path):
     blocked = tmp_path / "store"
     blocked.write_text("a file where the store's folder should be: the store cannot open")
     uri = f"sqlite:///{blocked / 'predictions.db'}"
@@ -30,8 +29,11 @@ def test_sigterm_during_an_outage_replays_the_spill_once_the_store_is_back(train
             status, body = server.request("POST", "/predict-songs", {"data": [SONG] * 5})
             assert status == 200, body
             answered.extend(r["request_id"] for r in body["results"])
-        wait_until(lambda: _metric(server, "reggaeton_prediction_log_spilled_total")
-                   >= len(answered), 30, "every record to be spilled")
+        wait_until(
+            lambda: _metric(server, "reggaeton_prediction_log_spilled_total") >= len(answered),
+            30,
+            "every record to be spilled",
+        )
 
         mark = len(server.log.read_bytes())
         started = time.monotonic()

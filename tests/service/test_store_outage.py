@@ -33,8 +33,11 @@ def test_outage_then_recovery_records_every_answered_prediction(trained_home, tm
                 ids = [r["request_id"] for r in body["results"]] if status == 200 else []
             assert status == 200, body
             answered.extend(ids)
-        wait_until(lambda: _metric(server, "reggaeton_prediction_log_spilled_total") > 0, 30,
-                   "records to be spilled")
+        wait_until(
+            lambda: _metric(server, "reggaeton_prediction_log_spilled_total") > 0,
+            30,
+            "records to be spilled",
+        )
         assert _metric(server, "reggaeton_prediction_log_write_failures_total") > 0
         assert _metric(server, "reggaeton_prediction_log_dropped_total") == 0
 
@@ -48,8 +51,11 @@ def test_outage_then_recovery_records_every_answered_prediction(trained_home, tm
             store.close()
         assert len(frame) == len(answered)  # every 200 is recorded, nothing twice
         assert sorted(frame["request_id"]) == sorted(answered)
-        wait_until(lambda: _metric(server, "reggaeton_prediction_log_replayed_total")
-                   >= len(answered), 30, "the replay counter")
+        wait_until(
+            lambda: _metric(server, "reggaeton_prediction_log_replayed_total") >= len(answered),
+            30,
+            "the replay counter",
+        )
     shutil.rmtree(tmp_path / "spill", ignore_errors=True)
 
 

@@ -11,9 +11,22 @@ import time
 
 def _wait(home, timeout, tag=""):
     env = {"BENTOML_HOME": str(home), "MODEL_TAG": tag, "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "service.wait_model", "--timeout", str(timeout),
-                           "--interval", "0.2"], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.wait_model",
+            "--timeout",
+            str(timeout),
+            "--interval",
+            "0.2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_an_empty_store_times_out_with_exit_1(tmp_path):

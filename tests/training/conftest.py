@@ -9,32 +9,30 @@ from pathlib import Path
 import pytest
 
 from reggaeton.registry import Registry
-from training.config import TrainConfig, load_config
-from training.experiment import ORIGINAL_CONFIG
+from training.config import ORIGINAL_CONFIG, TrainConfig, load_config
 
 TINY = ["model.params.n_estimators=1", "cv.folds=2"]
 """A deliberately weak model (1 tree of the original GBM+SMOTE), trained in about a second."""
-ORIGINAL = ORIGINAL_CONFIG
-"""Tests that set GBM parameters start from the original configuration, not from
-``default.yaml`` (which ``make experiment`` may replace with another estimator)."""
+# Tests that set GBM parameters start from ORIGINAL_CONFIG, not from ``default.yaml`` (which
+# ``make experiment`` may replace with another estimator).
 
 
 @pytest.fixture
 def tiny_config() -> TrainConfig:
     """The original config with one tree and 2 folds (a worse model, fast)."""
-    return load_config(ORIGINAL, TINY)
+    return load_config(ORIGINAL_CONFIG, TINY)
 
 
 @pytest.fixture
 def fast_config(fast_overrides: list[str]) -> TrainConfig:
     """The config the session's ``trained_home`` model was trained with."""
-    return load_config(overrides=fast_overrides)
+    return load_config(ORIGINAL_CONFIG, fast_overrides)
 
 
 @pytest.fixture
 def config_with() -> Callable[..., TrainConfig]:
     """``config_with("cv.folds=3", ...)``: the original config plus overrides."""
-    return lambda *overrides: load_config(ORIGINAL, list(overrides))
+    return lambda *overrides: load_config(ORIGINAL_CONFIG, list(overrides))
 
 
 @pytest.fixture

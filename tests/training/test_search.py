@@ -7,8 +7,7 @@ import optuna
 import pytest
 
 from reggaeton.schema import MODEL_FEATURES
-from training.config import from_dict, load_config, load_raw
-from training.experiment import ORIGINAL_CONFIG
+from training.config import ORIGINAL_CONFIG, from_dict, load_config, load_raw
 from training.pipeline import make_estimator
 from training.search import ESTIMATORS, IMBALANCE, nested_search, suggest
 

@@ -7,11 +7,18 @@ import re
 import pytest
 
 from reggaeton.schema import MODEL_FEATURES
-from training.config import DEFAULT_CONFIG, ConfigError, TrainConfig, from_dict, load_config
+from training.config import (
+    DEFAULT_CONFIG,
+    ORIGINAL_CONFIG,
+    ConfigError,
+    TrainConfig,
+    from_dict,
+    load_config,
+)
 
 
 def test_original_config_is_the_original_model():
-    c = load_config(DEFAULT_CONFIG.parent / "original.yaml")
+    c = load_config(ORIGINAL_CONFIG)
     assert c.model.estimator == "gbm" and c.imbalance.strategy == "smote"
     assert c.model.params == {
         "random_state": 0,
@@ -92,7 +99,7 @@ def test_every_bad_key_is_named_at_once():
 
 def test_model_params_pass_through_and_round_trip():
     c = load_config(
-        DEFAULT_CONFIG.parent / "original.yaml",
+        ORIGINAL_CONFIG,
         ["model.params.learning_rate=0.05", "model.params.loss=exponential"],
     )
     assert c.model.params["learning_rate"] == 0.05 and c.model.params["loss"] == "exponential"

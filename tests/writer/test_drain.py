@@ -14,8 +14,9 @@ from service.writer import PredictionWriter
 FAST = dict(batch_size=50, flush_interval=0.05, backoff=(0.05, 0.1))
 
 
-def _spilled_writer(db_path: Path, spill_path: Path, drain_s: float
-                    ) -> tuple[PredictionWriter, FlakyStore]:
+def _spilled_writer(
+    db_path: Path, spill_path: Path, drain_s: float
+) -> tuple[PredictionWriter, FlakyStore]:
     flaky = FlakyStore(SQLiteStore(db_path))
     flaky.down.set()
     writer = PredictionWriter(lambda: flaky, spill_path, drain_s=drain_s, **FAST).start()
@@ -24,8 +25,9 @@ def _spilled_writer(db_path: Path, spill_path: Path, drain_s: float
     return writer, flaky
 
 
-def test_a_store_back_during_the_drain_gets_every_spilled_record(db_path: Path,
-                                                                 spill_path: Path) -> None:
+def test_a_store_back_during_the_drain_gets_every_spilled_record(
+    db_path: Path, spill_path: Path
+) -> None:
     writer, flaky = _spilled_writer(db_path, spill_path, drain_s=10)
     threading.Timer(0.5, flaky.down.clear).start()  # back after close() began
     writer.close(timeout=20)
@@ -35,7 +37,8 @@ def test_a_store_back_during_the_drain_gets_every_spilled_record(db_path: Path,
 
 
 def test_the_drain_is_bounded_and_keeps_the_spill_when_the_store_stays_down(
-        db_path: Path, spill_path: Path) -> None:
+    db_path: Path, spill_path: Path
+) -> None:
     writer, flaky = _spilled_writer(db_path, spill_path, drain_s=0.5)
     started = time.monotonic()
     writer.close(timeout=10)

@@ -16,8 +16,9 @@ from service.writer import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_replay_cli_loads_spill_without_duplicates(db_path: Path, spill_path: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_replay_cli_loads_spill_without_duplicates(
+    db_path: Path, spill_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     records = make_records(40)
     store = SQLiteStore(db_path)
     store.write_many(records[:10])  # some of the spill already reached the store
@@ -26,8 +27,18 @@ def test_replay_cli_loads_spill_without_duplicates(db_path: Path, spill_path: Pa
     with open(spill_path, "ab") as fh:
         fh.write(b"{not json\n")
     spill.append(records[5:8])  # replayed twice by an earlier attempt
-    cmd = [sys.executable, "-m", "service.writer", "replay", "--spill", str(spill_path),
-           "--store", f"sqlite:///{db_path}", "--batch-size", "7"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.writer",
+        "replay",
+        "--spill",
+        str(spill_path),
+        "--store",
+        f"sqlite:///{db_path}",
+        "--batch-size",
+        "7",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "replayed 43 records" in out.stdout and "30 new" in out.stdout

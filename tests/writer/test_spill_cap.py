@@ -27,13 +27,20 @@ class DownStore(FlakyStore):
         return self.inner.write_many(records)
 
 
-def test_spill_stops_at_its_cap_and_counts_what_it_drops(db_path: Path, spill_path: Path,
-                                                         capsys) -> None:
+def test_spill_stops_at_its_cap_and_counts_what_it_drops(
+    db_path: Path, spill_path: Path, capsys
+) -> None:
     inner = SQLiteStore(db_path)
     store = DownStore(inner)
     store.down.set()
-    writer = PredictionWriter(lambda: store, spill_path, batch_size=50, flush_interval=0.05,
-                              backoff=(0.02, 0.1), spill_max_bytes=CAP).start()
+    writer = PredictionWriter(
+        lambda: store,
+        spill_path,
+        batch_size=50,
+        flush_interval=0.05,
+        backoff=(0.02, 0.1),
+        spill_max_bytes=CAP,
+    ).start()
     for start in range(0, 1_000, 50):
         writer.submit_many(make_records(50, start=start))
     wait_until(lambda: writer.stats()["spilled"] + writer.stats()["spill_full"] == 1_000)
@@ -43,8 +50,10 @@ def test_spill_stops_at_its_cap_and_counts_what_it_drops(db_path: Path, spill_pa
 
     registry = CollectorRegistry()
     ServiceMetrics(registry).update_writer(stats)
-    assert registry.get_sample_value(
-        "reggaeton_prediction_log_spill_full_total") == stats["spill_full"]
+    assert (
+        registry.get_sample_value("reggaeton_prediction_log_spill_full_total")
+        == stats["spill_full"]
+    )
 
     store.down.clear()
     assert writer.flush(timeout=30)
@@ -54,8 +63,10 @@ def test_spill_stops_at_its_cap_and_counts_what_it_drops(db_path: Path, spill_pa
     assert final["spilled"] + final["spill_full"] == 1_000  # the rest is counted, not silent
     assert final["spill_bytes"] == 0
     with capsys.disabled():
-        print(f"\nspill cap {CAP} bytes during an outage: {final['spilled']} of 1000 records "
-              f"spilled and replayed, {final['spill_full']} dropped by the cap and counted")
+        print(
+            f"\nspill cap {CAP} bytes during an outage: {final['spilled']} of 1000 records "
+            f"spilled and replayed, {final['spill_full']} dropped by the cap and counted"
+        )
     inner.close()
 
 

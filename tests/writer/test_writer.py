@@ -49,8 +49,9 @@ def test_a_backlog_is_written_in_bigger_batches(db_path: Path, spill_path: Path)
         gate.wait(30)  # the store comes up late: a backlog builds meanwhile
         return Recording(db_path)
 
-    writer = PredictionWriter(slow_factory, spill_path, batch_size=10, max_batch=40,
-                              flush_interval=0.05).start()
+    writer = PredictionWriter(
+        slow_factory, spill_path, batch_size=10, max_batch=40, flush_interval=0.05
+    ).start()
     records = make_records(500)
     assert writer.submit_many(records) == 500
     gate.set()
@@ -61,8 +62,9 @@ def test_a_backlog_is_written_in_bigger_batches(db_path: Path, spill_path: Path)
 
 
 def test_flush_makes_a_record_visible_at_once(db_path: Path, spill_path: Path) -> None:
-    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, batch_size=500,
-                              flush_interval=60.0).start()
+    writer = PredictionWriter(
+        lambda: SQLiteStore(db_path), spill_path, batch_size=500, flush_interval=60.0
+    ).start()
     store = SQLiteStore(db_path)
     try:
         record = make_records(1)[0]
@@ -74,11 +76,13 @@ def test_flush_makes_a_record_visible_at_once(db_path: Path, spill_path: Path) -
         store.close()
 
 
-def test_real_sqlite_lock_outage_spills_then_replays_in_order(db_path: Path,
-                                                              spill_path: Path) -> None:
+def test_real_sqlite_lock_outage_spills_then_replays_in_order(
+    db_path: Path, spill_path: Path
+) -> None:
     store = SQLiteStore(db_path)  # creates the schema
-    writer = PredictionWriter(lambda: SQLiteStore(db_path, busy_timeout_ms=20), spill_path,
-                              **FAST).start()
+    writer = PredictionWriter(
+        lambda: SQLiteStore(db_path, busy_timeout_ms=20), spill_path, **FAST
+    ).start()
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: writes fail
     first, second, third = make_records(120), make_records(80, 120), make_records(100, 200)
@@ -101,8 +105,9 @@ def test_real_sqlite_lock_outage_spills_then_replays_in_order(db_path: Path,
     store.close()
 
 
-def test_partial_writes_and_failed_replays_leave_no_duplicates(db_path: Path,
-                                                               spill_path: Path) -> None:
+def test_partial_writes_and_failed_replays_leave_no_duplicates(
+    db_path: Path, spill_path: Path
+) -> None:
     inner = SQLiteStore(db_path)
     flaky = FlakyStore(inner)
     flaky.down.set()
@@ -126,15 +131,17 @@ def test_partial_writes_and_failed_replays_leave_no_duplicates(db_path: Path,
 
 
 def test_queue_overflow_spills_from_the_request_thread_and_loses_nothing(
-        db_path: Path, spill_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db_path: Path, spill_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     gate = threading.Event()
 
     def slow_factory() -> SQLiteStore:
         gate.wait(30)  # the store is slow to come up: the writer thread is stuck here
         return SQLiteStore(db_path)
 
-    writer = PredictionWriter(slow_factory, spill_path, max_queue=100, batch_size=10,
-                              flush_interval=0.05).start()
+    writer = PredictionWriter(
+        slow_factory, spill_path, max_queue=100, batch_size=10, flush_interval=0.05
+    ).start()
     records = make_records(400)
     with caplog.at_level(logging.WARNING, logger="service.writer"):
         accepted = writer.submit_many(records[:150])
@@ -156,17 +163,22 @@ def test_queue_overflow_spills_from_the_request_thread_and_loses_nothing(
     assert writer.stats()["written"] == 400 and spill_path.stat().st_size == 0
 
 
-def test_overflow_spills_racing_the_replay_lose_nothing(db_path: Path,
-                                                        spill_path: Path) -> None:
+def test_overflow_spills_racing_the_replay_lose_nothing(db_path: Path, spill_path: Path) -> None:
     """Four threads outrun a tiny queue while the writer replays what they spill: the
     replay's final truncate must never swallow a record appended after its last read."""
-    writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, max_queue=20,
-                              batch_size=10, flush_interval=0.01, backoff=(0.01, 0.05)).start()
+    writer = PredictionWriter(
+        lambda: SQLiteStore(db_path),
+        spill_path,
+        max_queue=20,
+        batch_size=10,
+        flush_interval=0.01,
+        backoff=(0.01, 0.05),
+    ).start()
     parts = [make_records(1500, start=k * 1500) for k in range(4)]
 
     def produce(part: list) -> None:
         for i in range(0, len(part), 25):
-            writer.submit_many(part[i:i + 25])
+            writer.submit_many(part[i : i + 25])
 
     threads = [threading.Thread(target=produce, args=(p,)) for p in parts]
     for t in threads:
@@ -182,7 +194,8 @@ def test_overflow_spills_racing_the_replay_lose_nothing(db_path: Path,
 
 
 def test_a_spill_appended_between_the_replays_last_read_and_its_truncate_is_kept(
-        db_path: Path, spill_path: Path) -> None:
+    db_path: Path, spill_path: Path
+) -> None:
     """The exact race: a request thread spills right after the replay read the end of the
     file. The replay must not empty the file over that record."""
     flaky = FlakyStore(SQLiteStore(db_path))
@@ -217,12 +230,14 @@ def test_a_spill_appended_between_the_replays_last_read_and_its_truncate_is_kept
     writer.close(timeout=10)
     assert raced
     assert sorted(ids_in_insert_order(db_path)) == sorted(
-        r.request_id for r in make_records(20) + late)
+        r.request_id for r in make_records(20) + late
+    )
     flaky.inner.close()
 
 
 def test_records_submitted_after_close_go_to_the_spill_for_the_next_start(
-        db_path: Path, spill_path: Path) -> None:
+    db_path: Path, spill_path: Path
+) -> None:
     writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
     writer.submit_many(make_records(5))
     writer.close(timeout=10)
@@ -235,8 +250,9 @@ def test_records_submitted_after_close_go_to_the_spill_for_the_next_start(
 
 
 @pytest.mark.parametrize("where", ["disk_full", "not_a_directory"])
-def test_unwritable_spill_is_counted_as_dropped(tmp_path: Path, where: str,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_unwritable_spill_is_counted_as_dropped(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
     if where == "disk_full":
         if not Path("/dev/full").exists():
             pytest.skip("/dev/full not available")
@@ -258,8 +274,7 @@ def test_unwritable_spill_is_counted_as_dropped(tmp_path: Path, where: str,
     assert "unwritable" in caplog.text
 
 
-def test_spill_left_by_a_dead_process_is_replayed_on_start(db_path: Path,
-                                                           spill_path: Path) -> None:
+def test_spill_left_by_a_dead_process_is_replayed_on_start(db_path: Path, spill_path: Path) -> None:
     def down() -> SQLiteStore:
         raise ConnectionError("store down (simulated)")
 
@@ -290,8 +305,7 @@ def test_spill_file_skips_a_line_cut_by_a_crash(spill_path: Path) -> None:
     assert records[0].timestamp == make_records(1)[0].timestamp
 
 
-def test_a_record_the_store_refuses_does_not_block_the_log(db_path: Path,
-                                                           spill_path: Path) -> None:
+def test_a_record_the_store_refuses_does_not_block_the_log(db_path: Path, spill_path: Path) -> None:
     records = make_records(41)
     records[20].probability = float("nan")  # NOT NULL column: SQLite refuses this one
     writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
@@ -308,8 +322,7 @@ def test_a_record_the_store_refuses_does_not_block_the_log(db_path: Path,
 def test_concurrent_submitters_lose_nothing(db_path: Path, spill_path: Path) -> None:
     writer = PredictionWriter(lambda: SQLiteStore(db_path), spill_path, **FAST).start()
     parts = [make_records(300, start=k * 300) for k in range(4)]
-    threads = [threading.Thread(target=lambda p=p: [writer.submit(r) for r in p])
-               for p in parts]
+    threads = [threading.Thread(target=lambda p=p: [writer.submit(r) for r in p]) for p in parts]
     for t in threads:
         t.start()
     for t in threads:
