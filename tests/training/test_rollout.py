@@ -80,6 +80,7 @@ def test_an_empty_tag_file_means_this_training_promoted_nothing(tmp_path, caplog
 
 def test_train_writes_the_tag_file_only_when_it_promotes(home_copy, monkeypatch, tmp_path):
     from reggaeton.registry import Registry
+    from training.config import ORIGINAL_CONFIG
     from training.train import main as train_main
 
     monkeypatch.setenv("BENTOML_HOME", str(home_copy))
@@ -87,7 +88,8 @@ def test_train_writes_the_tag_file_only_when_it_promotes(home_copy, monkeypatch,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     tag_file = tmp_path / "promoted-tag"
     tag_file.write_text("reggaeton_clf:stale\n")  # left by an earlier run: must be emptied
-    worse = ["--set", "model.params.n_estimators=1", "--set", "cv.folds=2"]
+    worse = ["--config", str(ORIGINAL_CONFIG), "--set", "model.params.n_estimators=1"]
+    worse += ["--set", "cv.folds=2"]
     assert train_main([*worse, "--promoted-tag-file", str(tag_file)]) == 0
     assert tag_file.read_text() == ""
     assert train_main([*worse, "--force", "--promoted-tag-file", str(tag_file)]) == 0

@@ -40,12 +40,13 @@ def test_the_default_config_is_servable():
 
 def test_dotted_overrides_are_typed(tmp_path):
     c = load_config(
+        ORIGINAL_CONFIG,
         overrides=[
             "model.params.n_estimators=1",
             "cv.folds=3",
             "gate.f1_tolerance=0.01",
             "data.unlabelled_csv=null",
-        ]
+        ],
     )
     assert c.model.params["n_estimators"] == 1 and c.cv.folds == 3
     assert c.gate.f1_tolerance == 0.01 and c.data.unlabelled_csv is None
