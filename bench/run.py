@@ -180,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         meta["loadavg_before"][side] = os.getloadavg()
         try:
             with servers.running(make()) as launch:
-                want = {report.BASELINE: baseline_expected}.get(
-                    side, expected if side in side_uris else raw_expected
-                )
+                if side == report.BASELINE:
+                    want = baseline_expected
+                else:
+                    want = expected if side in side_uris else raw_expected
                 meta["checks"][side] = check_answers(launch, bodies, want)
                 print(f"[bench] {side} ready; answer check: {meta['checks'][side]}", flush=True)
                 hook = None
