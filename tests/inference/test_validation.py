@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reggaeton.schema import FEATURES, ValidationError, validate_record
+from service.schemas import EXAMPLE_SONG
 from service.validation import (
     COLUMNS,
     FAST_MIN_ROWS,
@@ -18,23 +19,7 @@ from service.validation import (
     validate_rows,
 )
 
-SONG = {
-    "popularity": 60,
-    "danceability": 0.607,
-    "energy": 0.875,
-    "key": 0,
-    "loudness": -4.434,
-    "mode": 1,
-    "speechiness": 0.0605,
-    "acousticness": 0.00114,
-    "instrumentalness": 0.00765,
-    "liveness": 0.467,
-    "valence": 0.457,
-    "tempo": 131.058,
-    "duration": 264520,
-    "time_signature": 4,
-    "id_new": 2301,
-}
+SONG = dict(EXAMPLE_SONG)
 ODD_VALUES = [
     None,
     True,
