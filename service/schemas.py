@@ -3,9 +3,9 @@
 The OpenAPI document (:mod:`service.openapi`) is generated from these types. Requests are checked
 by :mod:`service.validation`, which reads the same bounds from :data:`reggaeton.schema.FEATURES`
 into numpy arrays (a per-request pydantic model would cost more than the model itself on a
-1,000-row batch); ``tests/fuzz/test_validator_matches_schema.py`` proves that both accept and refuse the
-same songs. Answers are built as plain dicts and ``tests/service/test_app_inprocess.py`` checks
-them against these types.
+1,000-row batch); ``tests/fuzz/test_validator_matches_schema.py`` proves that both accept
+and refuse the same songs. Answers are built as plain dicts and
+``tests/service/test_app_inprocess.py`` checks them against these types.
 """
 
 from __future__ import annotations

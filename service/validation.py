@@ -7,8 +7,9 @@ matrix. Only when that finds a problem is one row looked at in Python: the first
 row is re-checked with :func:`reggaeton.schema.validate_record`, so the error (row, field, rule)
 is the shared one. Values of the wrong type (a string, a bool, a missing field) are found while
 gathering; the rows are then checked one by one in order. ``tests/inference/test_validation.py``
-proves both paths give the verdict of ``validate_record``; ``tests/fuzz/test_validator_matches_schema.py``
-that they agree with the OpenAPI document's JSON schema.
+proves both paths give the verdict of ``validate_record``;
+``tests/fuzz/test_validator_matches_schema.py`` that they agree with the OpenAPI document's JSON
+schema.
 """
 
 from __future__ import annotations
