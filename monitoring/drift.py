@@ -107,33 +107,51 @@ def ks_statistic(acc: EcdfAccumulator) -> float:
 
 
 def ks_pvalue(d: float, n1: int, n2: int) -> float:
-    """Two-sided p-value of a two-sample KS statistic, as ``scipy.stats.ks_2samp`` computes it.
-
-    Exact (scipy's exact path) when both samples have <= 10,000 values, else Smirnov's
-    asymptotic ``kstwo`` distribution with ``en = n1 n2 / (n1 + n2)``.
-    """
-    if max(n1, n2) <= EXACT_MAX_N:
-        try:  # scipy's own exact routine; private, so fall back if it moves
-            from scipy.stats._stats_py import _attempt_exact_2kssamp
-
-            g = int(np.gcd(n1, n2))
-            ok, _, prob = _attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
-            if ok:
-                return float(np.clip(prob, 0.0, 1.0))
-        except (ImportError, FloatingPointError):
-            pass
+    """Two-sided p-value of a two-sample KS statistic by Smirnov's asymptotic ``kstwo``
+    distribution with ``en = n1 n2 / (n1 + n2)``, as ``scipy.stats.ks_2samp`` computes it for
+    samples of more than :data:`EXACT_MAX_N` values."""
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
+def equivalent_window(acc: EcdfAccumulator) -> np.ndarray:
+    """A window sample ordered against the reference exactly as the streamed one was.
+
+    The KS statistic and its exact distribution depend only on how the window's values fall
+    between and on the reference's distinct values, which ``le`` and ``lt`` record: each
+    value equal to a reference value is put back at it, each value strictly between two of
+    them (or beyond the ends) at a float strictly inside that gap. ``scipy.stats.ks_2samp`` on
+    it therefore gives the streamed window's statistic and p-value through its public API.
+    """
+    grid = acc.grid
+    size = grid.size
+    equal = np.empty(size, dtype=np.int64)
+    between = np.empty(size + 1, dtype=np.int64)  # below grid[0], inside each gap, above
+    carried = 0
+    for i in range(size):  # lt[i] = equal[i-1] + between[i]; le[i] = between[i] + equal[i]
+        between[i] = acc.lt[i] - carried
+        equal[i] = acc.le[i] - between[i]
+        carried = equal[i]
+    between[size] = acc.le[size]
+    inside = np.empty(size + 1, dtype=float)
+    inside[0] = np.nextafter(grid[0], -np.inf)
+    inside[1:size] = np.nextafter(grid[:-1], np.inf)
+    inside[size] = np.nextafter(grid[-1], np.inf)
+    return np.concatenate([np.repeat(grid, equal), np.repeat(inside, between)])
+
+
 def ks_test(acc: EcdfAccumulator) -> dict[str, float | int | str]:
     """KS test result: statistic, p-value and sample sizes."""
     d = ks_statistic(acc)
+    if max(acc.reference.size, acc.n) <= EXACT_MAX_N:
+        pvalue = float(stats.ks_2samp(acc.reference, equivalent_window(acc), method="exact").pvalue)
+    else:
+        pvalue = ks_pvalue(d, acc.reference.size, acc.n)
     return {
         "test": "ks",
         "statistic": d,
-        "pvalue": ks_pvalue(d, acc.reference.size, acc.n),
+        "pvalue": pvalue,
         "n_reference": int(acc.reference.size),
         "n_window": int(acc.n),
     }

@@ -98,3 +98,18 @@ def test_quality_counts_missing_invalid_and_out_of_range() -> None:
     assert (t["missing"], t["invalid"], t["out_of_training_range"]) == (1, 1, 2)
     assert k["invalid"] == 1  # not a whole number
     assert out["status"] == "warning"
+
+
+def test_equivalent_window_keeps_the_order_against_the_reference() -> None:
+    """Rebuilt from ``le``/``lt`` alone, it falls on and between the reference values exactly as
+    the streamed window did, including adjacent floats and values beyond both ends."""
+    rng = np.random.default_rng(5)
+    ref = np.round(rng.normal(size=300) * 4) / 4
+    tight = np.nextafter(ref[:20], np.inf)  # the next float after a reference value
+    win = np.concatenate([np.round(rng.normal(0.3, 1.5, 900) * 8) / 8, tight, [-50.0, 50.0]])
+    acc = drift.EcdfAccumulator(ref)
+    acc.update(win)
+    rebuilt = drift.EcdfAccumulator(ref)
+    rebuilt.update(drift.equivalent_window(acc))
+    assert np.array_equal(rebuilt.le, acc.le) and np.array_equal(rebuilt.lt, acc.lt)
+    assert drift.equivalent_window(acc).size == win.size
