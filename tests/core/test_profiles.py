@@ -67,28 +67,3 @@ def test_drift_scores_flag_only_the_shifted_column(frames) -> None:
     assert shifted["tempo"]["drift_category"] == "DRIFT" and shifted["tempo"]["pvalue"] < 1e-6
     assert shifted["energy"]["drift_category"] == "NO_DRIFT"
     assert shifted["tempo"]["algorithm"] == "ks"
-
-
-def test_vectorised_float_split_gives_identical_profiles() -> None:
-    """The speed patch in profiles.py computes exactly what whylogs' own code computes."""
-    from whylogs.core.preprocessing import PreprocessedColumn
-
-    profiles._whylogs()
-    patched = PreprocessedColumn._pandas_split
-    assert patched._reggaeton_vectorised
-    frame = pd.DataFrame(
-        {
-            "f": [1.5, np.nan, np.inf, -2.0, 0.0, np.nan],
-            "i": [1, 2, 3, 4, 5, 6],
-            "n": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
-            "s": ["a", "b", None, "a", "c", "d"],
-        }
-    )
-    fast = profiles.summary(profiles.profile_frame(frame))
-    PreprocessedColumn._pandas_split = patched._original
-    try:
-        slow = profiles.summary(profiles.profile_frame(frame))
-    finally:
-        PreprocessedColumn._pandas_split = patched
-    pd.testing.assert_frame_equal(fast, slow)
-    assert fast.loc["f", "counts/inf"] == 1 and fast.loc["f", "counts/nan"] == 2
