@@ -84,22 +84,25 @@ def test_no_secret_in_chart_defaults_or_bentofile():
 
 
 def test_the_token_check_itself_uses_a_constant_time_comparison(monkeypatch):
-    """Call the real check: hmac.compare_digest decides, for right and wrong tokens."""
+    """Call the real check (service.routes): hmac.compare_digest decides, for right and wrong
+    tokens."""
     import hmac
 
-    from service import app
+    from service import routes
 
     seen = []
     real = hmac.compare_digest
-    monkeypatch.setattr(app.hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b))
+    monkeypatch.setattr(
+        routes.hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b)
+    )
 
     class Req:
         def __init__(self, header: str) -> None:
             self.headers = {"authorization": header}
 
-    app._authorize(Req("Bearer s3cret-token"), "s3cret-token")
-    with pytest.raises(app.ApiError) as wrong:
-        app._authorize(Req("Bearer s3cret-tokex"), "s3cret-token")
+    routes._authorize(Req("Bearer s3cret-token"), "s3cret-token")
+    with pytest.raises(routes.ApiError) as wrong:
+        routes._authorize(Req("Bearer s3cret-tokex"), "s3cret-token")
     assert wrong.value.status == 401
     assert seen == [(b"s3cret-token", b"s3cret-token"), (b"s3cret-tokex", b"s3cret-token")]
 
