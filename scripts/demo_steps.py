@@ -32,6 +32,8 @@ EXAMPLE_SONG = {
     "time_signature": 4,
     "id_new": 1,
 }
+"""The original README's example song (the body of its curl command): the demo's client
+sends it, and the end-to-end and container tests post it."""
 EXIT_STATUS = {0: "ok", 1: "warning", 2: "alert", 3: "insufficient_data"}
 
 

@@ -38,6 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from podrunner import PodRunner
 
 from monitoring.job import build_parser, exit_code
+from scripts.demo_steps import EXAMPLE_SONG
 
 pytestmark = [pytest.mark.container, pytest.mark.integration, pytest.mark.slow]
 
@@ -47,23 +48,7 @@ VALUE_FILES = {
     "values-prod": (ROOT / "k8s" / "values-prod.yaml",),
 }
 PREDLOG = "/home/bentoml/predlog"
-SONG = {
-    "popularity": 68,
-    "danceability": 0.826,
-    "energy": 0.704,
-    "key": 9,
-    "loudness": -7.527,
-    "mode": 1,
-    "speechiness": 0.117,
-    "acousticness": 0.189,
-    "instrumentalness": 4.8e-05,
-    "liveness": 0.0617,
-    "valence": 0.741,
-    "tempo": 94.013,
-    "duration": 205000,
-    "time_signature": 4,
-    "id_new": 1,
-}
+SONG = EXAMPLE_SONG
 """The original project's curl body."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from reggaeton.records import open_store
+from scripts.demo_steps import EXAMPLE_SONG
 from scripts.procs import ServiceProcess, free_port, run_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,23 +36,7 @@ __all__ = [
     "wait_until",
 ]
 
-SONG = {
-    "popularity": 68,
-    "danceability": 0.826,
-    "energy": 0.704,
-    "key": 9,
-    "loudness": -7.527,
-    "mode": 1,
-    "speechiness": 0.117,
-    "acousticness": 0.189,
-    "instrumentalness": 4.8e-05,
-    "liveness": 0.0617,
-    "valence": 0.741,
-    "tempo": 94.013,
-    "duration": 205000,
-    "time_signature": 4,
-    "id_new": 1,
-}
+SONG = EXAMPLE_SONG
 """The original README's example song (the body of the original curl command)."""
 
 
