@@ -242,17 +242,21 @@ class KubernetesLease:
                 return False
             self.sleep(min(POLL_SECONDS, max(0.0, deadline - self.clock())))
 
+    def _held(self, current: Any) -> bool:
+        """Whether the lease object read from the API is held by this process."""
+        return (
+            current is not None
+            and current.spec is not None
+            and current.spec.holder_identity == self.holder
+        )
+
     def renew(self) -> bool:
         """Write a new ``renewTime`` if the lease is still ours."""
         from kubernetes.client import ApiException
 
         try:
             current = self._read()
-            if (
-                current is None
-                or current.spec is None
-                or current.spec.holder_identity != self.holder
-            ):
+            if not self._held(current):
                 return False
             current.spec.renew_time = self._now()
             self.api.replace_namespaced_lease(self.name, self.namespace, current)
@@ -274,11 +278,7 @@ class KubernetesLease:
         """Clear the holder (so the next training need not wait for expiry)."""
         try:
             current = self._read()
-            if (
-                current is None
-                or current.spec is None
-                or current.spec.holder_identity != self.holder
-            ):
+            if not self._held(current):
                 return
             current.spec.holder_identity = None
             current.spec.lease_duration_seconds = 1
