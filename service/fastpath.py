@@ -8,14 +8,12 @@ stacking, one Python call per tree):
 
 * ``GradientBoostingClassifier`` (binary, log-loss, prior or zero init) and
   ``RandomForestClassifier`` / ``ExtraTreesClassifier``: their trees' ``tree_`` arrays, compiled
-  by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``; a forest hands batches of
-  :data:`FOREST_SKLEARN_ROWS` rows or more to its own ``predict_proba`` on the scaled matrix);
+  by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``);
 * ``HistGradientBoostingClassifier`` publishes no tree structure of its own; treelite's public
   importer (``treelite.sklearn.import_model``) reads it and ``dump_as_json`` gives every
   node (feature, threshold, ``<=``, the missing-value direction, leaf values, base score), which
   :mod:`service.fasttrees` compiles like the GBM's trees, but with float64 comparisons and
-  NaN sent each node's default way (``trees:hgb``; batches of :data:`HGB_SKLEARN_ROWS` or more go
-  to its own ``predict_proba``, one OpenMP thread). The conversion runs when the service loads
+  NaN sent each node's default way (``trees:hgb``). The conversion runs when the service loads
   the version, not at training time: the pickle stays the one artifact of a version, so there is
   no second file to write, version and keep in step with it, and the load-time parity check
   compares the compiled trees with the very pipeline they came from;
@@ -38,11 +36,6 @@ from scipy.special import expit, logit
 from service.fasttrees import FlatTrees, flatten
 from service.treecuts import AffineMap, column_map
 
-FOREST_SKLEARN_ROWS = 512
-"""Forests score batches of this many rows or more with their own ``predict_proba``."""
-HGB_SKLEARN_ROWS = 1000
-"""HistGradientBoosting scores batches of this many rows or more with its own
-``predict_proba`` (its compiled loop catches up with the level-wise walk about there)."""
 EVALUATORS = ("trees:gbm", "trees:rf", "trees:hgb", "linear:logreg")
 """Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
 
@@ -144,21 +137,9 @@ def _forest(model: Any, columns: AffineMap) -> FastModel | None:
         total = value.sum(axis=1)
         # Class fractions, as DecisionTreeClassifier.predict_proba normalises them.
         leaf_values.append(value[:, positive] / np.where(total > 0, total, 1.0))
-    import sklearn
-
     trees = flatten([e.tree_ for e in estimators], leaf_values, columns, 0.0)
     count = float(len(estimators))
-
-    def score(X: np.ndarray) -> np.ndarray:
-        if X.shape[0] < FOREST_SKLEARN_ROWS:
-            return trees.raw_sum(X) / count
-        # Deep trees: from a few hundred rows on, scikit-learn's compiled per-tree loop wins
-        # over the numpy walk (one step per level); same public model, same numbers.
-        Z = columns.apply(X)
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return model.predict_proba(Z)[:, 1]
-
-    return FastModel("trees:rf", columns, trees, score)
+    return FastModel("trees:rf", columns, trees, lambda X: trees.raw_sum(X) / count)
 
 
 def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
@@ -173,25 +154,7 @@ def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
         return None
     shapes, leaf_values, nan_right, base = compiled
     trees = flatten(shapes, leaf_values, columns, base, float32=False, nan_right=nan_right)
-
-    import sklearn
-    from threadpoolctl import ThreadpoolController
-
-    # HGB predicts with OpenMP threads; on a shared machine they only add contention for
-    # request-sized inputs, so its own calls run on one thread (threadpoolctl's public limit).
-    controller = ThreadpoolController()
-
-    def score(X: np.ndarray) -> np.ndarray:
-        if X.shape[0] < HGB_SKLEARN_ROWS:
-            return expit(trees.raw_sum(X))
-        Z = columns.apply(X)
-        with (
-            controller.limit(limits=1, user_api="openmp"),
-            sklearn.config_context(assume_finite=True, skip_parameter_validation=True),
-        ):
-            return model.predict_proba(Z)[:, 1]
-
-    return FastModel("trees:hgb", columns, trees, score)
+    return FastModel("trees:hgb", columns, trees, lambda X: expit(trees.raw_sum(X)))
 
 
 @dataclass(frozen=True)
@@ -199,7 +162,6 @@ class _TreeShape:
     """One tree of a treelite JSON dump in ``tree_``'s layout (what :func:`flatten` reads)."""
 
     node_count: int
-    max_depth: int
     feature: np.ndarray
     threshold: np.ndarray
     children_left: np.ndarray
@@ -274,14 +236,12 @@ def _tree_arrays(tree: dict) -> tuple[_TreeShape, np.ndarray, np.ndarray] | None
         feature[i] = int(node["split_feature_id"])
         left[i], right[i] = int(node["left_child"]), int(node["right_child"])
         nan_right[i] = not node["default_left"]
-    depth = np.zeros(n, dtype=np.intp)
-    for i in range(n):  # treelite numbers a parent before its children
-        for child in (left[i], right[i]):
-            if child >= 0:
-                if child <= i:
-                    return None
-                depth[child] = depth[i] + 1
-    shape = _TreeShape(n, int(depth.max()), feature, threshold, left, right)
+    inner = left >= 0
+    idx = np.arange(n)
+    # Node 0 must be the root: treelite numbers a parent before its children.
+    if np.any(left[inner] <= idx[inner]) or np.any(right[inner] <= idx[inner]):
+        return None
+    shape = _TreeShape(n, feature, threshold, left, right)
     return shape, value, nan_right
 
 

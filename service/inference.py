@@ -22,19 +22,14 @@ from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import FEATURES_BY_NAME, MODEL_FEATURES, POSITIVE_LABEL, label_name
-from service.fastpath import (
-    EVALUATORS,
-    FOREST_SKLEARN_ROWS,
-    HGB_SKLEARN_ROWS,
-    FastModel,
-    compile_pipeline,
-)
+from service.fastpath import EVALUATORS, FastModel, compile_pipeline
 from service.validation import MODEL_INDEX
 
 logger = logging.getLogger(__name__)
-PROBE_ROWS = max(FOREST_SKLEARN_ROWS, HGB_SKLEARN_ROWS)
+PROBE_ROWS = 1000
 """Random in-bounds rows on which a new version (and its fast path) is checked before serving
-(enough that the whole probe takes the evaluators' hand-over to the estimator's own code)."""
+(more than one :data:`service.fasttrees.BLOCK_ROWS` block, so the batch walk's block
+boundaries are covered)."""
 PATH_NAMES = (*EVALUATORS, "pipeline")
 """Every value of :attr:`Predictor.path_name` (``inference_path`` of ``GET /model``)."""
 PARITY_TOLERANCE = 1e-12
@@ -155,8 +150,8 @@ def _checked_fast_path(
 ) -> FastModel | None:
     """The fast path when it compiles and equals ``predict_proba`` on the probe rows.
 
-    Single rows, small batches, chunked batches and large batches can take different code
-    inside the evaluators, so all four are compared.
+    Single rows, one partial block, several blocks and the whole probe are compared, so
+    every block boundary of the batch walk is crossed.
     """
     try:
         fast = compile_pipeline(pipeline, len(MODEL_FEATURES))

@@ -27,8 +27,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from reggaeton.schema import MODEL_FEATURES
-from service.fastpath import HGB_SKLEARN_ROWS, compile_pipeline
-from service.fasttrees import CHUNK_ROWS
+from service.fastpath import compile_pipeline
+from service.fasttrees import BLOCK_ROWS
 
 N = len(MODEL_FEATURES)
 SCALED = [MODEL_FEATURES.index("loudness"), MODEL_FEATURES.index("tempo")]
@@ -45,8 +45,8 @@ def _assert_equal(pipeline, X, pipeline_input=None, name=None):
         assert fast.name == name
     expected = pipeline.predict_proba(X if pipeline_input is None else pipeline_input)[:, 1]
     np.testing.assert_allclose(fast.raw_proba(X), expected, rtol=0, atol=1e-12)
-    # below the forests' hand-over, chunked walk, HGB's hand-over to its own predict_proba
-    for rows in (7, CHUNK_ROWS + 44, HGB_SKLEARN_ROWS + 1):
+    # inside one block, across a block boundary, several blocks and a partial one
+    for rows in (7, BLOCK_ROWS + 44, 8 * BLOCK_ROWS + 1):
         np.testing.assert_allclose(fast.raw_proba(X[:rows]), expected[:rows], rtol=0, atol=1e-12)
     singles = np.concatenate([fast.raw_proba(X[i : i + 1]) for i in range(min(len(X), 50))])
     np.testing.assert_allclose(singles, expected[: len(singles)], rtol=0, atol=1e-12)
@@ -106,7 +106,7 @@ def fitted(request, xy):
 
 def test_equals_predict_proba_on_data_and_random_in_bounds_rows(fitted, xy):
     pipeline, name = fitted
-    _assert_equal(pipeline, np.vstack([xy[0], in_bounds(2 * CHUNK_ROWS + 3, seed=4)]), name=name)
+    _assert_equal(pipeline, np.vstack([xy[0], in_bounds(8 * BLOCK_ROWS + 3, seed=4)]), name=name)
 
 
 def test_values_exactly_at_and_next_to_every_split_cut_agree(fitted):
@@ -125,7 +125,6 @@ def test_values_exactly_at_and_next_to_every_split_cut_agree(fitted):
             rows.append(row)
     rows = np.array(rows)
     expected = pipeline.predict_proba(rows)[:, 1]
-    # Batches below the forests' hand-over to sklearn, so the compiled trees answer.
     fast_all = np.concatenate([fast.raw_proba(rows[i : i + 500]) for i in range(0, len(rows), 500)])
     np.testing.assert_allclose(fast_all, expected, rtol=0, atol=1e-12)
     picks = np.random.default_rng(0).choice(len(rows), size=min(60, len(rows)), replace=False)
