@@ -4,11 +4,11 @@ Trains GBM, HGB and RF versions with the trainer's own ``fit_pipeline`` (the def
 configuration with the estimator and its parameters set: the original served GBM, and the HGB
 and RF candidates ``make experiment`` ranks) and, in one process on one thread, times for each:
 
-- ``fast path``: :func:`service.fastpath.compile_pipeline` (what the service serves now);
+- ``fast path``: :func:`reggaeton.fastpath.compile_pipeline` (what the service serves now);
 - ``before``: the evaluator of commit ``0d4b09a`` (``service/fasttrees.py`` and
-  ``service/treecuts.py`` read with ``git show`` into a temporary module, so the private
-  scikit-learn call it makes never lives in the package); GBM only, as then;
-- ``predict_proba``: the service's generic path (the whole pipeline, validation off).
+  ``service/treecuts.py`` at that commit, read with ``git show`` into a temporary module, so
+  the private scikit-learn call it makes never lives in the package); GBM only, as then;
+- ``predict_proba``: the whole pipeline, validation off (what the evaluator must equal).
 
 The sides are measured in interleaved rounds (each round: the median of many calls per side)
 and the best round of each side is printed: on a shared machine other work only ever adds
@@ -144,6 +144,7 @@ def serve_and_measure(
     from bench.payloads import api_body, load_songs, write_body
     from reggaeton.registry import Registry
     from reggaeton.schema import MODEL_FEATURES
+    from reggaeton.servable import export
     from scripts.procs import ServiceProcess
 
     body = write_body(workdir / "single.json", api_body(load_songs(ROOT / "data", 1), True))
@@ -151,7 +152,8 @@ def serve_and_measure(
     for model, pipe in pipelines.items():
         home = workdir / f"home-{model}"
         registry = Registry(home)
-        version = registry.save(pipe, {"threshold": 0.5, "features": list(MODEL_FEATURES)})
+        meta = {"threshold": 0.5, "features": list(MODEL_FEATURES)}
+        version = registry.save(pipe, meta, servable=export(pipe))
         registry.promotions.promote(version.tag, f"inference bench: {model}")
         env = {
             "BENTOML_HOME": str(home),
@@ -207,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from threadpoolctl import threadpool_limits
 
+    from reggaeton.fastpath import compile_pipeline
     from reggaeton.schema import MODEL_FEATURES
-    from service.fastpath import compile_pipeline
-    from service.inference import generic_proba, probe_matrix
+    from reggaeton.servable import pipeline_proba, probe_matrix
 
     n = len(MODEL_FEATURES)
     print("training GBM, HGB and RF with training.pipeline.fit_pipeline ...", flush=True)
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 old = before.compile_pipeline(pipe, n)
                 if old is not None:
                     sides[(model, "before")] = old.predict_proba1
-            sides[(model, "predict_proba")] = lambda X, p=pipe: generic_proba(p, X, 1)
+            sides[(model, "predict_proba")] = lambda X, p=pipe: pipeline_proba(p, X)
         singles = [probe_matrix(1, seed=s) for s in range(64)]
         batches = [probe_matrix(1000, seed=100 + s) for s in range(4)]
         check = probe_matrix(5000, seed=7)

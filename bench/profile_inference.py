@@ -87,32 +87,21 @@ def _fast_path_steps(pipeline, songs, one, many, rows):
     except ImportError as exc:
         print(f"[profile] service fast path not importable ({exc}): skipping it")
         return []
-    version = Registry(home_from_env()).serving_version()
-    fast = build_predictor(version, pipeline)
-    generic = build_predictor(version, pipeline, allow_fast=False)
+    registry = Registry(home_from_env())
+    version = registry.serving_version()
+    fast = build_predictor(version, registry.load_servable(version))
     one_valid = validate_rows(songs[:1], offset_index=False)
     many_valid = validate_rows(songs[:rows])
     out = [
         ("service validate_rows(1 song)", 1, lambda: validate_rows(songs[:1], offset_index=False)),
         (f"service validate_rows({rows} songs)", rows, lambda: validate_rows(songs[:rows])),
-        ("service Predictor.predict generic path (1 row)", 1, lambda: generic.predict(one_valid)),
-        (
-            f"service Predictor.predict generic path ({rows} rows)",
-            rows,
-            lambda: generic.predict(many_valid),
-        ),
-    ]
-    if fast.fast is None:
-        print("[profile] the fast path does not support this pipeline")
-        return out
-    out += [
         (f"service Predictor.predict {fast.path_name} (1 row)", 1, lambda: fast.predict(one_valid)),
         (
             f"service Predictor.predict {fast.path_name} ({rows} rows)",
             rows,
             lambda: fast.predict(many_valid),
         ),
-        ("  of which FastModel.raw_proba (1 row)", 1, lambda: fast.fast.raw_proba(one)),
+        ("  of which FastModel.raw_proba (1 row)", 1, lambda: fast.model.raw_proba(one)),
     ]
     return out + _logging_steps(fast, one_valid, 1) + _logging_steps(fast, many_valid, rows)
 

@@ -19,3 +19,8 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """SHA-256 hex digest of bytes already in memory (a file read once, then checked and used)."""
+    return hashlib.sha256(data).hexdigest()

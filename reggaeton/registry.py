@@ -3,7 +3,10 @@
 Each training run saves one version of ``reggaeton_clf``. A version's folder,
 ``<home>/models/reggaeton_clf/<version>/``, holds:
 
-* ``pipeline.joblib``: the fitted scikit-learn Pipeline (preprocessing + estimator);
+* ``pipeline.joblib``: the fitted scikit-learn Pipeline (preprocessing + estimator), a pickle
+  read only by the training-side tools that wrote it (the gate, the simulator, the benchmarks);
+* ``servable.npz``: what the service and the scoring job load instead, the compiled evaluator
+  as plain arrays (:mod:`reggaeton.servable`, no pickle);
 * ``metadata.json``: metrics, threshold, features, data hash, config, versions, ...;
 * ``reference/``: the drift reference (whylogs profile and a sample of the training data).
 
@@ -38,8 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from reggaeton import MODEL_NAME
-from reggaeton.hashing import sha256_file
+from reggaeton.fastpath import FastModel
+from reggaeton.hashing import sha256_bytes, sha256_file
 from reggaeton.promotion import PromotionError, PromotionRecord
+from reggaeton.servable import SERVABLE_FILE, NotServable
+from reggaeton.servable import load as read_servable
 from reggaeton.timeutil import now_iso
 
 __all__ = [
@@ -108,6 +114,7 @@ class Registry:
         pipeline: Any,
         metadata: Mapping[str, Any],
         reference_files: Mapping[str, bytes] | None = None,
+        servable: bytes | None = None,
     ) -> ModelVersion:
         """Save a fitted pipeline as a new version.
 
@@ -118,6 +125,8 @@ class Registry:
             pipeline: The fitted scikit-learn Pipeline.
             metadata: JSON-serialisable metadata (metrics, threshold, features, ...).
             reference_files: File name -> bytes, written under ``reference/``.
+            servable: The version's servable file (:func:`reggaeton.servable.export`); without
+                it the version can be stored and analysed but not served.
 
         Returns:
             The saved version.
@@ -133,6 +142,9 @@ class Registry:
         try:
             joblib.dump(pipeline, staging / PIPELINE_FILE)
             meta["pipeline_sha256"] = sha256_file(staging / PIPELINE_FILE)
+            if servable is not None:
+                (staging / SERVABLE_FILE).write_bytes(servable)
+                meta["servable_sha256"] = sha256_file(staging / SERVABLE_FILE)
             meta["tag"] = f"{MODEL_NAME}:{version}"
             ref = staging / REFERENCE_DIR
             ref.mkdir()
@@ -204,6 +216,43 @@ class Registry:
         if not hasattr(pipeline, "predict_proba"):
             raise ModelLoadError(f"{version.tag}: loaded object has no predict_proba")
         return pipeline
+
+    def load_servable(self, version: ModelVersion) -> FastModel:
+        """Load a version's compiled evaluator from its servable file (never the pickle).
+
+        Raises:
+            ModelLoadError: when the file is missing, altered, malformed or disagrees with the
+                probabilities stored with it.
+        """
+        path = version.path / SERVABLE_FILE
+        expected = version.metadata.get("servable_sha256")
+        if not path.is_file() or not expected:
+            raise ModelLoadError(
+                f"{version.tag}: no {SERVABLE_FILE} (saved before the service stopped loading "
+                f"pickles); write it with `python -m training.export {version.version}`"
+            )
+        data = path.read_bytes()
+        if sha256_bytes(data) != expected:
+            raise ModelLoadError(f"{version.tag}: {SERVABLE_FILE} checksum mismatch")
+        try:
+            return read_servable(data)
+        except NotServable as exc:
+            raise ModelLoadError(f"{version.tag}: {SERVABLE_FILE}: {exc}") from exc
+
+    def add_servable(self, version: ModelVersion, servable: bytes) -> ModelVersion:
+        """Write the servable file of a version saved without one (``training.export``).
+
+        The file and then ``metadata.json`` are each written under a temporary name and
+        renamed into place, so a reader sees either no servable file or a checked one.
+        """
+        staged = version.path / f".{SERVABLE_FILE}.tmp"
+        staged.write_bytes(servable)
+        os.replace(staged, version.path / SERVABLE_FILE)
+        meta = {**version.metadata, "servable_sha256": sha256_bytes(servable)}
+        staged_meta = version.path / f".{METADATA_FILE}.tmp"
+        staged_meta.write_text(json.dumps(meta, indent=2, default=str))
+        os.replace(staged_meta, version.path / METADATA_FILE)
+        return self.get(version.tag)
 
     def serving_version(self, model_tag: str | None = None) -> ModelVersion:
         """The version to serve: the ``model_tag`` pin if given, else the promoted one.

@@ -77,8 +77,6 @@ class ServiceConfig(EnvSettings):
             ``Connection: close`` so the client reconnects (see :mod:`service.recycle`).
         http_max_connection_age: Seconds after which the next response closes the connection
             (``HTTP_MAX_CONNECTION_AGE_S``, 0 = unlimited).
-        fast_path: Use the compiled trees when the model supports them
-            (``INFERENCE_FAST_PATH``; 0/false/no/off forces the generic pipeline path).
     """
 
     home: Annotated[Path, AfterValidator(Path.resolve)] = Field(
@@ -115,7 +113,6 @@ class ServiceConfig(EnvSettings):
         1_000, validation_alias="HTTP_MAX_REQUESTS_PER_CONNECTION", ge=0
     )
     http_max_connection_age: float = Field(1.0, validation_alias="HTTP_MAX_CONNECTION_AGE_S", ge=0)
-    fast_path: bool = Field(True, validation_alias="INFERENCE_FAST_PATH")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceConfig:

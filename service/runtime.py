@@ -145,9 +145,7 @@ class Runtime:
             if wanted and current and _same_tag(wanted, current):
                 return {"changed": False, "model_version": current, "error": None}
             try:
-                predictor = load_predictor(
-                    self.registry, self.config.model_tag, allow_fast=self.config.fast_path
-                )
+                predictor = load_predictor(self.registry, self.config.model_tag)
             except ModelLoadError as exc:
                 return self._refuse(wanted, str(exc), reason)
             except Exception as exc:  # noqa: BLE001 - an unusable version must never crash serving

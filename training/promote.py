@@ -51,7 +51,7 @@ def promote_version(registry: Registry, tag: str, force: bool = False) -> dict:
         PromotionError: the gate refuses and ``force`` is False (rejection recorded).
     """
     version = registry.get(tag)
-    registry.load_pipeline(version)  # refuse a version that cannot be served
+    registry.load_servable(version)  # refuse a version that cannot be served
     current_tag = registry.promotions.current()
     if current_tag == version.tag:
         raise PromotionError(f"{version.tag} is already the serving version")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reggaeton import servable
 from reggaeton.calibration import apply_calibration
 from reggaeton.hashing import sha256_file
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry, home_from_env
@@ -310,7 +311,12 @@ def run_training(
     holdout = score_holdout(model, ds.holdout)
     meta = build_metadata(config, ds, model, holdout, root)
     sample = metadata.reference_sample(ds.train, model.served_proba(X), meta["threshold"])
-    version = registry.save(model.pipeline, meta, reference_files=metadata.reference_files(sample))
+    version = registry.save(
+        model.pipeline,
+        meta,
+        reference_files=metadata.reference_files(sample),
+        servable=servable.export(model.pipeline),  # what the service loads (no pickle)
+    )
     log.info("saved %s in %s", version.tag, registry.home)
     with lease.gate_lock(registry.home):  # a concurrent training's promotion is seen here
         decision = _gate(config, registry, version, ds, holdout.metrics, force)

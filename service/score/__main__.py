@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from service.score.run import part_paths, score_file
 
     config = ServiceConfig.from_env()
-    predictor = load_predictor(
-        Registry(config.home), args.model_tag or config.model_tag, allow_fast=config.fast_path
-    )
+    predictor = load_predictor(Registry(config.home), args.model_tag or config.model_tag)
     output = Path(args.output)  # a trailing "/" (lost by Path) asks for parts
     sharded = args.shard_count > 1 or args.output.endswith("/") or output.is_dir()
     out, rejects = part_paths(output, args.format, args.shard_index, sharded)

@@ -13,7 +13,8 @@ import pytest
 import requests
 from e2e import support
 
-from reggaeton.registry import PIPELINE_FILE, Registry
+from reggaeton.registry import Registry
+from reggaeton.servable import SERVABLE_FILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -77,28 +78,35 @@ def test_trainer_promoting_under_load_fails_no_request(shared, repo_root):
     )
 
 
-@pytest.mark.parametrize("damage", ["corrupted", "incompatible", "other_features"])
+@pytest.mark.parametrize("damage", ["corrupted", "incompatible", "other_features", "pickle_only"])
 def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
-    import joblib
+    import io
+
+    import numpy as np
+
+    from reggaeton.hashing import sha256_file
+    from reggaeton.registry import METADATA_FILE
+    from reggaeton.servable import export
 
     dep = shared
     registry = Registry(dep.home)
     serving = _served(dep)
     good = registry.get(serving)
+    pipeline = registry.load_pipeline(good)
     meta = dict(good.metadata, note=damage)
     if damage == "other_features":  # trained for another feature list than the service sends
         meta["features"] = [f for f in good.metadata["features"] if f != "popularity"]
-    bad = registry.save(registry.load_pipeline(good), meta, reference_files={})
-    path = bad.path / PIPELINE_FILE
+    servable = None if damage == "pickle_only" else export(pipeline)
+    bad = registry.save(pipeline, meta, reference_files={}, servable=servable)
+    path = bad.path / SERVABLE_FILE
     if damage == "corrupted":  # bytes changed after saving: the checksum no longer matches
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
-    elif damage == "incompatible":  # a well-formed artifact, valid checksum, no classifier
-        from reggaeton.hashing import sha256_file
-        from reggaeton.registry import METADATA_FILE
-
-        joblib.dump({"not": "a pipeline"}, path)
+    elif damage == "incompatible":  # a well-formed file, valid checksum, no evaluator in it
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array(1), features=np.array(good.metadata["features"]))
+        path.write_bytes(buffer.getvalue())
         meta = json.loads((bad.path / METADATA_FILE).read_text())
-        meta["pipeline_sha256"] = sha256_file(path)
+        meta["servable_sha256"] = sha256_file(path)
         (bad.path / METADATA_FILE).write_text(json.dumps(meta))
     log_size = len(dep.service.log_text())
     registry.promotions.promote(bad.tag, f"e2e: {damage} version", forced=True)
@@ -121,8 +129,9 @@ def test_bad_version_is_refused_and_the_old_one_keeps_serving(shared, damage):
         refusal = next(line for line in new_lines.splitlines() if "refused" in line)
         why = {
             "corrupted": "checksum",
-            "incompatible": "predict_proba",
+            "incompatible": "not a compiled model",
             "other_features": "trained on features",
+            "pickle_only": "python -m training.export",
         }[damage]
         assert why in refusal, refusal
     finally:  # leave the shared service's record pointing at a loadable version

@@ -26,9 +26,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from reggaeton.fastpath import FastModel, compile_pipeline
+from reggaeton.fasttrees import BLOCK_ROWS
 from reggaeton.schema import MODEL_FEATURES
-from service.fastpath import compile_pipeline
-from service.fasttrees import BLOCK_ROWS
 
 N = len(MODEL_FEATURES)
 SCALED = [MODEL_FEATURES.index("loudness"), MODEL_FEATURES.index("tempo")]
@@ -106,15 +106,19 @@ def fitted(request, xy):
 
 def test_equals_predict_proba_on_data_and_random_in_bounds_rows(fitted, xy):
     pipeline, name = fitted
-    _assert_equal(pipeline, np.vstack([xy[0], in_bounds(8 * BLOCK_ROWS + 3, seed=4)]), name=name)
+    X = np.vstack([xy[0], in_bounds(8 * BLOCK_ROWS + 3, seed=4)])
+    fast = _assert_equal(pipeline, X, name=name)
+    # What the servable file stores gives the same numbers once read back.
+    again = FastModel.from_arrays(fast.to_arrays(), N)
+    np.testing.assert_array_equal(again.raw_proba(X), fast.raw_proba(X))
 
 
-def test_values_exactly_at_and_next_to_every_split_cut_agree(fitted):
+@pytest.mark.parametrize("estimator", sorted(k for k in TRAINER_ESTIMATORS if k != "logreg"))
+def test_values_exactly_at_and_next_to_every_split_cut_agree(estimator, xy):
     """The folded cuts are exact: x == cut goes left, the next float up goes right."""
-    pipeline, _ = fitted
+    make, _ = TRAINER_ESTIMATORS[estimator]
+    pipeline = Pipeline([("p", _pre()), ("m", make())]).fit(*xy)
     fast = compile_pipeline(pipeline, N)
-    if fast.trees is None:
-        pytest.skip("no tree cuts in this evaluator")
     split = np.isfinite(fast.trees.cut)
     base = in_bounds(1, seed=2)[0]
     rows = []

@@ -1,4 +1,9 @@
-"""Predictor: version checks, threshold labels, generic fallback, result shape."""
+"""Predictor and servable file: version checks, threshold labels, calibration, result shape.
+
+A version is served from its servable file (:mod:`reggaeton.servable`); these tests build it
+from the session's trained pipeline and from others, and check that what cannot be compiled, or
+compiles to something that disagrees with ``predict_proba``, is refused when it is exported.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import pytest
 from inference_helpers import in_bounds
 
 from reggaeton.registry import ModelLoadError
-from service.inference import build_predictor, generic_proba, result_rows
+from reggaeton.servable import NotServable, export, load, pipeline_proba
+from service.inference import build_predictor, result_rows
 from service.validation import COLUMNS, MODEL_INDEX
 
 
@@ -19,43 +25,51 @@ def _validated(model_rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_fast_and_generic_predictors_agree_and_label_with_the_stored_threshold(served):
+def _predictor(version, pipeline, **metadata):
+    """The predictor the service builds, from the servable file of ``pipeline``."""
+    meta = {**version.metadata, **metadata}
+    meta = {k: v for k, v in meta.items() if v is not None}
+    return build_predictor(dataclasses.replace(version, metadata=meta), load(export(pipeline)))
+
+
+def _raw_scores(version):
+    return dataclasses.replace(
+        version, metadata={k: v for k, v in version.metadata.items() if k != "calibration"}
+    )
+
+
+def test_served_scores_equal_the_pipeline_and_label_with_the_stored_threshold(served):
     version, pipeline = served
-    fast = build_predictor(version, pipeline)
-    generic = build_predictor(version, pipeline, allow_fast=False)
-    assert fast.path_name == "trees:gbm" and generic.path_name == "pipeline"
+    predictor = _predictor(version, pipeline)
+    assert predictor.path_name in ("trees:gbm", "trees:hgb")
     X = _validated(in_bounds(500, seed=5))
-    p_fast, labels = fast.predict(X)
-    p_generic, labels_generic = generic.predict(X)
-    np.testing.assert_allclose(p_fast, p_generic, rtol=0, atol=1e-12)
-    assert np.array_equal(labels, (p_fast >= version.threshold).astype(int))
+    proba, labels = predictor.predict(X)
+    raw = pipeline.predict_proba(X[:, MODEL_INDEX])[:, 1]
+    np.testing.assert_allclose(predictor.raw_proba(X[:, MODEL_INDEX]), raw, rtol=0, atol=1e-12)
+    assert np.array_equal(labels, (proba >= version.threshold).astype(int))
     assert labels.any() and not labels.all(), "the threshold must split these rows"
-    assert np.array_equal(labels, labels_generic)
 
 
 def test_incompatible_feature_list_is_refused(served):
     version, pipeline = served
-    meta = {**version.metadata, "features": ["tempo", "energy"]}
     with pytest.raises(ModelLoadError, match="features"):
-        build_predictor(dataclasses.replace(version, metadata=meta), pipeline)
+        _predictor(version, pipeline, features=["tempo", "energy"])
 
 
-def test_object_that_cannot_predict_valid_input_is_refused(served):
-    version, _ = served
-
+def test_object_that_cannot_predict_valid_input_is_not_exported():
     class Broken:
         classes_ = np.array([0, 1])
 
         def predict_proba(self, X):
             raise ValueError("boom")
 
-    with pytest.raises(ModelLoadError, match="predict_proba"):
-        build_predictor(version, Broken())
+    with pytest.raises(NotServable, match="predict_proba fails on valid input: boom"):
+        export(Broken())
 
 
 def test_result_rows_keep_the_original_response_shape(served):
     version, pipeline = served
-    predictor = build_predictor(version, pipeline)
+    predictor = _predictor(version, pipeline)
     proba, labels = predictor.predict(_validated(in_bounds(3, seed=6)))
     rows = result_rows(predictor, proba, labels, ["a", "b", "c"])
     for row, p, lab, rid in zip(rows, proba, labels, "abc", strict=True):
@@ -68,20 +82,18 @@ def test_result_rows_keep_the_original_response_shape(served):
         }
 
 
-def test_generic_path_equals_predict_proba(served):
+def test_pipeline_proba_equals_predict_proba(served):
     _, pipeline = served
     X = in_bounds(4, seed=7)
     expected = pipeline.predict_proba(X)[:, 1]
-    np.testing.assert_allclose(generic_proba(pipeline, X, 1), expected, rtol=0, atol=0)
+    np.testing.assert_allclose(pipeline_proba(pipeline, X), expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("allow_fast", [True, False], ids=["fast", "pipeline"])
-def test_calibration_is_applied_after_the_raw_score_on_every_path(served, allow_fast):
+def test_calibration_is_applied_after_the_raw_score(served):
     version, pipeline = served
-    spec = {"method": "sigmoid", "a": 3.0, "b": -1.0}
-    calibrated = dataclasses.replace(version, metadata={**version.metadata, "calibration": spec})
-    predictor = build_predictor(calibrated, pipeline, allow_fast=allow_fast)
-    assert (predictor.fast is not None) is allow_fast
+    predictor = _predictor(
+        version, pipeline, calibration={"method": "sigmoid", "a": 3.0, "b": -1.0}
+    )
     X = in_bounds(300, seed=8)
     raw = pipeline.predict_proba(X)[:, 1]
     expected = 1 / (1 + np.exp(-(3.0 * raw - 1.0)))
@@ -95,18 +107,15 @@ def test_calibration_is_applied_after_the_raw_score_on_every_path(served, allow_
 def test_isotonic_calibration_and_unreadable_spec(served):
     version, pipeline = served
     spec = {"method": "isotonic", "x": [0.0, 0.5, 1.0], "y": [0.1, 0.2, 0.9]}
-    meta = {**version.metadata, "calibration": spec}
-    predictor = build_predictor(dataclasses.replace(version, metadata=meta), pipeline)
+    predictor = _predictor(version, pipeline, calibration=spec)
     X = in_bounds(50, seed=9)
     expected = np.interp(pipeline.predict_proba(X)[:, 1], spec["x"], spec["y"])
     np.testing.assert_allclose(predictor.predict_proba(X), expected, rtol=0, atol=1e-12)
-    bad = {**version.metadata, "calibration": {"method": "spline"}}
     with pytest.raises(ModelLoadError, match="calibration"):
-        build_predictor(dataclasses.replace(version, metadata=bad), pipeline)
+        _predictor(version, pipeline, calibration={"method": "spline"})
 
 
-def test_unsupported_estimator_is_served_by_the_pipeline(served):
-    version, _ = served
+def test_unsupported_estimator_is_not_exported():
     from sklearn.compose import ColumnTransformer
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import Pipeline
@@ -120,29 +129,29 @@ def test_unsupported_estimator_is_served_by_the_pipeline(served):
             ("m", KNeighborsClassifier()),
         ]
     ).fit(X, y)
-    raw_scores = {k: v for k, v in version.metadata.items() if k != "calibration"}
-    predictor = build_predictor(dataclasses.replace(version, metadata=raw_scores), knn)
-    assert predictor.fast is None and predictor.path_name == "pipeline"
-    np.testing.assert_allclose(predictor.predict_proba(X[:5]), knn.predict_proba(X[:5])[:, 1])
+    with pytest.raises(NotServable, match="no compiled form for .*KNeighborsClassifier"):
+        export(knn)
 
 
-def test_fast_path_that_disagrees_with_predict_proba_is_not_served(served, monkeypatch):
-    version, pipeline = served
-    import service.inference as inference
+def test_fast_path_that_disagrees_with_predict_proba_is_not_exported(served, monkeypatch):
+    _, pipeline = served
+    import reggaeton.servable as servable
 
-    real = inference.compile_pipeline
+    real = servable.compile_pipeline
 
     def off_by_a_little(pipe, n):
         fast = real(pipe, n)
-        return dataclasses.replace(fast, score=lambda X: fast.score(X) + 1e-9)
+        return dataclasses.replace(
+            fast, trees=dataclasses.replace(fast.trees, base=fast.trees.base + 1e-7)
+        )
 
-    monkeypatch.setattr(inference, "compile_pipeline", off_by_a_little)
-    predictor = build_predictor(version, pipeline)
-    assert predictor.fast is None and predictor.path_name == "pipeline"
+    monkeypatch.setattr(servable, "compile_pipeline", off_by_a_little)
+    with pytest.raises(NotServable, match="differs from predict_proba by"):
+        export(pipeline)
 
 
-def test_hgb_is_served_by_its_compiled_trees_and_falls_back_when_they_disagree(served, monkeypatch):
-    """``trees:hgb`` serves only while it equals predict_proba; a wrong leaf means the pipeline."""
+def test_hgb_is_served_by_its_compiled_trees_and_refused_when_they_disagree(served, monkeypatch):
+    """``trees:hgb`` is exported only while it equals predict_proba; a wrong leaf is refused."""
     import json
 
     import treelite.sklearn
@@ -160,10 +169,7 @@ def test_hgb_is_served_by_its_compiled_trees_and_falls_back_when_they_disagree(s
             ("m", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
         ]
     ).fit(X, y)
-    raw_scores = dataclasses.replace(
-        version, metadata={k: v for k, v in version.metadata.items() if k != "calibration"}
-    )
-    predictor = build_predictor(raw_scores, hgb)
+    predictor = build_predictor(_raw_scores(version), load(export(hgb)))
     assert predictor.path_name == "trees:hgb"
     np.testing.assert_allclose(
         predictor.predict_proba(X[:1]), hgb.predict_proba(X[:1])[:, 1], rtol=0, atol=1e-12
@@ -184,5 +190,5 @@ def test_hgb_is_served_by_its_compiled_trees_and_falls_back_when_they_disagree(s
             return json.dumps(data)
 
     monkeypatch.setattr(treelite.sklearn, "import_model", OneLeafOff)
-    predictor = build_predictor(raw_scores, hgb)
-    assert predictor.fast is None and predictor.path_name == "pipeline"
+    with pytest.raises(NotServable, match="trees:hgb differs from predict_proba"):
+        export(hgb)

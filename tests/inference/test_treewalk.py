@@ -1,6 +1,6 @@
 """The compiled tree walk is the plain Python walk, and the node table handles every shape.
 
-:func:`service.fasttrees.walk` is the reference source that numba compiles; both must give the
+:func:`reggaeton.fasttrees.walk` is the reference source that numba compiles; both must give the
 same sums. Trees that are a single leaf (no split) and NaN sent each node's way are built by
 hand here, since the trainer's estimators rarely produce them.
 """
@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from service.fasttrees import BLOCK_ROWS, flatten, kernel, walk
-from service.treecuts import Affine, AffineMap
+from reggaeton.fasttrees import BLOCK_ROWS, flatten, kernel, walk
+from reggaeton.treecuts import Affine, AffineMap
 
 COLUMNS = AffineMap.of([Affine(0, None, None), Affine(1, None, None)])
 

@@ -178,6 +178,7 @@ def save_version(home: Path, n_estimators: int, seed: int = 0) -> str:
 
     from reggaeton.registry import Registry
     from reggaeton.schema import MODEL_FEATURES
+    from reggaeton.servable import export
 
     pos = pd.read_csv(REPO / "data" / "data_reggaeton.csv").assign(label=1)
     neg = pd.read_csv(REPO / "data" / "data_todotipo.csv").assign(label=0)
@@ -200,5 +201,6 @@ def save_version(home: Path, n_estimators: int, seed: int = 0) -> str:
             "metrics": {"f1": 0.0},
             "estimator": "test",
         },
+        servable=export(pipeline),
     )
     return version.tag

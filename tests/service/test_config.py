@@ -20,7 +20,7 @@ def test_defaults():
         10_000,
         4 * 1024 * 1024,
     )
-    assert config.store_uri.startswith("sqlite:///") and config.fast_path
+    assert config.store_uri.startswith("sqlite:///")
 
 
 def test_values_are_read():
@@ -33,13 +33,12 @@ def test_values_are_read():
             "MAX_BATCH_ROWS": "5",
             "MAX_BODY_BYTES": "2048",
             "PREDICTION_STORE_URI": "mongomock://db",
-            "INFERENCE_FAST_PATH": "0",
             "MODEL_WATCH_INTERVAL": "0",
         }
     )
     assert config.home == Path("/tmp/h") and config.model_tag == "reggaeton_clf:x"
     assert (config.grpc_port, config.max_batch_rows, config.max_body_bytes) == (0, 5, 2048)
-    assert config.store_uri == "mongomock://db" and not config.fast_path
+    assert config.store_uri == "mongomock://db"
     assert config.watch_interval == 0
 
 
@@ -62,10 +61,6 @@ def test_values_are_read():
             {"PREDICTION_LOG_DURABILITY": "maybe"},
             "PREDICTION_LOG_DURABILITY: input should be 'async' or 'sync', got 'maybe'",
         ),
-        (
-            {"INFERENCE_FAST_PATH": "perhaps"},
-            "INFERENCE_FAST_PATH: input should be a valid boolean",
-        ),
         ({"PREDICTION_SPILL_DRAIN_S": "-1"}, "PREDICTION_SPILL_DRAIN_S: input should be greater"),
     ],
 )
@@ -82,12 +77,11 @@ def test_numbers_from_text_and_blank_means_default():
             "MODEL_TAG": "  ",
             "PREDICTION_LOG_DURABILITY": "SYNC",
             "GRPC_PORT": "",
-            "INFERENCE_FAST_PATH": "off",
         }
     )
     assert (config.max_body_bytes, config.log_flush_interval) == (8388608, 0.05)
     assert config.model_tag is None and config.grpc_port == 50051
-    assert config.log_durability == "sync" and not config.fast_path
+    assert config.log_durability == "sync"
 
 
 def test_only_the_given_mapping_is_read(monkeypatch):

@@ -8,9 +8,9 @@ import json
 import pytest
 from service_helpers import SONG, TOKEN, wait_until
 
+from reggaeton.fastpath import EVALUATORS
 from reggaeton.records.factory import open_store
 from reggaeton.registry import Registry
-from service.fastpath import EVALUATORS
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,59 +8,157 @@ stacking, one Python call per tree):
 
 * ``GradientBoostingClassifier`` (binary, log-loss, prior or zero init) and
   ``RandomForestClassifier`` / ``ExtraTreesClassifier``: their trees' ``tree_`` arrays, compiled
-  by :mod:`service.fasttrees` (``trees:gbm``, ``trees:rf``);
+  by :mod:`reggaeton.fasttrees` (``trees:gbm``, ``trees:rf``);
 * ``HistGradientBoostingClassifier`` publishes no tree structure of its own; treelite's public
   importer (``treelite.sklearn.import_model``) reads it and ``dump_as_json`` gives every
   node (feature, threshold, ``<=``, the missing-value direction, leaf values, base score), which
-  :mod:`service.fasttrees` compiles like the GBM's trees, but with float64 comparisons and
-  NaN sent each node's default way (``trees:hgb``). The conversion runs when the service loads
-  the version, not at training time: the pickle stays the one artifact of a version, so there is
-  no second file to write, version and keep in step with it, and the load-time parity check
-  compares the compiled trees with the very pipeline they came from;
+  :mod:`reggaeton.fasttrees` compiles like the GBM's trees, but with float64 comparisons and
+  NaN sent each node's default way (``trees:hgb``);
 * ``LogisticRegression``: its ``coef_`` and ``intercept_`` (``linear:logreg``).
 
-Anything else returns None and the service keeps ``pipeline.predict_proba``. There is no
-version pin: :func:`service.inference.build_predictor` compares the result with
-``predict_proba`` on probe rows at load time and serves the fast path only when they agree.
+Anything else returns None. There is no library version pin: :mod:`reggaeton.servable`
+compiles a version when it is saved, keeps the result only if it equals ``predict_proba`` on
+probe rows, and stores it as plain arrays, which is all the service loads (no pickle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
 
-from service.fasttrees import FlatTrees, flatten
-from service.treecuts import AffineMap, column_map
+from reggaeton.fasttrees import FlatTrees, flatten
+from reggaeton.treecuts import Affine, AffineMap, column_map
 
 EVALUATORS = ("trees:gbm", "trees:rf", "trees:hgb", "linear:logreg")
-"""Every :attr:`FastModel.name`; with ``"pipeline"`` these are the values of ``path_name``."""
+"""Every :attr:`FastModel.name` (``inference_path`` of the service's ``GET /model``)."""
 
 
 @dataclass(frozen=True)
 class FastModel:
     """A compiled pipeline: raw rows ``(n, n_features)`` -> raw probability of class 1.
 
+    Plain arrays and numbers only, so a version's servable file holds it without a pickle
+    (:meth:`to_arrays`, :meth:`from_arrays`).
+
     Attributes:
-        name: Which evaluator serves (``trees:gbm``, ``trees:rf``, ``trees:hgb``, ...).
+        name: Which evaluator serves (one of :data:`EVALUATORS`).
         columns: The preprocessing as an affine map on raw columns.
         trees: The compiled trees, for the tree evaluators.
-        score: Raw rows -> probability of class 1.
+        weights: The linear model's coefficients (``linear:logreg``).
+        offset: The linear model's intercept.
     """
 
     name: str
     columns: AffineMap
-    trees: FlatTrees | None
-    score: Callable[[np.ndarray], np.ndarray]
+    trees: FlatTrees | None = None
+    weights: np.ndarray | None = None
+    offset: float = 0.0
 
     def raw_proba(self, X: np.ndarray) -> np.ndarray:
         """Uncalibrated probability of class 1, as ``pipeline.predict_proba(X)[:, 1]``."""
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        return self.score(X)
+        if self.trees is None:
+            return expit(self.columns.apply(X) @ self.weights + self.offset)
+        total = self.trees.raw_sum(X)
+        if self.name == "trees:rf":  # a forest averages its trees' class-1 fractions
+            return total / len(self.trees.roots)
+        return expit(total)  # boosting: the sigmoid of the summed raw score
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every field as a named numpy array (what ``numpy.savez`` writes)."""
+        arrays = {
+            "name": np.array(self.name),
+            "columns.raw": self.columns.raw_columns,
+            "columns.mean": self.columns.means,
+            "columns.scale": self.columns.scales,
+        }
+        if self.trees is not None:
+            arrays.update(
+                {
+                    f"trees.{f.name}": np.asarray(getattr(self.trees, f.name))
+                    for f in fields(FlatTrees)
+                }
+            )
+        if self.weights is not None:
+            arrays["linear.weights"] = self.weights
+            arrays["linear.offset"] = np.array(self.offset)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_features: int) -> FastModel:
+        """Rebuild what :meth:`to_arrays` wrote, checking every index is in range.
+
+        The compiled walk does no bounds checks, so a malformed table must be refused here.
+
+        Raises:
+            ValueError: when a field is missing, of the wrong shape, or out of range.
+        """
+        try:
+            return _from_arrays(arrays, n_features)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"not a compiled model: {exc!r}") from exc
+
+
+def _from_arrays(arrays: Mapping[str, np.ndarray], n_features: int) -> FastModel:
+    name = str(arrays["name"])
+    if name not in EVALUATORS:
+        raise ValueError(f"unknown evaluator {name!r}")
+    raw = np.asarray(arrays["columns.raw"], dtype=np.intp)
+    means = np.asarray(arrays["columns.mean"], dtype=np.float64)
+    scales = np.asarray(arrays["columns.scale"], dtype=np.float64)
+    if not (raw.ndim == 1 and raw.shape == means.shape == scales.shape):
+        raise ValueError("columns: raw, mean and scale differ in shape")
+    if raw.size and (raw.min() < 0 or raw.max() >= n_features):
+        raise ValueError(f"columns: raw column outside 0..{n_features - 1}")
+    columns = AffineMap.of(
+        [Affine(int(c), float(m), float(s)) for c, m, s in zip(raw, means, scales, strict=True)]
+    )
+    if name == "linear:logreg":
+        weights = np.asarray(arrays["linear.weights"], dtype=np.float64)
+        if weights.shape != raw.shape:
+            raise ValueError("linear: one weight per column expected")
+        return FastModel(name, columns, weights=weights, offset=float(arrays["linear.offset"]))
+    trees = FlatTrees(
+        feature=np.asarray(arrays["trees.feature"], dtype=np.int32),
+        cut=np.asarray(arrays["trees.cut"], dtype=np.float64),
+        children=np.asarray(arrays["trees.children"], dtype=np.int32),
+        nan_right=np.asarray(arrays["trees.nan_right"], dtype=np.bool_),
+        leaf_value=np.asarray(arrays["trees.leaf_value"], dtype=np.float64),
+        roots=np.asarray(arrays["trees.roots"], dtype=np.int32),
+        base=float(arrays["trees.base"]),
+        handles_nan=bool(arrays["trees.handles_nan"]),
+    )
+    check_table(trees, n_features)
+    return FastModel(name, columns, trees=trees)
+
+
+def check_table(trees: FlatTrees, n_features: int) -> None:
+    """Refuse a node table the walk could leave or loop in.
+
+    Every id must name an existing split node or leaf, and every child must come after its
+    parent (as :func:`reggaeton.fasttrees.flatten` numbers them), so each walk ends at a leaf.
+
+    Raises:
+        ValueError: naming the first broken rule.
+    """
+    splits, leaves = len(trees.feature), len(trees.leaf_value)
+    if trees.cut.shape != (splits,) or trees.nan_right.shape != (splits,):
+        raise ValueError("trees: one cut and one NaN direction per split node expected")
+    if trees.children.shape != (2 * splits,) or trees.roots.ndim != 1 or not len(trees.roots):
+        raise ValueError("trees: two children per split node and at least one root expected")
+    if splits and (trees.feature.min() < 0 or trees.feature.max() >= n_features):
+        raise ValueError(f"trees: a split tests a column outside 0..{n_features - 1}")
+    ids = np.concatenate([trees.children, trees.roots]).astype(np.int64)
+    if ids.max(initial=-1) >= splits or ids.min(initial=0) < -leaves:
+        raise ValueError("trees: a node id outside the table")
+    parent = np.repeat(np.arange(splits), 2)
+    if np.any((trees.children >= 0) & (trees.children <= parent)):
+        raise ValueError("trees: a child numbered before its parent (the walk could loop)")
 
 
 def compile_pipeline(pipeline: Any, n_features: int) -> FastModel | None:
@@ -113,7 +211,7 @@ def _gbm(model: Any, columns: AffineMap) -> FastModel | None:
         columns,
         base,
     )
-    return FastModel("trees:gbm", columns, trees, lambda X: expit(trees.raw_sum(X)))
+    return FastModel("trees:gbm", columns, trees)
 
 
 def _forest(model: Any, columns: AffineMap) -> FastModel | None:
@@ -138,8 +236,7 @@ def _forest(model: Any, columns: AffineMap) -> FastModel | None:
         # Class fractions, as DecisionTreeClassifier.predict_proba normalises them.
         leaf_values.append(value[:, positive] / np.where(total > 0, total, 1.0))
     trees = flatten([e.tree_ for e in estimators], leaf_values, columns, 0.0)
-    count = float(len(estimators))
-    return FastModel("trees:rf", columns, trees, lambda X: trees.raw_sum(X) / count)
+    return FastModel("trees:rf", columns, trees)
 
 
 def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
@@ -154,7 +251,7 @@ def _hgb(model: Any, columns: AffineMap) -> FastModel | None:
         return None
     shapes, leaf_values, nan_right, base = compiled
     trees = flatten(shapes, leaf_values, columns, base, float32=False, nan_right=nan_right)
-    return FastModel("trees:hgb", columns, trees, lambda X: expit(trees.raw_sum(X)))
+    return FastModel("trees:hgb", columns, trees)
 
 
 @dataclass(frozen=True)
@@ -250,8 +347,5 @@ def _logreg(model: Any, columns: AffineMap) -> FastModel | None:
 
     if type(model) is not LogisticRegression or model.coef_.shape[0] != 1:
         return None
-    coef = np.asarray(model.coef_[0], dtype=np.float64)
-    intercept = float(model.intercept_[0])
-    return FastModel(
-        "linear:logreg", columns, None, lambda X: expit(columns.apply(X) @ coef + intercept)
-    )
+    weights = np.asarray(model.coef_[0], dtype=np.float64)
+    return FastModel("linear:logreg", columns, weights=weights, offset=float(model.intercept_[0]))

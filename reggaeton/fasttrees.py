@@ -4,16 +4,16 @@ Every fitted scikit-learn tree documents its structure in ``estimator.tree_`` (`
 ``threshold``, ``children_left``/``children_right``, ``value``). :func:`flatten` concatenates
 the trees of an ensemble into one table of split nodes whose cuts are expressed on the *raw*
 input columns (the scaler and sklearn's float32 cast are folded in by
-:mod:`service.treecuts`); leaves are kept apart as a value array, referred to by negative ids.
+:mod:`reggaeton.treecuts`); leaves are kept apart as a value array, referred to by negative ids.
 
 :func:`walk` sums the leaves a batch of rows reaches, tree by tree over blocks of rows (one
 tree's nodes stay in cache while a block walks it), four rows abreast (their walks are
-independent, so the processor overlaps them instead of waiting on each step's loads). It is plain Python, compiled by numba's
-public ``njit`` on first use (:func:`kernel`): the same source is the reference and the fast
-code, and it adds the leaves in tree order from the base score, as scikit-learn does, so the
-sums equal the estimator's own.
+independent, so the processor overlaps them instead of waiting on each step's loads). It is
+plain Python, compiled by numba's public ``njit`` on first use (:func:`kernel`): the same
+source is the reference and the fast code. It adds the leaves in tree order from the base
+score, as scikit-learn does, so the sums equal the estimator's own.
 
-Which supported estimators map to which node values is decided in :mod:`service.fastpath`.
+Which supported estimators map to which node values is decided in :mod:`reggaeton.fastpath`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from service.treecuts import AffineMap, raw_cuts
+from reggaeton.treecuts import AffineMap, raw_cuts
 
 BLOCK_ROWS = 128
 """Rows walked through one tree before the next tree (the block's rows stay in L1 cache)."""
