@@ -8,8 +8,9 @@ import threading
 import pytest
 from service_helpers import SONG, save_version, serve, wait_until
 
-from reggaeton.registry import PIPELINE_FILE, Registry
+from reggaeton.registry import Registry
 from reggaeton.schema import MODEL_FEATURES
+from reggaeton.servable import SERVABLE_FILE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +73,7 @@ def test_promoting_another_version_switches_without_failed_requests(switch):
 
 
 def _corrupt(home, tag):
-    (Registry(home).get(tag).path / PIPELINE_FILE).write_bytes(b"not a pickle")
+    (Registry(home).get(tag).path / SERVABLE_FILE).write_bytes(b"not a servable file")
 
 
 def _incompatible(home, tag):
