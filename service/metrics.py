@@ -17,6 +17,7 @@ interface (``HistogramMetricFamily``). It is served by our ``/metrics`` route; B
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,7 @@ class ProbabilityCounts:
 
     def __init__(self, directory: Path | None, files: list[Path] | None = None) -> None:
         self._bounds = np.asarray(PROBABILITY_BUCKETS)
+        self._bound_list = list(PROBABILITY_BUCKETS)
         self._files = files
         size = len(PROBABILITY_BUCKETS) + 2
         if directory is None or files is not None:
@@ -198,7 +200,8 @@ class ProbabilityCounts:
         path = directory / _COUNTS_GLOB.replace("*", str(os.getpid()))
         # Same-pid restarts continue the file, as prometheus_client does with its own files.
         mode = "r+" if path.is_file() and path.stat().st_size == size * 8 else "w+"
-        self.counts = np.memmap(path, dtype=np.float64, mode=mode, shape=(size,))
+        self._file = np.memmap(path, dtype=np.float64, mode=mode, shape=(size,))
+        self.counts = np.asarray(self._file)  # same memory, without memmap's per-call wrapping
 
     @classmethod
     def all_workers(cls, directory: Path) -> ProbabilityCounts:
@@ -207,9 +210,15 @@ class ProbabilityCounts:
 
     def add(self, values: np.ndarray) -> None:
         """Count a batch of probabilities (bucket ``i`` holds ``bound[i-1] < v <= bound[i]``)."""
+        counts = self.counts
+        if len(values) == 1:  # a single song: no array temporaries
+            value = float(values[0])
+            counts[bisect.bisect_left(self._bound_list, value)] += 1.0
+            counts[-1] += value
+            return
         buckets = np.searchsorted(self._bounds, values, side="left")
-        self.counts[:-1] += np.bincount(buckets, minlength=len(self._bounds) + 1)
-        self.counts[-1] += float(values.sum())
+        counts[:-1] += np.bincount(buckets, minlength=len(self._bounds) + 1)
+        counts[-1] += float(values.sum())
 
     def collect(self) -> Iterator[Any]:
         """prometheus_client's collector interface: one histogram family."""
