@@ -6,7 +6,7 @@ Two facts let the fast path read raw (unscaled) features directly:
   through) is one affine map per estimator input column. :func:`column_map` reads it from
   public fitted attributes only (``transformers_``, ``output_indices_``, ``mean_``,
   ``scale_``), so any scikit-learn release with those documented attributes is supported and
-  the load-time parity check decides whether the result is served.
+  the save-time parity check (:mod:`reggaeton.servable`) decides whether the result is served.
 * scikit-learn's trees see ``float32(scaled(x))`` and go left when it is ``<= threshold``;
   ``HistGradientBoosting`` compares the float64 ``scaled(x)`` itself (``float32=False``). Both
   predicates are monotone in the raw float64 ``x``, so for every threshold there is a largest
