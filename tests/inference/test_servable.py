@@ -151,3 +151,29 @@ def test_training_export_writes_the_file_for_versions_saved_without_one(
     assert "not exported: no compiled form" in capsys.readouterr().err
     with pytest.raises(ModelLoadError, match="no servable.npz"):
         registry.load_servable(registry.get(unservable.tag))
+
+
+def test_the_serving_load_needs_neither_the_pickle_nor_scikit_learn(tmp_path, pipeline):
+    """In a fresh interpreter, a version whose pickle is deleted still loads and predicts."""
+    import subprocess
+    import sys
+
+    from reggaeton.registry import PIPELINE_FILE
+
+    registry = Registry(tmp_path / "home")
+    meta = {"threshold": 0.5, "features": list(MODEL_FEATURES)}
+    version = registry.save(pipeline, meta, servable=export(pipeline))
+    registry.promotions.promote(version.tag, "test")
+    (version.path / PIPELINE_FILE).unlink()
+    code = (
+        "import sys; from reggaeton.registry import Registry; "
+        "from service.inference import load_predictor; "
+        "from reggaeton.servable import probe_matrix; "
+        f"p = load_predictor(Registry({str(registry.home)!r})); "
+        "print(p.path_name, float(p.predict_proba(probe_matrix(3)).sum()) > 0, "
+        "sorted(m for m in ('joblib', 'sklearn', 'treelite') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    name, scored, imported = out.stdout.split(maxsplit=2)
+    assert name in ("trees:gbm", "trees:hgb") and scored == "True"
+    assert imported.strip() == "[]", imported
