@@ -33,10 +33,12 @@ def test_outage_then_recovery_records_every_answered_prediction(trained_home, tm
                 ids = [r["request_id"] for r in body["results"]] if status == 200 else []
             assert status == 200, body
             answered.extend(ids)
+        # Every answered row must be in a spill file before the store comes back: a row still
+        # queued in a worker at that moment would be written directly, not replayed.
         wait_until(
-            lambda: _metric(server, "reggaeton_prediction_log_spilled_total") > 0,
-            30,
-            "records to be spilled",
+            lambda: _metric(server, "reggaeton_prediction_log_spilled_total") >= len(answered),
+            60,
+            "every answered row to be spilled",
         )
         assert _metric(server, "reggaeton_prediction_log_write_failures_total") > 0
         assert _metric(server, "reggaeton_prediction_log_dropped_total") == 0
