@@ -131,7 +131,6 @@ def _from_arrays(arrays: Mapping[str, np.ndarray], n_features: int) -> FastModel
         leaf_value=np.asarray(arrays["trees.leaf_value"], dtype=np.float64),
         roots=np.asarray(arrays["trees.roots"], dtype=np.int32),
         base=float(arrays["trees.base"]),
-        handles_nan=bool(arrays["trees.handles_nan"]),
     )
     check_table(trees, n_features)
     return FastModel(name, columns, trees=trees)

@@ -46,7 +46,6 @@ class FlatTrees:
         leaf_value: What each leaf adds to the raw score.
         roots: Each tree's root id, in ensemble order.
         base: Raw score before any tree (the GBM's init; 0 for a forest).
-        handles_nan: Whether :attr:`nan_right` comes from the model (HistGradientBoosting).
     """
 
     feature: np.ndarray
@@ -56,7 +55,6 @@ class FlatTrees:
     leaf_value: np.ndarray
     roots: np.ndarray
     base: float
-    handles_nan: bool
 
     def raw_sum(self, X: np.ndarray) -> np.ndarray:
         """``base + sum over trees of the leaf value`` for raw float64 rows ``X``."""
@@ -203,5 +201,4 @@ def flatten(
         leaf_value=np.concatenate(leaves),
         roots=np.asarray(roots, dtype=np.int32),
         base=float(base),
-        handles_nan=nan_right is not None,
     )

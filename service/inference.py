@@ -11,7 +11,6 @@ map (:mod:`reggaeton.calibration`) and the one decision rule (:func:`reggaeton.d
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,15 +18,11 @@ import numpy as np
 
 from reggaeton.calibration import apply_calibration
 from reggaeton.decision import decide
-from reggaeton.fastpath import EVALUATORS, FastModel
+from reggaeton.fastpath import FastModel
 from reggaeton.registry import ModelLoadError, ModelVersion, Registry
 from reggaeton.schema import MODEL_FEATURES, label_name
 from reggaeton.servable import probe_matrix
 from service.validation import MODEL_INDEX
-
-logger = logging.getLogger(__name__)
-PATH_NAMES = EVALUATORS
-"""Every value of :attr:`Predictor.path_name` (``inference_path`` of ``GET /model``)."""
 
 
 @dataclass(frozen=True)
