@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from inference_helpers import in_bounds
+from inference_helpers import edit_treelite_dump, in_bounds
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -265,23 +265,8 @@ def test_hgb_at_every_dumped_threshold_of_a_passthrough_column(xy):
 
 
 def test_hgb_dump_that_is_not_a_sigmoid_binary_model_is_not_compiled(xy, monkeypatch):
-    import json
-
-    import treelite.sklearn
-
     X, y = xy
     pipeline = Pipeline([("p", _pre()), ("m", HistGradientBoostingClassifier(max_iter=5))])
     pipeline.fit(X, y)
-    real = treelite.sklearn.import_model
-
-    class Dump:
-        def __init__(self, model):
-            self.model = model
-
-        def dump_as_json(self, pretty_print=True):
-            data = json.loads(real(self.model).dump_as_json(pretty_print=False))
-            data["postprocessor"] = "identity"
-            return json.dumps(data)
-
-    monkeypatch.setattr(treelite.sklearn, "import_model", Dump)
+    edit_treelite_dump(monkeypatch, lambda dump: dump.update(postprocessor="identity"))
     assert compile_pipeline(pipeline, N) is None

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from inference_helpers import in_bounds
+from inference_helpers import edit_treelite_dump, in_bounds
 
 from reggaeton.registry import ModelLoadError
 from reggaeton.servable import NotServable, export, load, pipeline_proba
@@ -152,9 +152,6 @@ def test_fast_path_that_disagrees_with_predict_proba_is_not_exported(served, mon
 
 def test_hgb_is_served_by_its_compiled_trees_and_refused_when_they_disagree(served, monkeypatch):
     """``trees:hgb`` is exported only while it equals predict_proba; a wrong leaf is refused."""
-    import json
-
-    import treelite.sklearn
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
@@ -175,20 +172,12 @@ def test_hgb_is_served_by_its_compiled_trees_and_refused_when_they_disagree(serv
         predictor.predict_proba(X[:1]), hgb.predict_proba(X[:1])[:, 1], rtol=0, atol=1e-12
     )
 
-    real = treelite.sklearn.import_model
+    def one_leaf_off(dump):
+        for tree in dump["trees"]:
+            for node in tree["nodes"]:
+                if "leaf_value" in node:
+                    node["leaf_value"] += 1e-6
 
-    class OneLeafOff:
-        def __init__(self, model):
-            self.model = model
-
-        def dump_as_json(self, pretty_print=True):
-            data = json.loads(real(self.model).dump_as_json(pretty_print=False))
-            for tree in data["trees"]:
-                for node in tree["nodes"]:
-                    if "leaf_value" in node:
-                        node["leaf_value"] += 1e-6
-            return json.dumps(data)
-
-    monkeypatch.setattr(treelite.sklearn, "import_model", OneLeafOff)
+    edit_treelite_dump(monkeypatch, one_leaf_off)
     with pytest.raises(NotServable, match="trees:hgb differs from predict_proba"):
         export(hgb)
