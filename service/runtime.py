@@ -75,6 +75,7 @@ class Runtime:
         self._reload_lock = threading.Lock()
         self._seen_record: tuple[float, str | None] | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a request that found no model: check now
         self._threads: list[threading.Thread] = []
         self.durable = config.log_durability == "sync"
         linger = min(config.log_flush_interval, GROUP_COMMIT_S) if self.durable else None
@@ -105,13 +106,21 @@ class Runtime:
     def close(self) -> None:
         """Stop the background threads and flush the prediction log."""
         self._stop.set()
+        self._wake.set()
         self.writer.close(timeout=self.config.spill_drain_s + 10.0)
         self.feedback.close()
 
     @property
     def ready(self) -> bool:
-        """True once a model version is loaded."""
-        return self.predictor is not None
+        """True once a model version is loaded; asking an unready worker wakes its watcher.
+
+        Readiness (``/readyz``) and scoring are answered per worker, and a sibling may already
+        serve a new promotion: the asked worker checks the record now, not at its next tick.
+        """
+        if self.predictor is None:
+            self._wake.set()
+            return False
+        return True
 
     def _open_store(self) -> Any:
         from reggaeton.records.factory import open_store
@@ -184,11 +193,18 @@ class Runtime:
         interval = self.config.watch_interval
         if interval <= 0:
             return
-        while not self._stop.wait(interval):
+        while True:
+            poked = self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 if self.config.model_tag and self.predictor is not None:
                     continue  # pinned and loaded: nothing to follow
-                if self._record_state() != self._seen_record or self.predictor is None:
+                changed = self._record_state() != self._seen_record
+                # A poke retries only a changed record: a flood of requests to a worker whose
+                # version was refused must not become a loop of failing loads.
+                if changed or (self.predictor is None and not poked):
                     self.reload(reason="promotion record changed")
             except Exception:  # noqa: BLE001 - the watcher must survive anything
                 logger.exception("model watcher error")
@@ -209,6 +225,7 @@ class Runtime:
         """The serving predictor. Raises NotReady before the first successful load."""
         predictor = self.predictor
         if predictor is None:
+            self._wake.set()  # as in :attr:`ready`
             raise NotReady("no model version loaded yet")
         return predictor
 
