@@ -127,7 +127,7 @@ def test_registry_serves_only_the_checked_servable_file(tmp_path, pipeline):
 def test_training_export_writes_the_file_for_versions_saved_without_one(
     tmp_path, pipeline, monkeypatch, capsys
 ):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import Pipeline
 
     from training import export as export_cli
@@ -145,7 +145,7 @@ def test_training_export_writes_the_file_for_versions_saved_without_one(
     assert "every version" in capsys.readouterr().out
 
     X = in_bounds(80, seed=3)
-    bare = Pipeline([("m", LogisticRegression())]).fit(X, (X[:, 0] > X[:, 0].mean()).astype(int))
+    bare = Pipeline([("m", DummyClassifier())]).fit(X, (X[:, 0] > X[:, 0].mean()).astype(int))
     unservable = registry.save(bare, meta)
     assert export_cli.main([unservable.version]) == 1
     assert "not exported: no compiled form" in capsys.readouterr().err
