@@ -193,18 +193,23 @@ class Runtime:
         interval = self.config.watch_interval
         if interval <= 0:
             return
+        tick = time.monotonic() + interval
         while True:
-            poked = self._wake.wait(interval)
+            self._wake.wait(max(0.0, tick - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
+            # Wake-ups between ticks load only a changed record (a flood of requests to a
+            # worker whose version was refused must not become a loop of failing loads), and
+            # do not postpone the tick, which retries an unloaded worker.
+            ticked = time.monotonic() >= tick
+            if ticked:
+                tick = time.monotonic() + interval
             try:
                 if self.config.model_tag and self.predictor is not None:
                     continue  # pinned and loaded: nothing to follow
                 changed = self._record_state() != self._seen_record
-                # A poke retries only a changed record: a flood of requests to a worker whose
-                # version was refused must not become a loop of failing loads.
-                if changed or (self.predictor is None and not poked):
+                if changed or (self.predictor is None and ticked):
                     self.reload(reason="promotion record changed")
             except Exception:  # noqa: BLE001 - the watcher must survive anything
                 logger.exception("model watcher error")
