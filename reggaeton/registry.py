@@ -63,6 +63,11 @@ REFERENCE_DIR = "reference"
 DEFAULT_HOME = Path("var") / "bentoml"
 
 
+def _metadata_bytes(meta: Mapping[str, Any]) -> bytes:
+    """``metadata.json``'s content (dates and paths written as text)."""
+    return json.dumps(meta, indent=2, default=str).encode()
+
+
 class ModelLoadError(RuntimeError):
     """A version is missing, corrupted or incompatible and must not be served."""
 
@@ -144,13 +149,13 @@ class Registry:
             meta["pipeline_sha256"] = sha256_file(staging / PIPELINE_FILE)
             if servable is not None:
                 (staging / SERVABLE_FILE).write_bytes(servable)
-                meta["servable_sha256"] = sha256_file(staging / SERVABLE_FILE)
+                meta["servable_sha256"] = sha256_bytes(servable)
             meta["tag"] = f"{MODEL_NAME}:{version}"
             ref = staging / REFERENCE_DIR
             ref.mkdir()
             for name, content in (reference_files or {}).items():
                 (ref / name).write_bytes(content)
-            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            (staging / METADATA_FILE).write_bytes(_metadata_bytes(meta))
             os.chmod(staging, 0o755)  # mkdtemp creates it private
             os.rename(staging, self.models / version)
         except BaseException:
@@ -245,13 +250,14 @@ class Registry:
         The file and then ``metadata.json`` are each written under a temporary name and
         renamed into place, so a reader sees either no servable file or a checked one.
         """
-        staged = version.path / f".{SERVABLE_FILE}.tmp"
-        staged.write_bytes(servable)
-        os.replace(staged, version.path / SERVABLE_FILE)
         meta = {**version.metadata, "servable_sha256": sha256_bytes(servable)}
-        staged_meta = version.path / f".{METADATA_FILE}.tmp"
-        staged_meta.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(staged_meta, version.path / METADATA_FILE)
+        for name, data in (
+            (SERVABLE_FILE, servable),
+            (METADATA_FILE, _metadata_bytes(meta)),
+        ):
+            staged = version.path / f".{name}.tmp"
+            staged.write_bytes(data)
+            os.replace(staged, version.path / name)
         return self.get(version.tag)
 
     def serving_version(self, model_tag: str | None = None) -> ModelVersion:
